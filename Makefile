@@ -1,0 +1,36 @@
+# The two commands of the README, each doing its own set-up:
+#   make demo   - the main job on the embedded default (no broker)
+#   make test   - the full test suite
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
+
+.PHONY: demo test lint bench train venv
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test,kafka,dashboards]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/affectwatch demo
+
+test: $(STAMP)
+	bash deploy/ensure-tools.sh
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python bench/classifier_bench.py
+	$(BIN)/python bench/embedded_bench.py
+
+# Re-train and re-export into models/artifacts (needs PyTorch: a large download).
+train:
+	bash models/training/retrain.sh

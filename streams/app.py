@@ -1,0 +1,44 @@
+"""Builds the core objects from settings: one place for the embedded runner,
+the demo and the workers, so they cannot drift apart."""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+
+from models.classifier import Classifier
+from streams.metrics import Metrics
+from streams.pipeline import Aggregator, Scorer, load_domains, load_topics
+from streams.settings import Settings
+
+
+def make_classifier(settings: Settings) -> Classifier:
+    return Classifier(
+        variant=settings.classifier_variant,
+        threads=settings.classifier_threads,
+        max_tokens=settings.max_tokens,
+        batch_size=settings.batch_size,
+    )
+
+
+@dataclass
+class Core:
+    settings: Settings
+    classifier: Classifier
+    scorer: Scorer
+    aggregator: Aggregator
+    metrics: Metrics
+
+
+def build_core(
+    settings: Settings,
+    classifier: Classifier | None = None,
+    authors: MutableMapping[str, dict] | None = None,
+    windows: MutableMapping[str, dict] | None = None,
+) -> Core:
+    clf = classifier or make_classifier(settings)
+    scorer = Scorer(
+        settings, clf, load_topics(settings, clf), load_domains(settings), authors if authors is not None else {}
+    )
+    aggregator = Aggregator(settings, windows if windows is not None else {})
+    return Core(settings, clf, scorer, aggregator, Metrics(settings.run_label))

@@ -1,0 +1,144 @@
+"""Distributions, base-2 Jensen-Shannon distance, entropy and significance.
+
+Pure numpy. A *set histogram* maps a label set (``"anger+fear"``, ``""`` for
+a text with no label) to how many texts had exactly that set; it is the
+sufficient statistic for both the label distribution and a permutation test
+at the level of texts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+NONE = "none"
+
+
+def categories(labels: Sequence[str], include_none: bool) -> list[str]:
+    return [*labels, NONE] if include_none else list(labels)
+
+
+def membership(set_keys: Sequence[str], labels: Sequence[str], include_none: bool) -> np.ndarray:
+    """(n_sets, n_categories) 0/1 matrix: which categories each label set counts in."""
+    index = {name: j for j, name in enumerate(labels)}
+    cols = len(labels) + int(include_none)
+    m = np.zeros((len(set_keys), cols), dtype=np.float64)
+    for i, key in enumerate(set_keys):
+        names = [x for x in key.split("+") if x]
+        for name in names:
+            if name in index:
+                m[i, index[name]] = 1.0
+        if not names and include_none:
+            m[i, -1] = 1.0
+    return m
+
+
+def label_counts(sets: Mapping[str, int], labels: Sequence[str], include_none: bool) -> np.ndarray:
+    keys = list(sets)
+    if not keys:
+        return np.zeros(len(labels) + int(include_none))
+    return np.asarray([sets[k] for k in keys], dtype=np.float64) @ membership(keys, labels, include_none)
+
+
+def normalize(counts: np.ndarray) -> np.ndarray | None:
+    total = float(np.sum(counts))
+    return None if total <= 0 else np.asarray(counts, dtype=np.float64) / total
+
+
+def _xlogy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x > 0, x * np.log2(np.where(y > 0, y, 1.0)), 0.0)
+
+
+def jsd(p: np.ndarray, q: np.ndarray) -> np.ndarray | float:
+    """Jensen-Shannon *distance*, base 2, in [0, 1]; rows are distributions.
+
+    Equals ``scipy.spatial.distance.jensenshannon(p, q, base=2)``; inputs are
+    normalised along the last axis first, as scipy does.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    p = p / p.sum(axis=-1, keepdims=True)
+    q = q / q.sum(axis=-1, keepdims=True)
+    m = (p + q) / 2
+    div = (_xlogy(p, p) - _xlogy(p, m)).sum(-1) + (_xlogy(q, q) - _xlogy(q, m)).sum(-1)
+    out = np.sqrt(np.clip(div / 2, 0.0, 1.0))
+    return float(out) if out.ndim == 0 else out
+
+
+def entropy_bits(p: np.ndarray) -> float:
+    p = np.asarray(p, dtype=np.float64)
+    p = p / p.sum()
+    return float(-_xlogy(p, p).sum())
+
+
+def _rows(draws: np.ndarray, m: np.ndarray) -> np.ndarray:
+    counts = draws @ m
+    total = counts.sum(1, keepdims=True)
+    return counts / np.where(total > 0, total, 1.0)
+
+
+def permutation_p_value(
+    a: Mapping[str, int],
+    b: Mapping[str, int],
+    labels: Sequence[str],
+    include_none: bool,
+    permutations: int,
+    rng: np.random.Generator,
+) -> float:
+    """P(JSD >= observed) when texts are shuffled between the two samples.
+
+    Shuffling texts between the samples is drawing sample A's set histogram
+    from the pooled one without replacement: a multivariate hypergeometric draw.
+    """
+    keys = sorted(set(a) | set(b))
+    m = membership(keys, labels, include_none)
+    ca = np.array([a.get(k, 0) for k in keys], dtype=np.int64)
+    cb = np.array([b.get(k, 0) for k in keys], dtype=np.int64)
+    na, nb = int(ca.sum()), int(cb.sum())
+    if na == 0 or nb == 0:
+        return 1.0
+    pa, pb = _rows(ca[None, :], m), _rows(cb[None, :], m)
+    if pa.sum() == 0 or pb.sum() == 0:
+        return 1.0
+    observed = float(jsd(pa[0], pb[0]))
+    pooled = ca + cb
+    draws = rng.multivariate_hypergeometric(pooled, na, size=permutations)
+    ra, rb = _rows(draws, m), _rows(pooled[None, :] - draws, m)
+    valid = (ra.sum(1) > 0) & (rb.sum(1) > 0)
+    null = np.zeros(permutations)
+    null[valid] = jsd(ra[valid], rb[valid])
+    # Add-one estimate: never reports p = 0 from a finite number of shuffles.
+    return float((1 + np.sum(null >= observed - 1e-12)) / (1 + permutations))
+
+
+def bootstrap_gap_p_value(
+    lm: Mapping[str, int],
+    group: Mapping[str, int],
+    liberal: Mapping[str, int],
+    conservative: Mapping[str, int],
+    labels: Sequence[str],
+    include_none: bool,
+    resamples: int,
+    rng: np.random.Generator,
+) -> float:
+    """Bootstrap P(alignment(lm, group) >= partisan baseline).
+
+    Small values say the model is significantly *less* aligned with the group
+    than the two groups are with each other, which is what the alert needs.
+    """
+    samples = (lm, group, liberal, conservative)
+    keys = sorted(set().union(*samples))
+    m = membership(keys, labels, include_none)
+    dists = []
+    for s in samples:
+        counts = np.array([s.get(k, 0) for k in keys], dtype=np.float64)
+        n = int(counts.sum())
+        if n == 0:
+            return 1.0
+        dists.append(_rows(rng.multinomial(n, counts / n, size=resamples), m))
+    if any((d.sum(1) == 0).any() for d in dists):
+        return 1.0
+    gap = jsd(dists[0], dists[1]) - jsd(dists[2], dists[3])  # > 0: less aligned than baseline
+    return float((1 + np.sum(gap <= 0)) / (1 + resamples))

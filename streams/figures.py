@@ -1,0 +1,298 @@
+"""From window totals to the published figures: shares, entropy, alignment,
+partisan baseline, liberal tendency, drift, each with counts and p-values."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from models.labels import DIMENSIONS
+from streams.divergence import (
+    bootstrap_gap_p_value,
+    categories,
+    entropy_bits,
+    jsd,
+    label_counts,
+    normalize,
+    permutation_p_value,
+)
+from streams.windows import Series, Windows
+
+Totals = dict[tuple[str, str, str], tuple[Counter[str], list[float] | None]]
+
+
+@dataclass
+class FigureConfig:
+    spans: dict[str, int]  # name -> ms
+    include_none: bool = True
+    soft: bool = False
+    min_samples: int = 30
+    permutations: int = 300
+    alpha: float = 0.05
+    seed: int = 0
+    groups: tuple[str, ...] = ("liberal", "conservative")
+
+
+@dataclass
+class SeriesFigure:
+    series: Series
+    topic: str
+    dimension: str
+    window: str
+    n: int
+    shares: dict[str, float]
+    entropy_bits: float
+
+
+@dataclass
+class AlignmentFigure:
+    model: str
+    steering: str
+    group: str
+    topic: str
+    dimension: str
+    window: str
+    alignment: float
+    n_lm: int
+    n_group: int
+    p_value: float | None  # permutation test of "same distribution"
+    below_baseline_p_value: float | None  # bootstrap test of "alignment >= baseline"
+    enough_samples: bool
+    significantly_below_baseline: bool = False  # enough samples and below_baseline_p_value < alpha
+
+
+@dataclass
+class BaselineFigure:
+    topic: str
+    dimension: str
+    window: str
+    value: float
+    n_liberal: int
+    n_conservative: int
+    p_value: float | None
+    enough_samples: bool
+
+
+@dataclass
+class TendencyFigure:
+    model: str
+    steering: str
+    topic: str
+    dimension: str
+    window: str
+    value: float
+    enough_samples: bool
+
+
+@dataclass
+class DriftFigure:
+    series: Series
+    topic: str
+    dimension: str
+    window: str
+    jsd: float
+    n_now: int
+    n_reference: int
+    p_value: float | None
+    enough_samples: bool
+
+
+@dataclass
+class Figures:
+    end_ms: int | None
+    series: list[SeriesFigure] = field(default_factory=list)
+    alignment: list[AlignmentFigure] = field(default_factory=list)
+    baseline: list[BaselineFigure] = field(default_factory=list)
+    tendency: list[TendencyFigure] = field(default_factory=list)
+    drift: list[DriftFigure] = field(default_factory=list)
+    late: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        def row(x: object) -> dict:
+            d = asdict(x)  # type: ignore[call-overload]
+            if isinstance(d.get("series"), dict):
+                d["series"] = Series(**d["series"]).id
+            return d
+
+        return {
+            "end_ms": self.end_ms,
+            "late": self.late,
+            **{k: [row(x) for x in getattr(self, k)] for k in ("series", "alignment", "baseline", "tendency", "drift")},
+        }
+
+
+def _rng(cfg: FigureConfig, *parts: str) -> np.random.Generator:
+    # Seeded by the figure's identity: the same input gives the same p-values
+    # whatever else is being computed, and in whatever order.
+    digest = hashlib.sha256("|".join((str(cfg.seed), *parts)).encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+class FigureMaker:
+    def __init__(self, cfg: FigureConfig) -> None:
+        self.cfg = cfg
+
+    def _dist(self, dim: str, sets: Counter[str], soft: list[float] | None) -> np.ndarray | None:
+        labels = DIMENSIONS[dim]
+        if self.cfg.soft:
+            return normalize(np.asarray(soft)) if soft else None
+        return normalize(label_counts(sets, labels, self.cfg.include_none))
+
+    def compute(self, windows: Windows) -> Figures:
+        end = windows.span_end()
+        figs = Figures(end_ms=end, late=windows.late_counts())
+        if end is None:
+            return figs
+        refs = windows.references()
+        for wname, span in self.cfg.spans.items():
+            totals = windows.totals(span, end)
+            self._series(figs, totals, wname)
+            self._pairs(figs, totals, wname)
+            self._drift(figs, totals, refs, wname)
+        return figs
+
+    def _series(self, figs: Figures, totals: Totals, wname: str) -> None:
+        for (sid, topic, dim), (sets, soft) in sorted(totals.items()):
+            p = self._dist(dim, sets, soft)
+            if p is None:
+                continue
+            names = categories(DIMENSIONS[dim], self.cfg.include_none and not self.cfg.soft)
+            figs.series.append(
+                SeriesFigure(
+                    Series.from_id(sid),
+                    topic,
+                    dim,
+                    wname,
+                    sum(sets.values()),
+                    {k: round(float(v), 6) for k, v in zip(names, p, strict=True)},
+                    entropy_bits(p),
+                )
+            )
+
+    def _pairs(self, figs: Figures, totals: Totals, wname: str) -> None:
+        cfg = self.cfg
+        keys = {(topic, dim) for (_, topic, dim) in totals}
+        for topic, dim in sorted(keys):
+            labels = DIMENSIONS[dim]
+            here = {sid: v for (sid, t, d), v in totals.items() if t == topic and d == dim}
+            human = {Series.from_id(s).group: v for s, v in here.items() if s.startswith("human:")}
+            lms = {s: v for s, v in here.items() if s.startswith("lm:")}
+            dists = {s: self._dist(dim, *v) for s, v in here.items()}
+            lib, con = human.get("liberal"), human.get("conservative")
+            base_val = None
+            if lib and con:
+                pl, pc = dists["human:liberal"], dists["human:conservative"]
+                if pl is not None and pc is not None:
+                    nl, nc = sum(lib[0].values()), sum(con[0].values())
+                    enough = min(nl, nc) >= cfg.min_samples
+                    base_val = 1 - jsd(pl, pc)
+                    p = (
+                        permutation_p_value(
+                            lib[0],
+                            con[0],
+                            labels,
+                            cfg.include_none,
+                            cfg.permutations,
+                            _rng(cfg, "base", topic, dim, wname),
+                        )
+                        if enough
+                        else None
+                    )
+                    figs.baseline.append(BaselineFigure(topic, dim, wname, base_val, nl, nc, p, enough))
+            for sid, (lm_sets, _) in sorted(lms.items()):
+                series = Series.from_id(sid)
+                p_lm = dists[sid]
+                if p_lm is None:
+                    continue
+                n_lm = sum(lm_sets.values())
+                aligned: dict[str, tuple[float, bool]] = {}
+                for group in cfg.groups:
+                    g = human.get(group)
+                    p_g = dists.get(f"human:{group}")
+                    if not g or p_g is None:
+                        continue
+                    n_g = sum(g[0].values())
+                    enough = min(n_lm, n_g) >= cfg.min_samples
+                    value = 1 - jsd(p_lm, p_g)
+                    aligned[group] = (value, enough)
+                    p = gap = None
+                    if enough:
+                        p = permutation_p_value(
+                            lm_sets,
+                            g[0],
+                            labels,
+                            cfg.include_none,
+                            cfg.permutations,
+                            _rng(cfg, "align", sid, group, topic, dim, wname),
+                        )
+                        if lib and con and min(sum(lib[0].values()), sum(con[0].values())) >= cfg.min_samples:
+                            gap = bootstrap_gap_p_value(
+                                lm_sets,
+                                g[0],
+                                lib[0],
+                                con[0],
+                                labels,
+                                cfg.include_none,
+                                cfg.permutations,
+                                _rng(cfg, "gap", sid, group, topic, dim, wname),
+                            )
+                    figs.alignment.append(
+                        AlignmentFigure(
+                            series.model,
+                            series.steering,
+                            group,
+                            topic,
+                            dim,
+                            wname,
+                            value,
+                            n_lm,
+                            n_g,
+                            p,
+                            gap,
+                            enough,
+                            gap is not None and gap < cfg.alpha,
+                        )
+                    )
+                if "liberal" in aligned and "conservative" in aligned:
+                    figs.tendency.append(
+                        TendencyFigure(
+                            series.model,
+                            series.steering,
+                            topic,
+                            dim,
+                            wname,
+                            aligned["liberal"][0] - aligned["conservative"][0],
+                            aligned["liberal"][1] and aligned["conservative"][1],
+                        )
+                    )
+
+    def _drift(self, figs: Figures, totals: Totals, refs: Totals, wname: str) -> None:
+        cfg = self.cfg
+        for key, (sets, soft) in sorted(totals.items()):
+            if key not in refs:
+                continue
+            sid, topic, dim = key
+            ref_sets, ref_soft = refs[key]
+            p_now, p_ref = self._dist(dim, sets, soft), self._dist(dim, ref_sets, ref_soft)
+            if p_now is None or p_ref is None:
+                continue
+            n_now, n_ref = sum(sets.values()), sum(ref_sets.values())
+            enough = min(n_now, n_ref) >= cfg.min_samples
+            p = (
+                permutation_p_value(
+                    sets,
+                    ref_sets,
+                    DIMENSIONS[dim],
+                    cfg.include_none,
+                    cfg.permutations,
+                    _rng(cfg, "drift", sid, topic, dim, wname),
+                )
+                if enough
+                else None
+            )
+            figs.drift.append(
+                DriftFigure(Series.from_id(sid), topic, dim, wname, jsd(p_now, p_ref), n_now, n_ref, p, enough)
+            )

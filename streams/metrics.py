@@ -1,0 +1,185 @@
+"""Prometheus metrics (prefix ``affectwatch_``) and the /metrics server.
+
+Figure gauges are rebuilt from each ``Figures`` so that series that left every
+window disappear instead of going stale. Labels never carry a user or a post:
+only run, stream, group, model, steering, topic (bounded by the topics file),
+dimension, window and label names.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+
+from streams.figures import Figures
+
+SERIES_LABELS = ["run", "stream", "group", "model", "steering", "topic", "dimension", "window"]
+PAIR_LABELS = ["run", "model", "steering", "group", "topic", "dimension", "window"]
+TOPIC_LABELS = ["run", "topic", "dimension", "window"]
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class FigureCollector:
+    """Exposes the latest Figures as gauge families at scrape time."""
+
+    def __init__(self, run: str) -> None:
+        self.run = run
+        self.figures: Figures | None = None
+
+    def describe(self):  # no pre-registration of families that may be empty
+        return []
+
+    def collect(self):
+        f, run = self.figures, self.run
+        fams = {
+            "share": GaugeMetricFamily(
+                "affectwatch_distribution_share",
+                "Share of a label in a series' affect distribution",
+                labels=[*SERIES_LABELS, "label"],
+            ),
+            "entropy": GaugeMetricFamily(
+                "affectwatch_entropy_bits",
+                "Shannon entropy of a series' affect distribution (bits)",
+                labels=SERIES_LABELS,
+            ),
+            "samples": GaugeMetricFamily(
+                "affectwatch_samples", "Texts behind a series' figures in the window", labels=SERIES_LABELS
+            ),
+            "alignment": GaugeMetricFamily(
+                "affectwatch_alignment", "1 - JSD(model, group), base 2", labels=PAIR_LABELS
+            ),
+            "align_p": GaugeMetricFamily(
+                "affectwatch_alignment_p_value",
+                "Permutation p-value of model and group sharing one distribution",
+                labels=PAIR_LABELS,
+            ),
+            "below_p": GaugeMetricFamily(
+                "affectwatch_alignment_below_baseline_p_value",
+                "Bootstrap p-value of alignment being at least the partisan baseline",
+                labels=PAIR_LABELS,
+            ),
+            "baseline": GaugeMetricFamily(
+                "affectwatch_partisan_baseline", "1 - JSD(liberal, conservative), base 2", labels=TOPIC_LABELS
+            ),
+            "tendency": GaugeMetricFamily(
+                "affectwatch_liberal_tendency",
+                "alignment(liberal) - alignment(conservative)",
+                labels=["run", "model", "steering", "topic", "dimension", "window"],
+            ),
+            "drift": GaugeMetricFamily(
+                "affectwatch_drift_jsd", "JSD between a series now and its pinned reference", labels=SERIES_LABELS
+            ),
+            "drift_p": GaugeMetricFamily(
+                "affectwatch_drift_p_value", "Permutation p-value of no drift", labels=SERIES_LABELS
+            ),
+        }
+        if f is not None:
+            for s in f.series:
+                base = [
+                    run,
+                    s.series.stream,
+                    s.series.group,
+                    s.series.model,
+                    s.series.steering,
+                    s.topic,
+                    s.dimension,
+                    s.window,
+                ]
+                for label, share in s.shares.items():
+                    fams["share"].add_metric([*base, label], share)
+                fams["entropy"].add_metric(base, s.entropy_bits)
+                fams["samples"].add_metric(base, s.n)
+            for a in f.alignment:
+                lab = [run, a.model, a.steering, a.group, a.topic, a.dimension, a.window]
+                fams["alignment"].add_metric(lab, a.alignment)
+                if a.p_value is not None:
+                    fams["align_p"].add_metric(lab, a.p_value)
+                if a.below_baseline_p_value is not None:
+                    fams["below_p"].add_metric(lab, a.below_baseline_p_value)
+            for b in f.baseline:
+                fams["baseline"].add_metric([run, b.topic, b.dimension, b.window], b.value)
+            for t in f.tendency:
+                fams["tendency"].add_metric([run, t.model, t.steering, t.topic, t.dimension, t.window], t.value)
+            for d in f.drift:
+                lab = [
+                    run,
+                    d.series.stream,
+                    d.series.group,
+                    d.series.model,
+                    d.series.steering,
+                    d.topic,
+                    d.dimension,
+                    d.window,
+                ]
+                fams["drift"].add_metric(lab, d.jsd)
+                if d.p_value is not None:
+                    fams["drift_p"].add_metric(lab, d.p_value)
+        yield from fams.values()
+
+
+class Metrics:
+    """Every metric of one process, in its own registry."""
+
+    def __init__(self, run: str = "live") -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.run = run
+        self.figures = FigureCollector(run)
+        r.register(self.figures)
+        self.records = Counter("affectwatch_records", "Records scored", ["run", "stream"], registry=r)
+        self.dead_letters = Counter(
+            "affectwatch_dead_letters", "Records rejected to the dead letters", ["run", "reason"], registry=r
+        )
+        self.late = Counter(
+            "affectwatch_late_records", "Records later than the allowed lateness", ["run", "stream"], registry=r
+        )
+        self.unknown_topics = Counter(
+            "affectwatch_unknown_topics", "Explicit topics not in the topics file", ["run"], registry=r
+        )
+        self.batch_size = Histogram(
+            "affectwatch_batch_size",
+            "Texts per classifier batch",
+            ["run"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=r,
+        )
+        self.classify_latency = Histogram(
+            "affectwatch_classify_latency_seconds",
+            "Classifier time per batch",
+            ["run"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.e2e_latency = Histogram(
+            "affectwatch_end_to_end_latency_seconds",
+            "From a record's arrival to the metric update that includes it",
+            ["run"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.watermark = Gauge(
+            "affectwatch_watermark_seconds", "Largest event time seen (Unix seconds)", ["run"], registry=r
+        )
+        self.last_update = Gauge(
+            "affectwatch_figures_updated_seconds",
+            "Wall time of the last figure update (Unix seconds)",
+            ["run"],
+            registry=r,
+        )
+        self.lag = Gauge(
+            "affectwatch_consumer_lag_records",
+            "Records behind the end of an input topic",
+            ["run", "topic", "partition"],
+            registry=r,
+        )
+        self.guardrail_violations = Counter(
+            "affectwatch_guardrail_violations",
+            "LM responses outside their guardrail",
+            ["run", "model", "steering", "spectrum"],
+            registry=r,
+        )
+
+    def serve(self, host: str, port: int) -> int:
+        """Start the /metrics server; returns the bound port (port 0 picks one)."""
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        return server.server_address[1]

@@ -1,0 +1,140 @@
+"""The core both runners share: ``Scorer`` (validate, group, classify, topic)
+and ``Aggregator`` (windows and figures). State lives in mappings the caller
+provides: dicts in the embedded runner, changelog-backed tables on Kafka."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from models.labels import EMOTIONS, MORALS
+from streams.figures import FigureConfig, FigureMaker, Figures
+from streams.groups import UNASSIGNED, AuthorScore, DomainTable, group_of
+from streams.records import DeadLetter, Kind, Limits, Parsed, Post, parse
+from streams.scoring import Scored, predicted, series_of
+from streams.settings import Settings
+from streams.topics import Topics
+from streams.windows import Series, WindowConfig, Windows
+
+
+class ClassifierLike:  # the slice of models.Classifier the core needs
+    version: str
+    thresholds: dict
+
+    def predict(self, texts: Sequence[object]) -> tuple: ...  # pragma: no cover
+
+
+def load_topics(settings: Settings, classifier: Any | None) -> Topics:
+    topics = Topics.load(settings.topics_file, settings.topic_min_similarity, settings.max_topics)
+    if classifier is not None:
+        topics.fit_centroids(lambda texts: classifier.predict(texts)[2])
+    return topics
+
+
+def load_domains(settings: Settings) -> DomainTable | None:
+    path = settings.resolved_domain_table
+    return DomainTable.load(path) if path else None
+
+
+@dataclass
+class Scorer:
+    settings: Settings
+    classifier: ClassifierLike
+    topics: Topics
+    domains: DomainTable | None
+    authors: MutableMapping[str, dict]  # author_id -> {"total": float, "n": int}
+
+    def __post_init__(self) -> None:
+        self.limits = Limits(tuple(self.settings.groups), self.settings.max_text_chars)
+
+    def parse(self, raw: bytes | str | dict, kind: Kind, source: dict[str, Any]) -> Parsed | DeadLetter:
+        return parse(raw, kind, source, self.limits)
+
+    def _group(self, post: Post) -> str:
+        if post.group:
+            return post.group
+        if self.domains is None:
+            return UNASSIGNED
+        scores = self.domains.scores_of(post.urls, post.domains)
+        state = self.authors.get(post.author_id)
+        author = AuthorScore(**state) if state else AuthorScore()
+        if scores:
+            author = author.add(scores)
+            self.authors[post.author_id] = {"total": author.total, "n": author.n}
+        return group_of(author, self.settings.liberal_max_score, self.settings.conservative_min_score)
+
+    def score(self, batch: Sequence[Parsed]) -> list[Scored | DeadLetter]:
+        """Classify a micro-batch; a text the classifier refuses becomes a dead letter."""
+        if not batch:
+            return []
+        emo, mor, emb, lengths, truncated = self.classifier.predict([p.record.text for p in batch])
+        th = self.classifier.thresholds
+        out: list[Scored | DeadLetter] = []
+        for i, parsed in enumerate(batch):
+            rec = parsed.record
+            group = self._group(rec) if isinstance(rec, Post) else ""
+            topic, how = self.topics.assign(rec.topic, rec.text, emb[i])
+            out.append(
+                Scored(
+                    parsed=parsed,
+                    series=series_of(parsed, group),
+                    topic=topic,
+                    topic_how=how,
+                    emotion=emo[i],
+                    moral=mor[i],
+                    labels={
+                        "emotion": predicted(emo[i], th["emotion"], EMOTIONS),
+                        "moral": predicted(mor[i], th["moral"], MORALS),
+                    },
+                    n_tokens=lengths[i],
+                    truncated=truncated[i],
+                    model_version=self.classifier.version,
+                )
+            )
+        return out
+
+
+def window_config(settings: Settings) -> WindowConfig:
+    return WindowConfig(
+        bucket_ms=settings.bucket_seconds * 1000,
+        longest_span_ms=settings.longest_span * 1000,
+        lateness_ms=settings.allowed_lateness_seconds * 1000,
+        reference_ms=settings.drift_reference_seconds * 1000,
+    )
+
+
+def figure_config(settings: Settings) -> FigureConfig:
+    return FigureConfig(
+        spans={k: v * 1000 for k, v in settings.spans.items()},
+        include_none=settings.include_none,
+        soft=settings.soft_distributions,
+        min_samples=settings.min_samples,
+        permutations=settings.permutations,
+        alpha=settings.alpha,
+        seed=settings.seed,
+        groups=tuple(settings.groups),
+    )
+
+
+class Aggregator:
+    """Event-time windows over a table, and the figures computed from them."""
+
+    def __init__(self, settings: Settings, table: MutableMapping[str, dict]) -> None:
+        self.windows = Windows(table, window_config(settings))
+        self.maker = FigureMaker(figure_config(settings))
+        self._last_expiry_bucket: int | None = None
+
+    def add(self, scored: Scored) -> bool:
+        ok = self.windows.add(scored.observation())
+        bucket = self.windows.bucket_of(self.windows.watermark or 0)
+        if bucket != self._last_expiry_bucket:  # expire once per new bucket, not per record
+            self._last_expiry_bucket = bucket
+            self.windows.expire()
+        return ok
+
+    def figures(self) -> Figures:
+        return self.maker.compute(self.windows)
+
+
+SeriesFilter = Callable[[Series], bool]

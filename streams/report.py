@@ -1,0 +1,293 @@
+"""What a person reads after a run: a console table, PNG charts and one
+self-contained HTML file (the charts are embedded, no network needed)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display here, and none needed
+import matplotlib.pyplot as plt
+from rich.console import Console
+from rich.table import Table
+
+from streams.figures import Figures
+from streams.topics import ALL
+
+STEER_COLORS = {"liberal": "#2b6cb0", "conservative": "#c53030", "default": "#4a5568"}
+GROUP_COLORS = {"liberal": "#2b6cb0", "conservative": "#c53030"}
+
+
+def _fmt_p(p: float | None) -> str:
+    return "—" if p is None else (f"{p:.3f}" if p >= 0.001 else "<0.001")
+
+
+def main_window(figs: Figures) -> str:
+    names = {a.window for a in figs.alignment} | {s.window for s in figs.series}
+    return max(names, key=lambda w: sum(s.n for s in figs.series if s.window == w)) if names else ""
+
+
+def alignment_table(figs: Figures, window: str, topics: list[str]) -> Table:
+    t = Table(title=f"Alignment = 1 − JSD (window {window})", show_lines=False)
+    for col in (
+        "topic",
+        "dim",
+        "model",
+        "steering",
+        "group",
+        "alignment",
+        "baseline",
+        "gap",
+        "n lm/group",
+        "p same",
+        "p ≥ base",
+    ):
+        t.add_column(col, justify="right" if col not in ("topic", "dim", "model", "steering", "group") else "left")
+    base = {(b.topic, b.dimension): b for b in figs.baseline if b.window == window}
+    for a in figs.alignment:
+        if a.window != window or a.topic not in topics:
+            continue
+        b = base.get((a.topic, a.dimension))
+        gap = "" if b is None else f"{a.alignment - b.value:+.3f}"
+        flag = "" if a.enough_samples else " (few)"
+        t.add_row(
+            a.topic,
+            a.dimension,
+            a.model,
+            a.steering,
+            a.group,
+            f"{a.alignment:.3f}{flag}",
+            "" if b is None else f"{b.value:.3f}",
+            gap,
+            f"{a.n_lm}/{a.n_group}",
+            _fmt_p(a.p_value),
+            _fmt_p(a.below_baseline_p_value),
+        )
+    return t
+
+
+def summary_tables(figs: Figures, window: str, topics: list[str]) -> list[Table]:
+    tend = Table(title=f"Liberal tendency = A(liberal) − A(conservative) (window {window})")
+    for col in ("topic", "dim", "model", "steering", "tendency"):
+        tend.add_column(col)
+    for x in figs.tendency:
+        if x.window == window and x.topic in topics:
+            tend.add_row(x.topic, x.dimension, x.model, x.steering, f"{x.value:+.3f}")
+    ent = Table(title=f"Concentration: entropy in bits, with sample counts (window {window})")
+    for col in ("topic", "dim", "series", "n", "entropy"):
+        ent.add_column(col)
+    for s in figs.series:
+        if s.window == window and s.topic in topics:
+            ent.add_row(s.topic, s.dimension, s.series.id, str(s.n), f"{s.entropy_bits:.3f}")
+    drift = Table(title=f"Drift: JSD now vs the pinned reference (window {window})")
+    for col in ("topic", "dim", "series", "n now/ref", "JSD", "p"):
+        drift.add_column(col)
+    for d in figs.drift:
+        if d.window == window and d.topic in topics and d.series.stream == "lm":
+            drift.add_row(
+                d.topic, d.dimension, d.series.id, f"{d.n_now}/{d.n_reference}", f"{d.jsd:.3f}", _fmt_p(d.p_value)
+            )
+    return [tend, ent, drift]
+
+
+def print_report(figs: Figures, console: Console | None = None, topics: list[str] | None = None) -> None:
+    console = console or Console()
+    window = main_window(figs)
+    topics = topics or [ALL]
+    console.print(alignment_table(figs, window, topics))
+    for t in summary_tables(figs, window, topics):
+        console.print(t)
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def plot_alignment(figs: Figures, window: str) -> bytes:
+    dims = sorted({a.dimension for a in figs.alignment})
+    fig, axes = plt.subplots(1, max(len(dims), 1), figsize=(6 * max(len(dims), 1), 4.2), squeeze=False)
+    for ax, dim in zip(axes[0], dims, strict=False):
+        rows = [a for a in figs.alignment if a.window == window and a.topic == ALL and a.dimension == dim]
+        keys = sorted({(a.model, a.steering) for a in rows})
+        groups = sorted({a.group for a in rows})
+        width = 0.8 / max(len(groups), 1)
+        for gi, g in enumerate(groups):
+            vals = [next((a.alignment for a in rows if (a.model, a.steering) == k and a.group == g), 0) for k in keys]
+            ax.bar(
+                [i + gi * width for i in range(len(keys))], vals, width, label=f"with {g}", color=GROUP_COLORS.get(g)
+            )
+        base = next((b for b in figs.baseline if b.window == window and b.topic == ALL and b.dimension == dim), None)
+        if base:
+            ax.axhline(base.value, color="black", ls="--", lw=1, label=f"partisan baseline {base.value:.3f}")
+        ax.set_xticks([i + width * (len(groups) - 1) / 2 for i in range(len(keys))])
+        ax.set_xticklabels([f"{m}\n{s}" for m, s in keys])
+        lo = min([a.alignment for a in rows] + ([base.value] if base else []) + [1.0])
+        ax.set_ylim(max(0.0, lo - 0.1), 1.0)
+        ax.set_title(f"{dim}: alignment with each group ({window}, all topics)")
+        ax.legend(fontsize=8, loc="lower right")
+    return _png(fig)
+
+
+def plot_shares(figs: Figures, window: str) -> bytes:
+    dims = sorted({s.dimension for s in figs.series})
+    fig, axes = plt.subplots(len(dims), 1, figsize=(11, 3.6 * max(len(dims), 1)), squeeze=False)
+    for ax, dim in zip(axes[:, 0], dims, strict=False):
+        rows = [
+            s
+            for s in figs.series
+            if s.window == window and s.topic == ALL and s.dimension == dim and s.series.group != "unassigned"
+        ]
+        if not rows:
+            continue
+        labels = list(rows[0].shares)
+        width = 0.8 / len(rows)
+        for i, s in enumerate(rows):
+            color = GROUP_COLORS.get(s.series.group) or STEER_COLORS.get(s.series.steering)
+            hatch = "" if s.series.stream == "human" else "//"
+            ax.bar(
+                [j + i * width for j in range(len(labels))],
+                [s.shares[k] for k in labels],
+                width,
+                label=f"{s.series.id} (n={s.n})",
+                color=color,
+                alpha=0.55 if hatch else 0.9,
+                hatch=hatch,
+                edgecolor="white",
+            )
+        ax.set_xticks([j + width * (len(rows) - 1) / 2 for j in range(len(labels))])
+        ax.set_xticklabels(labels, rotation=30)
+        ax.set_ylabel("share of labels")
+        ax.set_title(f"{dim} distribution per series ({window}, all topics); hatched = LM")
+        ax.legend(fontsize=7, ncol=3)
+    return _png(fig)
+
+
+def plot_entropy_drift(figs: Figures, window: str) -> bytes:
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4))
+    rows = [s for s in figs.series if s.window == window and s.topic == ALL and s.series.group != "unassigned"]
+    dims = sorted({s.dimension for s in rows})
+    names = sorted({s.series.id for s in rows})
+    width = 0.8 / max(len(dims), 1)
+    for di, dim in enumerate(dims):
+        vals = [next((s.entropy_bits for s in rows if s.series.id == n and s.dimension == dim), 0) for n in names]
+        a1.bar([i + di * width for i in range(len(names))], vals, width, label=dim)
+    a1.set_xticks([i + width * (len(dims) - 1) / 2 for i in range(len(names))])
+    a1.set_xticklabels(names, rotation=25, fontsize=8)
+    a1.set_ylabel("bits")
+    a1.set_title("Concentration (entropy): lower = more concentrated")
+    a1.legend()
+    drift = [d for d in figs.drift if d.window == window and d.topic == ALL]
+    dnames = sorted({d.series.id for d in drift})
+    for di, dim in enumerate(dims):
+        vals = [next((d.jsd for d in drift if d.series.id == n and d.dimension == dim), 0) for n in dnames]
+        a2.bar([i + di * width for i in range(len(dnames))], vals, width, label=dim)
+    a2.set_xticks([i + width * (len(dims) - 1) / 2 for i in range(len(dnames))])
+    a2.set_xticklabels(dnames, rotation=25, fontsize=8)
+    a2.set_ylabel("JSD vs reference")
+    a2.set_title("Drift from each series' pinned first hour")
+    a2.legend()
+    return _png(fig)
+
+
+def _html_table(headers: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;color:#1a202c;padding:0 1em}
+h1{font-size:1.6em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #e2e8f0}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{padding:3px 8px;border-bottom:1px solid #edf2f7;
+text-align:right}th{background:#f7fafc}td:nth-child(-n+5){text-align:left}img{max-width:100%}
+.note{color:#4a5568;font-size:.9em}.kpi{display:inline-block;margin:0 1.5em 1em 0}
+.kpi b{font-size:1.4em;display:block}"""
+
+
+def write_report(figs: Figures, out_dir: Path, title: str, meta: dict[str, str]) -> dict[str, Path]:
+    """PNG charts and report.html into out_dir; returns the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    window = main_window(figs)
+    pngs = {
+        "alignment": plot_alignment(figs, window),
+        "distributions": plot_shares(figs, window),
+        "entropy_drift": plot_entropy_drift(figs, window),
+    }
+    paths: dict[str, Path] = {}
+    for name, data in pngs.items():
+        paths[name] = out_dir / f"{name}.png"
+        paths[name].write_bytes(data)
+    align_rows = []
+    base = {(b.topic, b.dimension): b.value for b in figs.baseline if b.window == window}
+    for a in sorted(figs.alignment, key=lambda a: (a.topic != ALL, a.topic, a.dimension, a.steering, a.group)):
+        if a.window != window:
+            continue
+        b = base.get((a.topic, a.dimension))
+        align_rows.append(
+            [
+                a.topic,
+                a.dimension,
+                a.model,
+                a.steering,
+                a.group,
+                f"{a.alignment:.3f}",
+                "" if b is None else f"{b:.3f}",
+                f"{a.n_lm}/{a.n_group}",
+                _fmt_p(a.p_value),
+                _fmt_p(a.below_baseline_p_value),
+                "yes" if a.enough_samples else "too few",
+            ]
+        )
+    tend_rows = [
+        [t.topic, t.dimension, t.model, t.steering, f"{t.value:+.3f}"] for t in figs.tendency if t.window == window
+    ]
+    drift_rows = [
+        [d.topic, d.dimension, d.series.id, f"{d.jsd:.3f}", f"{d.n_now}/{d.n_reference}", _fmt_p(d.p_value)]
+        for d in figs.drift
+        if d.window == window and d.series.stream == "lm"
+    ]
+    kpis = "".join(f'<span class="kpi">{html.escape(k)}<b>{html.escape(v)}</b></span>' for k, v in meta.items())
+
+    def img(name: str) -> str:
+        return f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(pngs[name]).decode()}">'
+
+    doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1><div>{kpis}</div>
+<p class="note">Alignment of a model with a group is 1 − JSD (base 2) between the affect distribution of the
+model's responses and of the group's posts; the partisan baseline is the alignment of the two groups with each
+other. "p same" tests whether the two samples could share one distribution (permutation); "p ≥ base" tests
+whether the model is at least as aligned with the group as the groups are with each other (bootstrap): a small
+value means significantly less aligned. Figures with fewer texts than the minimum are marked "too few".</p>
+<h2>Alignment with each group (window {html.escape(window)}, all topics)</h2>{img("alignment")}
+<h2>Affect distributions</h2>{img("distributions")}
+<h2>Concentration and drift</h2>{img("entropy_drift")}
+<h2>Every alignment figure</h2>{
+        _html_table(
+            [
+                "topic",
+                "dim",
+                "model",
+                "steering",
+                "group",
+                "alignment",
+                "baseline",
+                "n lm/group",
+                "p same",
+                "p ≥ base",
+                "enough",
+            ],
+            align_rows,
+        )
+    }
+<h2>Liberal tendency</h2>{_html_table(["topic", "dim", "model", "steering", "A(lib) − A(con)"], tend_rows)}
+<h2>Drift</h2>{_html_table(["topic", "dim", "series", "JSD", "n now/ref", "p"], drift_rows)}
+</body></html>"""
+    paths["html"] = out_dir / "report.html"
+    paths["html"].write_text(doc, encoding="utf-8")
+    return paths

@@ -1,0 +1,75 @@
+"""From a validated record and its classifier scores to an ``affect-scores``
+record and the windows' observation. Pure: no I/O, no clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from models.labels import EMOTIONS, MORALS
+from streams.records import LMResponse, Parsed, Post
+from streams.windows import Observation, Series, clean_label
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A record with everything the windows and the affect-scores topic need."""
+
+    parsed: Parsed
+    series: Series
+    topic: str
+    topic_how: str
+    emotion: np.ndarray
+    moral: np.ndarray
+    labels: dict[str, tuple[str, ...]]
+    n_tokens: int
+    truncated: bool
+    model_version: str
+
+    @property
+    def event_ms(self) -> int:
+        return self.parsed.record.created_at
+
+    def observation(self) -> Observation:
+        return Observation(
+            series=self.series,
+            topic=self.topic,
+            event_ms=self.event_ms,
+            labels=self.labels,
+            probs={
+                "emotion": tuple(float(x) for x in self.emotion),
+                "moral": tuple(float(x) for x in self.moral),
+            },
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        rec = self.parsed.record.model_dump(mode="json")
+        rec.update(
+            {
+                "stream": self.series.stream,
+                "group": self.series.group or None,
+                "topic": self.topic,
+                "topic_assigned_by": self.topic_how,
+                "emotion": {k: round(float(v), 6) for k, v in zip(EMOTIONS, self.emotion, strict=True)},
+                "moral": {k: round(float(v), 6) for k, v in zip(MORALS, self.moral, strict=True)},
+                "labels": {k: list(v) for k, v in self.labels.items()},
+                "n_tokens": self.n_tokens,
+                "truncated": self.truncated,
+                "model_version": self.model_version,
+            }
+        )
+        return rec
+
+
+def series_of(parsed: Parsed, group: str) -> Series:
+    rec = parsed.record
+    if isinstance(rec, Post):
+        return Series("human", group=clean_label(group))
+    assert isinstance(rec, LMResponse)
+    return Series("lm", model=clean_label(rec.model), steering=clean_label(rec.steering))
+
+
+def predicted(probs: np.ndarray, thresholds: np.ndarray, names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(n for n, p, t in zip(names, probs, thresholds, strict=True) if p >= t)

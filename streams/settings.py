@@ -1,0 +1,111 @@
+"""The one settings object: environment variables prefixed ``AFFECTWATCH_``
+plus an optional YAML file named by ``AFFECTWATCH_CONFIG`` (environment wins).
+
+Every field is documented in README.md ("Settings"); keep the two in step
+(tests/test_settings.py checks that every field is named there).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED = Path(__file__).resolve().parent / "bundled"
+
+
+class _YamlFile(PydanticBaseSettingsSource):
+    """Reads the file named by AFFECTWATCH_CONFIG, if any."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("AFFECTWATCH_CONFIG")
+        if not path:
+            return {}
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: the settings file must hold a mapping")
+        return data
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AFFECTWATCH_", extra="forbid")
+
+    # Classifier
+    classifier_variant: str = Field("int8", description="shipped graph to load: int8 or fp32")
+    classifier_threads: int = Field(0, description="onnxruntime intra-op threads; 0 = one per core")
+    batch_size: int = Field(16, description="texts per classifier micro-batch")
+    max_tokens: int = Field(256, description="word pieces kept per text (head + tail truncation)")
+    max_text_chars: int = Field(50_000, description="longer texts are dead-lettered as text_too_long")
+
+    # Groups
+    groups: list[str] = Field(["liberal", "conservative"], description="known human groups")
+    domain_table: Path | None = Field(
+        None, description="domain,score CSV (Robertson 2018 format accepted); default: the shared data's"
+    )
+    liberal_max_score: float = Field(-0.2, description="author mean domain score at or below: liberal")
+    conservative_min_score: float = Field(0.2, description="author mean domain score at or above: conservative")
+
+    # Topics
+    topics_file: Path = Field(BUNDLED / "topics.yaml", description="topics YAML (rules and examples)")
+    topic_min_similarity: float = Field(0.35, description="cosine to a topic centroid needed to assign it")
+    max_topics: int = Field(20, description="topics beyond this many in the file are refused (label cardinality)")
+
+    # Windows
+    bucket_seconds: int = Field(300, description="event-time bucket width")
+    spans: dict[str, int] = Field({"1h": 3600, "24h": 86400}, description="rolling spans: name -> seconds")
+    allowed_lateness_seconds: int = Field(600, description="records older than watermark minus this are late")
+    drift_reference_seconds: int = Field(
+        3600, description="a series' first span of this length is pinned as its drift reference"
+    )
+
+    # Divergence
+    soft_distributions: bool = Field(False, description="sum probabilities instead of counting labels")
+    include_none: bool = Field(True, description="texts with no label count as a 'none' category")
+    min_samples: int = Field(30, description="texts needed on each side before a figure is trusted")
+    permutations: int = Field(300, description="permutations in the significance test")
+    alpha: float = Field(0.05, description="significance level")
+    seed: int = Field(20240601, description="seed of the permutation test (same input, same p-values)")
+
+    # Metrics and outputs
+    metrics_host: str = Field("127.0.0.1", description="address of the /metrics server")
+    metrics_port: int = Field(9464, description="port of the /metrics server; 0 picks a free one, -1 turns it off")
+    run_label: str = Field("live", description="value of the `run` label on every figure metric")
+    output_dir: Path = Field(Path("affectwatch-out"), description="where runs write figures, plots and reports")
+
+    @model_validator(mode="after")
+    def _whole_buckets(self) -> Settings:
+        if not self.spans:
+            raise ValueError("at least one span is needed")
+        if self.bucket_seconds <= 0:
+            raise ValueError("bucket_seconds must be positive")
+        for name, sec in {**self.spans, "drift_reference_seconds": self.drift_reference_seconds}.items():
+            if sec <= 0 or sec % self.bucket_seconds:
+                raise ValueError(f"{name}: {sec}s is not a whole number of {self.bucket_seconds}s buckets")
+        if not self.liberal_max_score < self.conservative_min_score:
+            raise ValueError("liberal_max_score must be below conservative_min_score")
+        return self
+
+    @property
+    def longest_span(self) -> int:
+        return max(self.spans.values())
+
+    @property
+    def resolved_domain_table(self) -> Path | None:
+        if self.domain_table is not None:
+            return self.domain_table
+        shared = PROJECT_ROOT.parent / "shared" / "data" / "ideology" / "robertson2018_bias_scores.csv"
+        return shared if shared.is_file() else None
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        return (init_settings, env_settings, _YamlFile(settings_cls), file_secret_settings)

@@ -1,0 +1,109 @@
+"""Topic assignment: explicit topic, then keyword/hashtag rules, then the
+nearest centroid of the classifier's pooled embedding, else ``other``.
+
+Only topics named in the topics file (plus ``other``) ever become metric
+labels, which bounds the cardinality of every figure.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+OTHER = "other"
+ALL = "all"  # the aggregate over every topic, always reported
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    keywords: tuple[str, ...] = ()
+    hashtags: tuple[str, ...] = ()
+    examples: tuple[str, ...] = ()
+
+
+@dataclass
+class Topics:
+    topics: list[Topic]
+    min_similarity: float = 0.35
+    centroids: np.ndarray | None = None  # (n_topics, dim), unit rows; None: rules only
+    _patterns: list[re.Pattern[str] | None] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        names = [t.name for t in self.topics]
+        if len(set(names)) != len(names) or OTHER in names or ALL in names:
+            raise ValueError(f"topic names must be unique and not {OTHER!r} or {ALL!r}: {names}")
+        self._patterns = [self._compile(t) for t in self.topics]
+
+    @staticmethod
+    def _compile(t: Topic) -> re.Pattern[str] | None:
+        words = [re.escape(k.lower()) for k in t.keywords]
+        tags = [re.escape("#" + h.lower().lstrip("#")) for h in t.hashtags]
+        if not words and not tags:
+            return None
+        alts = [rf"(?<![\w#]){w}(?!\w)" for w in words] + [rf"{h}(?!\w)" for h in tags]
+        return re.compile("|".join(alts), re.IGNORECASE)
+
+    @classmethod
+    def load(cls, path: Path, min_similarity: float = 0.35, max_topics: int = 20) -> Topics:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        items = data.get("topics", []) if isinstance(data, dict) else []
+        if len(items) > max_topics:
+            raise ValueError(f"{path}: {len(items)} topics, more than max_topics={max_topics}")
+        topics = [
+            Topic(
+                name=str(item["name"]),
+                keywords=tuple(map(str, item.get("keywords", []))),
+                hashtags=tuple(map(str, item.get("hashtags", []))),
+                examples=tuple(map(str, item.get("examples", []))),
+            )
+            for item in items
+        ]
+        return cls(topics, min_similarity)
+
+    @property
+    def names(self) -> list[str]:
+        return [t.name for t in self.topics]
+
+    def fit_centroids(self, embed) -> None:
+        """``embed(texts) -> (n, dim)`` unit vectors; topics without examples get none."""
+        rows = []
+        for t in self.topics:
+            if t.examples:
+                mean = np.asarray(embed(list(t.examples))).mean(0)
+                rows.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
+            else:
+                rows.append(None)
+        dim = next((len(r) for r in rows if r is not None), 0)
+        if dim:
+            self.centroids = np.stack([r if r is not None else np.zeros(dim) for r in rows]).astype(np.float32)
+
+    def by_rules(self, text: str) -> str | None:
+        best, hits = None, 0
+        for topic, pattern in zip(self.topics, self._patterns, strict=True):
+            if pattern is None:
+                continue
+            n = len(pattern.findall(text))
+            if n > hits:
+                best, hits = topic.name, n
+        return best
+
+    def assign(self, explicit: str | None, text: str, embedding: np.ndarray | None) -> tuple[str, str]:
+        """(topic, how): how is explicit, explicit_unknown, rule, centroid or none."""
+        if explicit:
+            if explicit in self.names:
+                return explicit, "explicit"
+            return OTHER, "explicit_unknown"
+        ruled = self.by_rules(text)
+        if ruled:
+            return ruled, "rule"
+        if self.centroids is not None and embedding is not None:
+            sims = self.centroids @ np.asarray(embedding, dtype=np.float32)
+            j = int(np.argmax(sims))
+            if sims[j] >= self.min_similarity:
+                return self.topics[j].name, "centroid"
+        return OTHER, "none"

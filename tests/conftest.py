@@ -1,0 +1,93 @@
+"""Shared fixtures: the real classifier (loaded once) and small record files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from models.classifier import Classifier
+from models.datasets import SharedDataMissing, shared_data_dir
+from streams.settings import Settings
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        shared_data_dir()
+    except SharedDataMissing as exc:  # say it once, plainly, instead of 50 tracebacks
+        raise pytest.UsageError(str(exc)) from exc
+
+
+@pytest.fixture(scope="session")
+def classifier() -> Classifier:
+    return Classifier()
+
+
+@pytest.fixture()
+def settings(tmp_path: Path) -> Settings:
+    return Settings(metrics_port=-1, output_dir=tmp_path / "out", permutations=99, min_samples=5)
+
+
+T0 = 1_709_294_400_000  # 2024-03-01T12:00:00Z
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    with path.open("wb") as fh:
+        for row in rows:
+            fh.write(row if isinstance(row, bytes) else json.dumps(row).encode())
+            fh.write(b"\n")
+    return path
+
+
+@pytest.fixture()
+def small_stream(tmp_path: Path) -> tuple[Path, Path]:
+    """Posts from two groups and responses of two steerings over 2 hours, plus bad lines."""
+    happy = [
+        "What a wonderful day with my family",
+        "So grateful and happy for this community",
+        "I love how everyone came together to help",
+        "Great news today, feeling hopeful",
+    ]
+    angry = [
+        "This is outrageous and disgusting",
+        "I am furious at these corrupt liars",
+        "They betrayed us again, I hate this",
+        "Absolutely sick of this nonsense",
+    ]
+    posts, responses = [], []
+    for i in range(60):
+        t = T0 + i * 120_000
+        posts.append(
+            {
+                "id": f"l{i}",
+                "author_id": f"a{i % 7}",
+                "text": happy[i % 4] + f" #{i}",
+                "created_at": t,
+                "group": "liberal",
+            }
+        )
+        posts.append(
+            {
+                "id": f"c{i}",
+                "author_id": f"b{i % 5}",
+                "text": angry[i % 4] + f" #{i}",
+                "created_at": t + 1000,
+                "group": "conservative",
+            }
+        )
+        responses.append(
+            {"id": f"r{i}", "model": "m1", "steering": "default", "text": happy[(i + 1) % 4], "created_at": t + 2000}
+        )
+        responses.append(
+            {"id": f"s{i}", "model": "m1", "steering": "angry", "text": angry[(i + 2) % 4], "created_at": t + 3000}
+        )
+    posts += [
+        b"{not json",
+        b"\xff\xfe\x00",
+        json.dumps({"id": "x", "text": "no author", "created_at": T0}).encode(),
+        json.dumps({"id": "g", "author_id": "z", "text": "hi", "created_at": T0, "group": "green"}).encode(),
+        json.dumps({"id": "big", "author_id": "z", "text": "a" * 1_000_000, "created_at": T0}).encode(),
+    ]
+    responses += [json.dumps({"id": "nm", "text": "no model", "created_at": T0}).encode()]
+    return write_jsonl(tmp_path / "posts.jsonl", posts), write_jsonl(tmp_path / "responses.jsonl", responses)

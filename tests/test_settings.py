@@ -1,0 +1,43 @@
+"""The one settings object: environment, file, validation, documentation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from streams.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_environment_and_file(monkeypatch, tmp_path: Path):
+    cfg = tmp_path / "aw.yaml"
+    cfg.write_text("bucket_seconds: 60\nspans: {'10m': 600}\nmin_samples: 7\n")
+    monkeypatch.setenv("AFFECTWATCH_CONFIG", str(cfg))
+    monkeypatch.setenv("AFFECTWATCH_MIN_SAMPLES", "11")
+    s = Settings()
+    assert s.bucket_seconds == 60 and s.spans == {"10m": 600}
+    assert s.min_samples == 11  # the environment wins over the file
+
+
+def test_spans_must_be_whole_buckets():
+    with pytest.raises(ValidationError, match="whole number"):
+        Settings(bucket_seconds=300, spans={"x": 400})
+    with pytest.raises(ValidationError, match="liberal_max_score"):
+        Settings(liberal_max_score=0.5, conservative_min_score=0.1)
+
+
+def test_unknown_setting_is_refused(monkeypatch, tmp_path: Path):
+    cfg = tmp_path / "aw.yaml"
+    cfg.write_text("bukket_seconds: 60\n")
+    monkeypatch.setenv("AFFECTWATCH_CONFIG", str(cfg))
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_every_setting_is_documented_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    missing = [n for n in Settings.model_fields if f"`AFFECTWATCH_{n.upper()}`" not in readme]
+    assert not missing
