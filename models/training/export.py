@@ -28,6 +28,7 @@ from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from optimum.exporters.onnx import main_export
 
+from models.baselines import lexicon_predict, load_mfd, majority_predict
 from models.datasets import read_moral, read_semeval_ec
 from models.evaluation import summary, tune_thresholds
 from models.labels import EMOTIONS, MORALS
@@ -136,6 +137,12 @@ def export(trained: Path, out: Path, release: str, exclude_heads: bool) -> dict:
     fp, q = results["fp32"]["probs"], results["int8"]["probs"]
     agree = {dim: float(((fp[dim] >= 0.5) == (q[dim] >= 0.5)).mean()) for dim in ("emotion", "moral")}
     train_info = json.loads((trained / "train_info.json").read_text())
+    mor_dev = read_moral("dev")
+    mor_gold = np.array([e.labels for e in mor_dev])
+    baselines = {
+        "majority": summary(mor_gold, majority_predict(len(mor_dev)), MORALS),
+        "mfd2_lexicon": summary(mor_gold, lexicon_predict([e.text for e in mor_dev], load_mfd()), MORALS),
+    }
     meta.update(
         {
             "thresholds": results["int8"]["thresholds"],
@@ -145,6 +152,7 @@ def export(trained: Path, out: Path, release: str, exclude_heads: bool) -> dict:
                 v: {k: r[k] for k in ("emotion", "moral", "emotion_at_0.5", "thresholds")} for v, r in results.items()
             },
             "int8_fp32_label_agreement_at_0.5": agree,
+            "moral_baselines": baselines,
             "train": {k: train_info[k] for k in ("mode", "seconds", "args")},
         }
     )

@@ -1,0 +1,225 @@
+"""A real single-node Apache Kafka (KRaft: broker and controller in one JVM)
+for tests, benchmarks and developers, started from jars that Maven resolves
+from Maven Central (deploy/kafka/pom.xml names the version).
+
+    python -m streams.localkafka start --port 9092   # stays in the foreground
+    python -m streams.localkafka jars                # just resolve the jars
+
+Debian has no Kafka package and no Docker engine runs here, hence the jars.
+Test-only settings (no initial rebalance delay) are passed by the caller, not
+baked in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+POM = ROOT / "deploy" / "kafka" / "pom.xml"
+CACHE = Path(os.environ.get("AFFECTWATCH_KAFKA_CACHE", Path.home() / ".cache" / "affectwatch" / "kafka"))
+
+LOG4J2 = """<?xml version="1.0" encoding="UTF-8"?>
+<Configuration status="WARN">
+  <Appenders><File name="file" fileName="${sys:kafka.logs.dir}/server.log">
+    <PatternLayout pattern="[%d] %p %m (%c)%n"/></File></Appenders>
+  <Loggers><Root level="INFO"><AppenderRef ref="file"/></Root>
+    <Logger name="kafka.request.logger" level="WARN"/><Logger name="state.change.logger" level="WARN"/></Loggers>
+</Configuration>
+"""
+
+
+def kafka_version() -> str:
+    text = POM.read_text()
+    return text.split("<kafka.version>")[1].split("</kafka.version>")[0]
+
+
+def resolve_jars(cache: Path = CACHE) -> Path:
+    """Copy Kafka and its runtime dependencies into cache/<version>/ (once)."""
+    target = cache / kafka_version()
+    stamp = target / ".complete"
+    if stamp.exists():
+        return target
+    if shutil.which("mvn") is None:
+        raise RuntimeError("Maven (mvn) is needed to resolve the Kafka jars from Maven Central")
+    tmp = target.with_name(target.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    subprocess.run(
+        ["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+         f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"],
+        check=True,
+    )
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    stamp.touch()
+    return target
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LocalKafka:
+    """One broker+controller on 127.0.0.1; ``start`` blocks until it serves."""
+
+    port: int = 0
+    controller_port: int = 0
+    data_dir: Path | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+    heap: str = "512m"
+    proc: subprocess.Popen | None = None
+
+    def __post_init__(self) -> None:
+        self.port = self.port or free_port()
+        self.controller_port = self.controller_port or free_port()
+        self._own_dir = self.data_dir is None
+        self.data_dir = Path(self.data_dir or tempfile.mkdtemp(prefix="affectwatch-kafka-"))
+        self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        self._formatted = False
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def properties(self) -> str:
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(self.data_dir / "data"),
+            "num.partitions": "1",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "4",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "4",
+            "auto.create.topics.enable": "false",
+            **self.extra,
+        }
+        return "".join(f"{k}={v}\n" for k, v in props.items())
+
+    def _java(self, main: str, *args: str) -> list[str]:
+        jars = resolve_jars()
+        return [
+            "java", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            f"-Dkafka.logs.dir={self.data_dir / 'logs'}",
+            f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.xml'}",
+            "-cp", f"{jars}/*", main, *args,
+        ]
+
+    def format(self) -> None:
+        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "log4j2.xml").write_text(LOG4J2)
+        (self.data_dir / "server.properties").write_text(self.properties())
+        if not (self.data_dir / "data" / "meta.properties").exists():
+            subprocess.run(
+                self._java("kafka.tools.StorageTool", "format", "-t", self.cluster_id,
+                           "-c", str(self.data_dir / "server.properties")),
+                check=True, capture_output=True,
+            )
+        self._formatted = True
+
+    def start(self, timeout: float = 60.0) -> LocalKafka:
+        if not self._formatted:
+            self.format()
+        out = (self.data_dir / "logs" / "stdout.log").open("ab")
+        self.proc = subprocess.Popen(
+            self._java("kafka.Kafka", str(self.data_dir / "server.properties")),
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        from kafka import KafkaAdminClient
+        from kafka.errors import KafkaConfigurationError, KafkaError
+
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"Kafka exited with {self.proc.returncode}; see {self.data_dir / 'logs'}")
+            try:
+                admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
+                admin.list_topics()
+                admin.close()
+                return
+            except KafkaConfigurationError:
+                raise
+            except (KafkaError, OSError) as exc:  # not up yet
+                last = exc
+                time.sleep(0.3)
+        raise TimeoutError(f"Kafka not ready on {self.bootstrap} after {timeout}s: {last}")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Orderly shutdown (SIGTERM), then SIGKILL if it hangs."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalKafka:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("jars", help="resolve the jars into the cache")
+    st = sub.add_parser("start", help="start a broker and wait (Ctrl-C stops it)")
+    st.add_argument("--port", type=int, default=9092)
+    st.add_argument("--controller-port", type=int, default=9093)
+    st.add_argument("--data-dir", type=Path, default=None)
+    args = ap.parse_args()
+    if args.cmd == "jars":
+        print(resolve_jars())
+        return
+    k = LocalKafka(args.port, args.controller_port, args.data_dir)
+    k.start()
+    print(f"Kafka {kafka_version()} ready on {k.bootstrap} (data in {k.data_dir}); Ctrl-C stops it")
+    try:
+        k.proc.wait()
+    except KeyboardInterrupt:
+        k.stop()
+
+
+if __name__ == "__main__":
+    main()
