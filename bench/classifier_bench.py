@@ -155,8 +155,10 @@ def main() -> None:
     short = tweets(args.n)
     long = long_texts(int8, short, args.n128)
     lengths = [len(ids) for ids, _ in int8.encode(short)]
-    print(f"tweet-length texts: {len(short)}, median {statistics.median(lengths):.0f} word pieces; "
-          f"long texts: {len(long)} x 128; batch {args.batch}; {os.cpu_count()} cores")
+    print(
+        f"tweet-length texts: {len(short)}, median {statistics.median(lengths):.0f} word pieces; "
+        f"long texts: {len(long)} x 128; batch {args.batch}; {os.cpu_count()} cores"
+    )
     results: dict[str, list[dict]] = {"tweet": [], "128 tokens": []}
     try:
         extra = torch_runners(int8, 256)
@@ -164,8 +166,7 @@ def main() -> None:
         extra = {}
         print("PyTorch not installed: PyTorch rows skipped (pip install -e '.[train]')", file=sys.stderr)
     for label, texts in (("tweet", short), ("128 tokens", long)):
-        runners = {"our int8 graph (onnxruntime)": int8.predict, "our fp32 graph (onnxruntime)": fp32.predict,
-                   **extra}
+        runners = {"our int8 graph (onnxruntime)": int8.predict, "our fp32 graph (onnxruntime)": fp32.predict, **extra}
         for name, fn in runners.items():
             results[label].append(measure(name, fn, texts, args.batch))
     paper = "paper pipeline (SpanEmo + DAMF, 2x BERT-base, PyTorch fp32)"
@@ -176,8 +177,10 @@ def main() -> None:
         print(f"  {'pipeline':62s} {'texts/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'int8 x':>7s}")
         for r in rows:
             r["int8_speedup"] = ours["texts_per_s"] / r["texts_per_s"]
-            print(f"  {r['name']:62s} {r['texts_per_s']:8.1f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} "
-                  f"{r['int8_speedup']:7.2f}")
+            print(
+                f"  {r['name']:62s} {r['texts_per_s']:8.1f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} "
+                f"{r['int8_speedup']:7.2f}"
+            )
         if ref:
             print(f"  int8 throughput / paper pipeline: {ours['texts_per_s'] / ref['texts_per_s']:.1f}x")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -74,15 +74,21 @@ def main() -> None:
         return
     res = {}
     for mode in ("classifier", "pipeline"):
-        out = subprocess.run([sys.executable, __file__, "--child", mode, "--repeat", str(args.repeat)],
-                             check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", mode, "--repeat", str(args.repeat)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         res[mode] = json.loads(out.strip().splitlines()[-1])
     c, p = res["classifier"], res["pipeline"]
     print(f"{c['records']} records (demo sample x{args.repeat})")
     for r in (c, p):
         print(f"  {r['mode']:10s} {r['records'] / r['seconds']:7.1f} records/s  peak {r['peak_mb']:6.0f} MB")
-    print(f"  pipeline overhead over the classifier alone: {p['seconds'] / c['seconds'] - 1:+.1%} time, "
-          f"{p['peak_mb'] - c['peak_mb']:+.0f} MB peak memory")
+    print(
+        f"  pipeline overhead over the classifier alone: {p['seconds'] / c['seconds'] - 1:+.1%} time, "
+        f"{p['peak_mb'] - c['peak_mb']:+.0f} MB peak memory"
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from streams.metrics import Metrics
 from streams.pipeline import Aggregator, Scorer
 from streams.records import DeadLetter, Parsed
 from streams.scoring import Scored
-from streams.topics import OTHER
+from streams.topics import ALL, OTHER
 
 
 @dataclass
@@ -107,7 +107,7 @@ class EmbeddedRunner:
         m = self.metrics
         if s.topic == OTHER and s.topic_how == "explicit_unknown" and m:
             m.unknown_topics.labels(m.run).inc()
-        if self.aggregator.add(s):
+        if self.aggregator.add_scored(s):
             result.scored += 1
             if m:
                 m.records.labels(m.run, s.series.stream).inc()
@@ -122,7 +122,7 @@ class EmbeddedRunner:
         m = self.metrics
         assert m is not None
         m.figures.figures = self.aggregator.figures()
-        wm = self.aggregator.windows.watermark
+        wm = self.aggregator.windows.watermark(ALL)
         if wm is not None:
             m.watermark.labels(m.run).set(wm / 1000)
         m.last_update.labels(m.run).set(time.time())

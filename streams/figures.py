@@ -19,9 +19,7 @@ from streams.divergence import (
     normalize,
     permutation_p_value,
 )
-from streams.windows import Series, Windows
-
-Totals = dict[tuple[str, str, str], tuple[Counter[str], list[float] | None]]
+from streams.windows import Series, Totals, Windows
 
 
 @dataclass
@@ -108,7 +106,7 @@ class Figures:
     baseline: list[BaselineFigure] = field(default_factory=list)
     tendency: list[TendencyFigure] = field(default_factory=list)
     drift: list[DriftFigure] = field(default_factory=list)
-    late: dict[str, int] = field(default_factory=dict)
+    late: dict[str, dict[str, int]] = field(default_factory=dict)  # topic key -> stream -> n
 
     def to_dict(self) -> dict:
         def row(x: object) -> dict:
@@ -142,20 +140,25 @@ class FigureMaker:
         return normalize(label_counts(sets, labels, self.cfg.include_none))
 
     def compute(self, windows: Windows) -> Figures:
-        end = windows.span_end()
-        figs = Figures(end_ms=end, late=windows.late_counts())
-        if end is None:
-            return figs
-        refs = windows.references()
-        for wname, span in self.cfg.spans.items():
-            totals = windows.totals(span, end)
-            self._series(figs, totals, wname)
-            self._pairs(figs, totals, wname)
-            self._drift(figs, totals, refs, wname)
+        """Every figure of every topic key, each over spans ending at its own watermark."""
+        topics = windows.topics()
+        ends = {t: windows.span_end(t) for t in topics}
+        figs = Figures(
+            end_ms=max((e for e in ends.values() if e is not None), default=None), late=windows.late_counts()
+        )
+        for topic in topics:
+            end = ends[topic]
+            assert end is not None
+            refs = windows.references(topic)
+            for wname, span in self.cfg.spans.items():
+                totals = windows.totals(topic, span, end)
+                self._series(figs, topic, totals, wname)
+                self._pairs(figs, topic, totals, wname)
+                self._drift(figs, topic, totals, refs, wname)
         return figs
 
-    def _series(self, figs: Figures, totals: Totals, wname: str) -> None:
-        for (sid, topic, dim), (sets, soft) in sorted(totals.items()):
+    def _series(self, figs: Figures, topic: str, totals: Totals, wname: str) -> None:
+        for (sid, dim), (sets, soft) in sorted(totals.items()):
             p = self._dist(dim, sets, soft)
             if p is None:
                 continue
@@ -172,12 +175,11 @@ class FigureMaker:
                 )
             )
 
-    def _pairs(self, figs: Figures, totals: Totals, wname: str) -> None:
+    def _pairs(self, figs: Figures, topic: str, totals: Totals, wname: str) -> None:
         cfg = self.cfg
-        keys = {(topic, dim) for (_, topic, dim) in totals}
-        for topic, dim in sorted(keys):
+        for dim in sorted({d for (_, d) in totals}):
             labels = DIMENSIONS[dim]
-            here = {sid: v for (sid, t, d), v in totals.items() if t == topic and d == dim}
+            here = {sid: v for (sid, d), v in totals.items() if d == dim}
             human = {Series.from_id(s).group: v for s, v in here.items() if s.startswith("human:")}
             lms = {s: v for s, v in here.items() if s.startswith("lm:")}
             dists = {s: self._dist(dim, *v) for s, v in here.items()}
@@ -269,12 +271,12 @@ class FigureMaker:
                         )
                     )
 
-    def _drift(self, figs: Figures, totals: Totals, refs: Totals, wname: str) -> None:
+    def _drift(self, figs: Figures, topic: str, totals: Totals, refs: Totals, wname: str) -> None:
         cfg = self.cfg
         for key, (sets, soft) in sorted(totals.items()):
             if key not in refs:
                 continue
-            sid, topic, dim = key
+            sid, dim = key
             ref_sets, ref_soft = refs[key]
             p_now, p_ref = self._dist(dim, sets, soft), self._dist(dim, ref_sets, ref_soft)
             if p_now is None or p_ref is None:

@@ -55,8 +55,16 @@ def resolve_jars(cache: Path = CACHE) -> Path:
     tmp = target.with_name(target.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     subprocess.run(
-        ["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-         f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"],
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={tmp}",
+            "-DincludeScope=runtime",
+        ],
         check=True,
     )
     shutil.rmtree(target, ignore_errors=True)
@@ -119,10 +127,16 @@ class LocalKafka:
     def _java(self, main: str, *args: str) -> list[str]:
         jars = resolve_jars()
         return [
-            "java", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            "java",
+            f"-Xmx{self.heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
             f"-Dkafka.logs.dir={self.data_dir / 'logs'}",
             f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.xml'}",
-            "-cp", f"{jars}/*", main, *args,
+            "-cp",
+            f"{jars}/*",
+            main,
+            *args,
         ]
 
     def format(self) -> None:
@@ -131,9 +145,16 @@ class LocalKafka:
         (self.data_dir / "server.properties").write_text(self.properties())
         if not (self.data_dir / "data" / "meta.properties").exists():
             subprocess.run(
-                self._java("kafka.tools.StorageTool", "format", "-t", self.cluster_id,
-                           "-c", str(self.data_dir / "server.properties")),
-                check=True, capture_output=True,
+                self._java(
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    self.cluster_id,
+                    "-c",
+                    str(self.data_dir / "server.properties"),
+                ),
+                check=True,
+                capture_output=True,
             )
         self._formatted = True
 
@@ -143,7 +164,9 @@ class LocalKafka:
         out = (self.data_dir / "logs" / "stdout.log").open("ab")
         self.proc = subprocess.Popen(
             self._java("kafka.Kafka", str(self.data_dir / "server.properties")),
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.wait_ready(timeout)
         return self

@@ -5,7 +5,7 @@ provides: dicts in the embedded runner, changelog-backed tables on Kafka."""
 from __future__ import annotations
 
 from collections.abc import Callable, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from models.labels import EMOTIONS, MORALS
@@ -14,8 +14,8 @@ from streams.groups import UNASSIGNED, AuthorScore, DomainTable, group_of
 from streams.records import DeadLetter, Kind, Limits, Parsed, Post, parse
 from streams.scoring import Scored, predicted, series_of
 from streams.settings import Settings
-from streams.topics import Topics
-from streams.windows import Series, WindowConfig, Windows
+from streams.topics import ALL, Topics
+from streams.windows import Observation, Series, WindowConfig, Windows
 
 
 class ClassifierLike:  # the slice of models.Classifier the core needs
@@ -23,6 +23,13 @@ class ClassifierLike:  # the slice of models.Classifier the core needs
     thresholds: dict
 
     def predict(self, texts: Sequence[object]) -> tuple: ...  # pragma: no cover
+
+
+def source_origin(source: dict[str, Any]) -> tuple[str, int] | None:
+    """(topic/partition, offset) of a record read from Kafka; None for files."""
+    if "topic" in source and "partition" in source and "offset" in source:
+        return f"{source['topic']}/{source['partition']}", int(source["offset"])
+    return None
 
 
 def load_topics(settings: Settings, classifier: Any | None) -> Topics:
@@ -51,48 +58,61 @@ class Scorer:
     def parse(self, raw: bytes | str | dict, kind: Kind, source: dict[str, Any]) -> Parsed | DeadLetter:
         return parse(raw, kind, source, self.limits)
 
-    def _group(self, post: Post) -> str:
+    def _group(self, post: Post, source: dict[str, Any]) -> str:
         if post.group:
             return post.group
         if self.domains is None:
             return UNASSIGNED
         scores = self.domains.scores_of(post.urls, post.domains)
-        state = self.authors.get(post.author_id)
-        author = AuthorScore(**state) if state else AuthorScore()
-        if scores:
+        state = self.authors.get(post.author_id) or {"total": 0.0, "n": 0}
+        author = AuthorScore(state["total"], state["n"])
+        origin = source_origin(source)
+        # On Kafka a replayed post must not add its domains twice: the author's
+        # value remembers the last offset of each source partition it took.
+        seen = origin is not None and state.get("hw", {}).get(origin[0], -1) >= origin[1]
+        if scores and not seen:
             author = author.add(scores)
-            self.authors[post.author_id] = {"total": author.total, "n": author.n}
+            value: dict[str, Any] = {"total": author.total, "n": author.n}
+            if origin is not None:
+                value["hw"] = {**state.get("hw", {}), origin[0]: origin[1]}
+            self.authors[post.author_id] = value
         return group_of(author, self.settings.liberal_max_score, self.settings.conservative_min_score)
 
-    def score(self, batch: Sequence[Parsed]) -> list[Scored | DeadLetter]:
-        """Classify a micro-batch; a text the classifier refuses becomes a dead letter."""
+    def classify(self, batch: Sequence[Parsed]) -> tuple:
+        """The classifier's arrays for a micro-batch: pure, safe to run in a thread."""
         if not batch:
-            return []
-        emo, mor, emb, lengths, truncated = self.classifier.predict([p.record.text for p in batch])
+            return ()
+        return self.classifier.predict([p.record.text for p in batch])
+
+    def assemble(self, parsed: Parsed, outputs: tuple, i: int) -> Scored:
+        """Group, topic and labels of the i-th record of a classified batch.
+
+        Touches the author table, so on Kafka it runs on the event loop inside
+        the record's own event (that decides the changelog partition)."""
+        emo, mor, emb, lengths, truncated = outputs
         th = self.classifier.thresholds
-        out: list[Scored | DeadLetter] = []
-        for i, parsed in enumerate(batch):
-            rec = parsed.record
-            group = self._group(rec) if isinstance(rec, Post) else ""
-            topic, how = self.topics.assign(rec.topic, rec.text, emb[i])
-            out.append(
-                Scored(
-                    parsed=parsed,
-                    series=series_of(parsed, group),
-                    topic=topic,
-                    topic_how=how,
-                    emotion=emo[i],
-                    moral=mor[i],
-                    labels={
-                        "emotion": predicted(emo[i], th["emotion"], EMOTIONS),
-                        "moral": predicted(mor[i], th["moral"], MORALS),
-                    },
-                    n_tokens=lengths[i],
-                    truncated=truncated[i],
-                    model_version=self.classifier.version,
-                )
-            )
-        return out
+        rec = parsed.record
+        group = self._group(rec, parsed.source) if isinstance(rec, Post) else ""
+        topic, how = self.topics.assign(rec.topic, rec.text, emb[i])
+        return Scored(
+            parsed=parsed,
+            series=series_of(parsed, group),
+            topic=topic,
+            topic_how=how,
+            emotion=emo[i],
+            moral=mor[i],
+            labels={
+                "emotion": predicted(emo[i], th["emotion"], EMOTIONS),
+                "moral": predicted(mor[i], th["moral"], MORALS),
+            },
+            n_tokens=lengths[i],
+            truncated=truncated[i],
+            model_version=self.classifier.version,
+        )
+
+    def score(self, batch: Sequence[Parsed]) -> list[Scored]:
+        outputs = self.classify(batch)
+        return [self.assemble(p, outputs, i) for i, p in enumerate(batch)]
 
 
 def window_config(settings: Settings) -> WindowConfig:
@@ -125,12 +145,21 @@ class Aggregator:
         self.maker = FigureMaker(figure_config(settings))
         self._last_expiry_bucket: int | None = None
 
-    def add(self, scored: Scored) -> bool:
-        ok = self.windows.add(scored.observation())
-        bucket = self.windows.bucket_of(self.windows.watermark or 0)
-        if bucket != self._last_expiry_bucket:  # expire once per new bucket, not per record
+    def add(self, obs: Observation) -> bool:
+        """Count one observation in its topic key; False when it was too late for it."""
+        ok = self.windows.add(obs)
+        bucket = self.windows.bucket_of(self.windows.watermark(obs.topic) or 0)
+        if bucket > (self._last_expiry_bucket or 0):  # expire once per new bucket, not per record
             self._last_expiry_bucket = bucket
             self.windows.expire()
+        return ok
+
+    def add_scored(self, scored: Scored) -> bool:
+        """The embedded path: the record's topic, then ``all`` (the Kafka path sends
+        the two observations as two messages keyed by topic key)."""
+        obs = scored.observation()
+        ok = self.add(obs)
+        self.add(replace(obs, topic=ALL))
         return ok
 
     def figures(self) -> Figures:

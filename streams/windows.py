@@ -7,11 +7,17 @@ key holds the histogram of *label sets* seen in that bucket (for example
 enough to recount labels and to run the permutation test exactly at the level
 of texts, plus the sums of probabilities for the soft mode.
 
+The unit of aggregation is a *topic key*: each topic, and ``all``, which the
+caller feeds every observation a second time. Each topic key has its own
+watermark, so on Kafka, where scores are partitioned by topic key, one
+partition holds everything about its topic keys and the embedded runner and
+the workers count exactly alike.
+
 Keys:
 - ``b|<series>|<topic>|<dimension>|<bucket_ms>`` -> ``{"sets": {...}, "soft": [...]}``
 - ``r|<series>|<topic>|<dimension>`` -> the drift reference: ``{"start": ms, "sets", "soft"}``
-- ``w|watermark`` -> ``{"ms": max event time seen}``
-- ``c|late|<stream>`` -> ``{"n": count}``
+- ``w|<topic>`` -> ``{"ms": max event time seen in that topic key}``
+- ``c|late|<topic>|<stream>`` -> ``{"n": count}``
 """
 
 from __future__ import annotations
@@ -20,9 +26,9 @@ from collections import Counter
 from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 
-from streams.topics import ALL
-
 SEP = "|"
+# (series id, dimension) -> (label-set histogram, soft sums)
+Totals = dict[tuple[str, str], tuple[Counter[str], list[float] | None]]
 SET_SEP = "+"
 
 
@@ -93,98 +99,137 @@ class Windows:
         self.cfg = config
 
     # -- state -------------------------------------------------------------
-    @property
-    def watermark(self) -> int | None:
-        w = self.table.get("w|watermark")
+    def watermark(self, topic: str) -> int | None:
+        w = self.table.get(f"w{SEP}{topic}")
         return None if w is None else int(w["ms"])
 
-    def late_counts(self) -> dict[str, int]:
-        return {k.split(SEP)[2]: int(v["n"]) for k, v in self.table.items() if k.startswith("c|late|")}
+    def topics(self) -> list[str]:
+        return sorted(k.split(SEP, 1)[1] for k in list(self.table.keys()) if k.startswith("w|"))
+
+    def late_counts(self) -> dict[str, dict[str, int]]:
+        """topic key -> stream -> records that were too late for it."""
+        out: dict[str, dict[str, int]] = {}
+        for k, v in list(self.table.items()):
+            if k.startswith("c|late|"):
+                _, _, topic, stream = k.split(SEP)
+                out.setdefault(topic, {})[stream] = int(v["n"])
+        return out
 
     def bucket_of(self, ms: int) -> int:
         return ms - ms % self.cfg.bucket_ms
 
     # -- updates -----------------------------------------------------------
-    def add(self, obs: Observation) -> bool:
-        """Count one observation; False (and the late counter) when it is too late."""
-        wm = self.watermark
-        if wm is not None and obs.event_ms < wm - self.cfg.lateness_ms:
-            key = f"c|late|{obs.series.stream}"
-            self.table[key] = {"n": int(self.table.get(key, {"n": 0})["n"]) + 1}
-            return False
-        bucket = self.bucket_of(obs.event_ms)
-        ref_start = obs.event_ms - obs.event_ms % self.cfg.reference_ms
-        for dim, labels in obs.labels.items():
-            base = SEP.join((obs.series.id, obs.topic, dim))
-            key = f"b{SEP}{base}{SEP}{bucket}"
-            val = self.table.get(key) or {"sets": {}, "soft": None}
-            sets = dict(val["sets"])
-            sk = set_key(labels)
-            sets[sk] = sets.get(sk, 0) + 1
-            self.table[key] = {"sets": sets, "soft": _add_soft(val["soft"], obs.probs[dim])}
-            self._add_reference(f"r{SEP}{base}", ref_start, sk, obs.probs[dim])
-        if wm is None or obs.event_ms > wm:
-            self.table["w|watermark"] = {"ms": obs.event_ms}
-        return True
+    def _fresh(self, value: dict | None, origin: tuple[str, int] | None) -> bool:
+        """Whether a key has not yet taken the update from ``origin``."""
+        return origin is None or value is None or value.get("hw", {}).get(origin[0], -1) < origin[1]
 
-    def _add_reference(self, key: str, start: int, sk: str, probs: tuple[float, ...]) -> None:
+    def _put(self, key: str, value: dict, old: dict | None, origin: tuple[str, int] | None) -> None:
+        if origin is not None:
+            value["hw"] = {**(old or {}).get("hw", {}), origin[0]: origin[1]}
+        self.table[key] = value
+
+    def add(self, obs: Observation, origin: tuple[str, int] | None = None) -> bool:
+        """Count one observation; False (and the late counter) when it is too late.
+
+        ``origin`` (source partition, offset) makes the update idempotent: every
+        key remembers the last offset it took from each source partition, so a
+        record replayed after a crash changes nothing it already changed, and the
+        watermark, written last, decides lateness exactly as the first time.
+        """
+        wkey = f"w{SEP}{obs.topic}"
+        wval = self.table.get(wkey)
+        if not self._fresh(wval, origin):
+            return True  # fully applied before a restart (the watermark is written last)
+        wm = None if wval is None else int(wval["ms"])
+        ok = wm is None or obs.event_ms >= wm - self.cfg.lateness_ms
+        if not ok:
+            key = SEP.join(("c", "late", obs.topic, obs.series.stream))
+            old = self.table.get(key)
+            if self._fresh(old, origin):
+                self._put(key, {"n": int((old or {"n": 0})["n"]) + 1}, old, origin)
+        else:
+            bucket = self.bucket_of(obs.event_ms)
+            ref_start = obs.event_ms - obs.event_ms % self.cfg.reference_ms
+            for dim, labels in obs.labels.items():
+                base = SEP.join((obs.series.id, obs.topic, dim))
+                sk = set_key(labels)
+                key = f"b{SEP}{base}{SEP}{bucket}"
+                old = self.table.get(key)
+                if self._fresh(old, origin):
+                    val = old or {"sets": {}, "soft": None}
+                    sets = dict(val["sets"])
+                    sets[sk] = sets.get(sk, 0) + 1
+                    self._put(key, {"sets": sets, "soft": _add_soft(val["soft"], obs.probs[dim])}, old, origin)
+                self._add_reference(f"r{SEP}{base}", ref_start, sk, obs.probs[dim], origin)
+        new_ms = obs.event_ms if wm is None else max(wm, obs.event_ms)
+        if origin is not None or new_ms != wm:
+            self._put(wkey, {"ms": new_ms}, wval, origin)
+        return ok
+
+    def _add_reference(
+        self, key: str, start: int, sk: str, probs: tuple[float, ...], origin: tuple[str, int] | None
+    ) -> None:
         # The reference is the earliest aligned reference window with data. An
         # earlier window replaces a later one while it can still receive records
         # (before that it is late), so the choice does not depend on arrival order.
-        ref = self.table.get(key)
+        old = self.table.get(key)
+        if not self._fresh(old, origin):
+            return
+        ref = old
         if ref is None or start < ref["start"]:
             ref = {"start": start, "sets": {}, "soft": None}
         elif start > ref["start"]:
             return
         sets = dict(ref["sets"])
         sets[sk] = sets.get(sk, 0) + 1
-        self.table[key] = {"start": start, "sets": sets, "soft": _add_soft(ref["soft"], probs)}
+        self._put(key, {"start": start, "sets": sets, "soft": _add_soft(ref["soft"], probs)}, old, origin)
 
     def expire(self) -> int:
         """Drop buckets no span can reach any more; returns how many."""
-        wm = self.watermark
-        if wm is None:
-            return 0
-        horizon = self.bucket_of(wm) - self.cfg.longest_span_ms - self.cfg.lateness_ms
-        old = [k for k in list(self.table.keys()) if k.startswith("b|") and int(k.rsplit(SEP, 1)[1]) < horizon]
+        horizons = {}
+        for topic in self.topics():
+            wm = self.watermark(topic)
+            assert wm is not None
+            horizons[topic] = self.bucket_of(wm) - self.cfg.longest_span_ms - self.cfg.lateness_ms
+        old = []
+        for k in list(self.table.keys()):
+            if k.startswith("b|"):
+                parts = k.split(SEP)
+                if int(parts[4]) < horizons.get(parts[2], -(2**62)):
+                    old.append(k)
         for k in old:
             del self.table[k]
         return len(old)
 
     # -- queries -----------------------------------------------------------
-    def span_end(self) -> int | None:
-        wm = self.watermark
+    def span_end(self, topic: str) -> int | None:
+        """Spans of a topic key end at the end of the bucket holding its watermark."""
+        wm = self.watermark(topic)
         return None if wm is None else self.bucket_of(wm) + self.cfg.bucket_ms
 
-    def totals(self, span_ms: int, end_ms: int) -> dict[tuple[str, str, str], tuple[Counter[str], list[float] | None]]:
-        """(series id, topic, dimension) -> summed set histogram and soft sums over
-        buckets starting in [end - span, end); the topic ``all`` sums every topic."""
+    def totals(
+        self, topic: str, span_ms: int, end_ms: int
+    ) -> dict[tuple[str, str], tuple[Counter[str], list[float] | None]]:
+        """(series id, dimension) -> summed set histogram and soft sums over the
+        topic key's buckets starting in [end - span, end)."""
         start = end_ms - span_ms
-        out: dict[tuple[str, str, str], tuple[Counter[str], list[float] | None]] = {}
-        for key, val in self.table.items():
+        out: Totals = {}
+        for key, val in list(self.table.items()):
             if not key.startswith("b|"):
                 continue
-            _, sid, topic, dim, bucket = key.split(SEP)
-            if not start <= int(bucket) < end_ms:
+            _, sid, t, dim, bucket = key.split(SEP)
+            if t != topic or not start <= int(bucket) < end_ms:
                 continue
-            for t in (topic, ALL):
-                sets, soft = out.get((sid, t, dim), (Counter(), None))
-                merge_sets(sets, val["sets"])
-                out[(sid, t, dim)] = (sets, _add_soft(soft, val["soft"]) if val["soft"] else soft)
+            sets, soft = out.get((sid, dim), (Counter(), None))
+            merge_sets(sets, val["sets"])
+            out[(sid, dim)] = (sets, _add_soft(soft, val["soft"]) if val["soft"] else soft)
         return out
 
-    def references(self) -> dict[tuple[str, str, str], tuple[Counter[str], list[float] | None]]:
-        out: dict[tuple[str, str, str], tuple[Counter[str], list[float] | None]] = {}
-        for key, val in self.table.items():
-            if not key.startswith("r|"):
-                continue
-            _, sid, topic, dim = key.split(SEP)
-            for t in (topic, ALL):
-                sets, soft = out.get((sid, t, dim), (Counter(), None))
-                merge_sets(sets, val["sets"])
-                out[(sid, t, dim)] = (sets, _add_soft(soft, val["soft"]) if val["soft"] else soft)
+    def references(self, topic: str) -> Totals:
+        out: Totals = {}
+        for key, val in list(self.table.items()):
+            if key.startswith("r|"):
+                _, sid, t, dim = key.split(SEP)
+                if t == topic:
+                    out[(sid, dim)] = (Counter(val["sets"]), val["soft"])
         return out
-
-    def reference_pinned(self, key_start: int) -> bool:
-        wm = self.watermark
-        return wm is not None and wm - self.cfg.lateness_ms >= key_start + self.cfg.reference_ms
