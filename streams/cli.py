@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +15,8 @@ from models.labels import EMOTIONS, MORALS
 from streams.settings import BUNDLED, Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Streaming monitor of emotional and moral affect.")
-console = Console()
+# Wide tables even when the output is a pipe or a CI log, not a terminal.
+console = Console(width=None if Console().is_terminal else 160)
 err = Console(stderr=True)
 
 
@@ -116,8 +116,6 @@ def _run_files(
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=console,
-        transient=False,
-        disable=not sys.stdout.isatty() and False,
     ) as bar:
         task = bar.add_task("scoring", total=len(inputs))
         result = runner.run(inputs, progress=lambda done, total: bar.update(task, completed=done, total=total))
@@ -173,6 +171,77 @@ def demo(
     )
     _run_files(settings, sample / "posts.jsonl", sample / "responses.jsonl", out, "affectwatch demo", False)
     console.print(f"open {out / 'report.html'} in a browser for the charts")
+
+
+topics_app = typer.Typer(no_args_is_help=True, help="Kafka topics of the project.")
+app.add_typer(topics_app, name="topics")
+
+
+@topics_app.command("create")
+def topics_create(
+    bootstrap: str | None = typer.Option(None, help="Kafka bootstrap servers"),
+    partitions: int | None = typer.Option(None, help="partitions per topic"),
+) -> None:
+    """Create posts, lm-responses, affect-scores, dead-letters and drift-snapshots."""
+    from streams.kafka_io import create_topics
+
+    settings = _settings(kafka_bootstrap=bootstrap, partitions=partitions)
+    for name, status in create_topics(settings).items():
+        console.print(f"{name}: {status}")
+
+
+@app.command()
+def worker(
+    bootstrap: str | None = typer.Option(None, help="Kafka bootstrap servers"),
+    web_port: int | None = typer.Option(None, help="port of /ready and /metrics"),
+    run_label: str | None = typer.Option(None, "--run", help="a separate run (backfill): own group, state, label"),
+    loglevel: str = typer.Option("warning"),
+) -> None:
+    """Run a faust worker: score, aggregate, export figures."""
+    from streams.worker import run_worker
+
+    settings = _settings(kafka_bootstrap=bootstrap, worker_web_port=web_port)
+    if run_label and run_label != "live":
+        # A backfill never touches live state: its own consumer group, tables and label.
+        settings = settings.model_copy(update={
+            "run_label": run_label, "app_id": f"{settings.app_id}-{run_label}",
+            "topic_scores": f"{settings.topic_scores}-{run_label}",
+            "topic_snapshots": f"{settings.topic_snapshots}-{run_label}",
+            "data_dir": settings.data_dir / run_label})
+    run_worker(settings, loglevel)
+
+
+@app.command()
+def replay(
+    posts: Path | None = typer.Option(None, help="posts file (JSONL or CSV)"),
+    responses: Path | None = typer.Option(None, help="LM responses file (JSONL or CSV)"),
+    speed: str = typer.Option("max", help="'max' or a multiple of real time, e.g. 60"),
+    start: str | None = typer.Option(None, "--from", help="first event time to send (RFC 3339 or epoch ms)"),
+    end: str | None = typer.Option(None, "--to", help="event time to stop before"),
+    bootstrap: str | None = typer.Option(None, help="Kafka bootstrap servers"),
+) -> None:
+    """Produce records from files to the input topics with their event times."""
+    from streams.embedded import read_inputs
+    from streams.kafka_io import plan
+    from streams.kafka_io import replay as produce
+    from streams.records import to_epoch_ms
+
+    settings = _settings(kafka_bootstrap=bootstrap)
+    try:
+        rate = None if speed == "max" else float(speed)
+        if rate is not None and rate <= 0:
+            raise ValueError
+        lo = to_epoch_ms(start) if start else None
+        hi = to_epoch_ms(end) if end else None
+    except ValueError as exc:
+        err.print(f"[red]bad --speed, --from or --to: {exc}[/red]")
+        raise typer.Exit(2) from exc
+    messages = plan(settings, read_inputs(posts, responses), lo, hi)
+    with Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console) as bar:
+        task = bar.add_task("replay", total=len(messages))
+        n = produce(settings, messages, rate, lambda done, total: bar.update(task, completed=done))
+    console.print(f"{n} records sent to {settings.kafka_bootstrap}")
 
 
 def main() -> None:  # console-script entry point

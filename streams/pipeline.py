@@ -145,9 +145,10 @@ class Aggregator:
         self.maker = FigureMaker(figure_config(settings))
         self._last_expiry_bucket: int | None = None
 
-    def add(self, obs: Observation) -> bool:
-        """Count one observation in its topic key; False when it was too late for it."""
-        ok = self.windows.add(obs)
+    def add(self, obs: Observation, origin: tuple[str, int] | None = None) -> bool:
+        """Count one observation in its topic key; False when it was too late for it.
+        ``origin`` (source partition, offset) makes the update idempotent."""
+        ok = self.windows.add(obs, origin)
         bucket = self.windows.bucket_of(self.windows.watermark(obs.topic) or 0)
         if bucket > (self._last_expiry_bucket or 0):  # expire once per new bucket, not per record
             self._last_expiry_bucket = bucket

@@ -80,6 +80,26 @@ class Settings(BaseSettings):
     run_label: str = Field("live", description="value of the `run` label on every figure metric")
     output_dir: Path = Field(Path("affectwatch-out"), description="where runs write figures, plots and reports")
 
+    # Kafka (the worker, topics and replay commands)
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]")
+    app_id: str = Field("affectwatch", description="consumer group and table namespace of the workers")
+    topic_posts: str = Field("posts", description="input topic of human posts (key: author_id)")
+    topic_responses: str = Field("lm-responses", description="input topic of LM responses")
+    topic_scores: str = Field("affect-scores", description="scored records, keyed by topic key")
+    topic_dead_letters: str = Field("dead-letters", description="rejected records with reasons")
+    topic_snapshots: str = Field("drift-snapshots", description="figures published by each worker's timer")
+    partitions: int = Field(4, description="partitions of every topic the project creates")
+    replication_factor: int = Field(1, description="replication factor of those topics")
+    store: str = Field("rocksdb://", description="faust table store: rocksdb:// or memory://")
+    data_dir: Path = Field(Path("affectwatch-data"), description="worker state folder (RocksDB files)")
+    batch_within_seconds: float = Field(0.2, description="longest wait to fill a classifier micro-batch")
+    figures_interval_seconds: float = Field(5.0, description="how often a worker recomputes and exports figures")
+    worker_web_host: str = Field("127.0.0.1", description="address of the worker's /ready and /metrics")
+    worker_web_port: int = Field(6066, description="port of the worker's /ready and /metrics")
+    kafka_session_timeout_seconds: float = Field(60.0, description="consumer group session timeout")
+    kafka_heartbeat_seconds: float = Field(3.0, description="consumer group heartbeat interval")
+    recovery_delay_seconds: float = Field(3.0, description="pause before table recovery after a rebalance")
+
     @model_validator(mode="after")
     def _whole_buckets(self) -> Settings:
         if not self.spans:

@@ -16,7 +16,7 @@ the workers count exactly alike.
 Keys:
 - ``b|<series>|<topic>|<dimension>|<bucket_ms>`` -> ``{"sets": {...}, "soft": [...]}``
 - ``r|<series>|<topic>|<dimension>`` -> the drift reference: ``{"start": ms, "sets", "soft"}``
-- ``w|<topic>`` -> ``{"ms": max event time seen in that topic key}``
+- ``w|<topic>`` -> ``{"ms": max event time seen in that topic key, "src": {source partition: max}}``
 - ``c|late|<topic>|<stream>`` -> ``{"n": count}``
 """
 
@@ -79,6 +79,10 @@ class WindowConfig:
     longest_span_ms: int
     lateness_ms: int
     reference_ms: int
+    # Source partitions feeding each topic key (on Kafka: both input topics'
+    # partitions). Until all have been seen, the slowest is unknown and no
+    # record is judged late (it still must fall within the expiry horizon).
+    expected_sources: int = 1
 
 
 def merge_sets(into: Counter[str], sets: dict[str, int]) -> None:
@@ -141,7 +145,16 @@ class Windows:
         if not self._fresh(wval, origin):
             return True  # fully applied before a restart (the watermark is written last)
         wm = None if wval is None else int(wval["ms"])
-        ok = wm is None or obs.event_ms >= wm - self.cfg.lateness_ms
+        # Lateness is judged against the slowest source partition, so that
+        # partitions consumed at different paces (a replay at full speed) do
+        # not make each other's records late; expiry follows the fastest.
+        sources = dict(wval.get("src", {})) if wval else {}
+        src = origin[0] if origin else "-"
+        low = min(sources.values()) if len(sources) >= self.cfg.expected_sources else None
+        horizon = self.horizon(obs.topic)
+        ok = (low is None or obs.event_ms >= low - self.cfg.lateness_ms) and (
+            horizon is None or self.bucket_of(obs.event_ms) >= horizon
+        )
         if not ok:
             key = SEP.join(("c", "late", obs.topic, obs.series.stream))
             old = self.table.get(key)
@@ -162,8 +175,9 @@ class Windows:
                     self._put(key, {"sets": sets, "soft": _add_soft(val["soft"], obs.probs[dim])}, old, origin)
                 self._add_reference(f"r{SEP}{base}", ref_start, sk, obs.probs[dim], origin)
         new_ms = obs.event_ms if wm is None else max(wm, obs.event_ms)
-        if origin is not None or new_ms != wm:
-            self._put(wkey, {"ms": new_ms}, wval, origin)
+        sources[src] = max(sources.get(src, obs.event_ms), obs.event_ms)
+        if origin is not None or new_ms != wm or sources != (wval or {}).get("src"):
+            self._put(wkey, {"ms": new_ms, "src": sources}, wval, origin)
         return ok
 
     def _add_reference(
@@ -184,18 +198,26 @@ class Windows:
         sets[sk] = sets.get(sk, 0) + 1
         self._put(key, {"start": start, "sets": sets, "soft": _add_soft(ref["soft"], probs)}, old, origin)
 
+    def horizon(self, topic: str) -> int | None:
+        """Buckets before this can no longer be reached by any span, nor taken
+        by any source partition: the slowest one once all have been seen, else
+        the fastest (so that an idle partition cannot hold memory forever)."""
+        w = self.table.get(f"w{SEP}{topic}")
+        if w is None:
+            return None
+        sources = w.get("src", {})
+        base = min(sources.values()) if len(sources) >= self.cfg.expected_sources else int(w["ms"])
+        return self.bucket_of(base) - self.cfg.longest_span_ms - self.cfg.lateness_ms
+
     def expire(self) -> int:
-        """Drop buckets no span can reach any more; returns how many."""
-        horizons = {}
-        for topic in self.topics():
-            wm = self.watermark(topic)
-            assert wm is not None
-            horizons[topic] = self.bucket_of(wm) - self.cfg.longest_span_ms - self.cfg.lateness_ms
+        """Drop buckets beyond their topic key's horizon; returns how many."""
+        horizons = {t: self.horizon(t) for t in self.topics()}
         old = []
         for k in list(self.table.keys()):
             if k.startswith("b|"):
                 parts = k.split(SEP)
-                if int(parts[4]) < horizons.get(parts[2], -(2**62)):
+                h = horizons.get(parts[2])
+                if h is not None and int(parts[4]) < h:
                     old.append(k)
         for k in old:
             del self.table[k]

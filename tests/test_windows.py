@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -174,3 +175,43 @@ def test_kill_and_replay_from_an_earlier_offset_gives_exact_counts(evts, crash_a
         recovered.add(o, origin)
     strip = lambda t: {k: {f: v for f, v in val.items() if f != "hw"} for k, val in t.items()}  # noqa: E731
     assert strip(recovered.table) == strip(clean.table)
+
+
+@given(events, st.randoms(use_true_random=False))
+@settings(max_examples=100, deadline=None)
+def test_sources_consumed_at_different_paces_make_nothing_late(evts, rnd):
+    # Four source partitions, each in event-time order (as a replay writes
+    # them), interleaved at random (as a consumer fetches them): no record is
+    # late and the totals equal those of one sorted source.
+    ordered = sorted(evts, key=lambda e: e[0])
+    parts: list[list] = [[], [], [], []]
+    for i, e in enumerate(ordered):
+        parts[i % 4].append((e, i))
+    merged = []
+    while any(parts):
+        p = rnd.choice([q for q in parts if q])
+        merged.append(p.pop(0))
+    # A span longer than the stream: here no bucket expires while a slow
+    # partition could still reach it (that horizon is tested on its own).
+    cfg = replace(CFG, longest_span_ms=50 * BUCKET)
+    a, b = Windows({}, cfg), Windows({}, replace(cfg, expected_sources=4))
+    for e in ordered:
+        a.add(obs(*e))
+    for e, i in merged:
+        b.add(obs(*e), (f"posts/{i % 4}", i))
+    assert b.late_counts() == {}
+    for topic in a.topics():
+        end = a.span_end(topic)
+        assert counted(a, topic, 10 * BUCKET, end) == counted(b, topic, 10 * BUCKET, end)
+
+
+def test_expiry_waits_for_the_slowest_source_once_all_are_known():
+    cfg = replace(CFG, expected_sources=2)
+    w = Windows({}, cfg)
+    w.add(obs(0, 0, "t1", {"x"}), ("posts/0", 0))
+    w.add(obs(30 * BUCKET, 0, "t1", {"x"}), ("posts/0", 1))
+    assert w.horizon("t1") == 30 * BUCKET - cfg.longest_span_ms - cfg.lateness_ms  # posts/1 unseen: fastest
+    w.add(obs(1 * BUCKET, 0, "t1", {"y"}), ("posts/1", 0))
+    assert w.horizon("t1") == BUCKET - cfg.longest_span_ms - cfg.lateness_ms  # the slowest now
+    assert w.expire() == 0
+    assert not w.add(obs(-20 * BUCKET, 0, "t1", {"z"}), ("posts/1", 1))  # beyond the horizon: late

@@ -1,0 +1,108 @@
+"""Kafka plumbing for the CLI: creating topics and replaying files into them.
+
+Replay produces each record with its event time as the Kafka timestamp, posts
+keyed by ``author_id`` (so an author's posts stay in order on one partition,
+where their ideology state lives) and responses by ``id``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from streams.inputs import RawInput
+from streams.records import to_epoch_ms
+from streams.settings import Settings
+
+
+def project_topics(settings: Settings) -> list[str]:
+    return [settings.topic_posts, settings.topic_responses, settings.topic_scores,
+            settings.topic_dead_letters, settings.topic_snapshots]
+
+
+def create_topics(settings: Settings) -> dict[str, str]:
+    """Create the project's topics; returns name -> created / exists."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="affectwatch-admin")
+    out: dict[str, str] = {}
+    try:
+        existing = set(admin.list_topics())
+        for name in project_topics(settings):
+            if name in existing:
+                out[name] = "exists"
+                continue
+            try:
+                admin.create_topics([NewTopic(name, settings.partitions, settings.replication_factor)])
+                out[name] = "created"
+            except TopicAlreadyExistsError:
+                out[name] = "exists"
+    finally:
+        admin.close()
+    return out
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    topic: str
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int | None
+
+
+def _value_bytes(item: RawInput) -> bytes:
+    return item.raw if isinstance(item.raw, bytes) else json.dumps(item.raw, ensure_ascii=False).encode()
+
+
+def plan(settings: Settings, items: Iterable[RawInput], start_ms: int | None = None,
+         end_ms: int | None = None) -> list[Outgoing]:
+    """Messages in event-time order, within [start, end) when given.
+
+    A line that is not even JSON is still sent (with no timestamp) so that the
+    workers dead-letter it with its reason, as they would live.
+    """
+    out: list[tuple[int, int, Outgoing]] = []
+    for n, item in enumerate(items):
+        value = _value_bytes(item)
+        topic = settings.topic_posts if item.kind == "post" else settings.topic_responses
+        try:
+            data = item.raw if isinstance(item.raw, dict) else json.loads(value)
+            ts = to_epoch_ms(data["created_at"])
+            key_field = "author_id" if item.kind == "post" else "id"
+            key = str(data[key_field]).encode() if data.get(key_field) is not None else None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            out.append((-1, n, Outgoing(topic, None, value, None)))
+            continue
+        if (start_ms is not None and ts < start_ms) or (end_ms is not None and ts >= end_ms):
+            continue
+        out.append((ts, n, Outgoing(topic, key, value, ts)))
+    out.sort(key=lambda t: t[:2])
+    return [o for _, _, o in out]
+
+
+def replay(settings: Settings, messages: list[Outgoing], speed: float | None,
+           progress: Callable[[int, int], None] | None = None) -> int:
+    """Produce messages; ``speed`` None is as fast as possible, else a multiple
+    of real time between event timestamps."""
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20,
+                             max_request_size=4_000_000, client_id="affectwatch-replay")
+    first_ts = next((m.timestamp_ms for m in messages if m.timestamp_ms is not None), None)
+    started = time.monotonic()
+    try:
+        for i, m in enumerate(messages):
+            if speed and first_ts is not None and m.timestamp_ms is not None:
+                due = (m.timestamp_ms - first_ts) / 1000 / speed
+                wait = due - (time.monotonic() - started)
+                if wait > 0:
+                    time.sleep(wait)
+            producer.send(m.topic, key=m.key, value=m.value, timestamp_ms=m.timestamp_ms)
+            if progress and (i % 200 == 0 or i == len(messages) - 1):
+                progress(i + 1, len(messages))
+        producer.flush()
+    finally:
+        producer.close()
+    return len(messages)
