@@ -119,7 +119,7 @@ def _run_files(
     ) as bar:
         task = bar.add_task("scoring", total=len(inputs))
         result = runner.run(inputs, progress=lambda done, total: bar.update(task, completed=done, total=total))
-    paths = write_outputs(result, out)
+    paths = write_outputs(result, out, settings.dead_letter_max_raw_bytes)
     print_report(result.figures, console)
     rate = result.scored / result.seconds if result.seconds else 0.0
     meta = {

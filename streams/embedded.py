@@ -138,7 +138,7 @@ def read_inputs(posts: Path | None, responses: Path | None) -> list[RawInput]:
     return items
 
 
-def write_outputs(result: RunResult, out_dir: Path) -> dict[str, Path]:
+def write_outputs(result: RunResult, out_dir: Path, max_raw_bytes: int | None = None) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "figures": out_dir / "figures.json",
@@ -160,7 +160,7 @@ def write_outputs(result: RunResult, out_dir: Path) -> dict[str, Path]:
     )
     with paths["dead_letters"].open("w") as fh:
         for d in result.dead_letters:
-            fh.write(json.dumps(d.to_dict()) + "\n")
+            fh.write(json.dumps(d.to_dict(max_raw_bytes)) + "\n")
     if result.scores:
         paths["scores"] = out_dir / "affect-scores.jsonl"
         with paths["scores"].open("w") as fh:

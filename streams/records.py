@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -91,18 +92,24 @@ class DeadLetter:
     reason: str
     detail: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, max_raw_bytes: int | None = None) -> dict[str, Any]:
+        """JSON-ready. Past ``max_raw_bytes`` only a prefix of the bytes is kept,
+        with their size and SHA-256: the whole record stays at its source."""
+        data = self.raw if max_raw_bytes is None else self.raw[:max_raw_bytes]
         try:
-            raw, encoding = self.raw.decode("utf-8"), "utf-8"
+            raw, encoding = data.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
-            raw, encoding = base64.b64encode(self.raw).decode("ascii"), "base64"
-        return {
+            raw, encoding = base64.b64encode(data).decode("ascii"), "base64"
+        out = {
             "raw": raw,
             "raw_encoding": encoding,
             "source": self.source,
             "reason": self.reason,
             "detail": self.detail,
         }
+        if len(data) < len(self.raw):
+            out.update(raw_truncated=True, raw_bytes=len(self.raw), raw_sha256=hashlib.sha256(self.raw).hexdigest())
+        return out
 
 
 @dataclass

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     batch_size: int = Field(16, description="texts per classifier micro-batch")
     max_tokens: int = Field(256, description="word pieces kept per text (head + tail truncation)")
     max_text_chars: int = Field(50_000, description="longer texts are dead-lettered as text_too_long")
+    dead_letter_max_raw_bytes: int = Field(
+        65_536, description="bytes of a rejected record kept in its dead letter (the rest: size and SHA-256)"
+    )
 
     # Groups
     groups: list[str] = Field(["liberal", "conservative"], description="known human groups")

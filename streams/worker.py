@@ -32,6 +32,7 @@ from typing import Any
 
 import faust
 from faust.streams import _current_event
+from mode.supervisors import CrashingSupervisor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from models.classifier import Classifier
@@ -141,9 +142,13 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
 
     async def reject(dead: DeadLetter) -> None:
         metrics.dead_letters.labels(run, dead.reason).inc()
-        await dead_topic.send(key=None, value=dead.to_dict())
+        await dead_topic.send(key=None, value=dead.to_dict(settings.dead_letter_max_raw_bytes))
 
-    @app.agent(inputs)
+    # An agent that fails on infrastructure (not on data: data is dead-lettered)
+    # must take the worker down, so that a restart re-reads from the committed
+    # offsets; faust's default supervisor would restart it in place and skip
+    # the events it held.
+    @app.agent(inputs, supervisor_strategy=CrashingSupervisor)
     async def score(stream: faust.Stream) -> None:
         loop = asyncio.get_running_loop()
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_seconds):
@@ -176,7 +181,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                 metrics.records.labels(run, scored.series.stream).inc()
             metrics.e2e_latency.labels(run).observe(time.perf_counter() - arrived)
 
-    @app.agent(scores_topic)
+    @app.agent(scores_topic, supervisor_strategy=CrashingSupervisor)
     async def aggregate(stream: faust.Stream) -> None:
         async for event in stream.events():
             try:

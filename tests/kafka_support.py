@@ -1,0 +1,178 @@
+"""Helpers for the tests against the real broker: worker processes started and
+killed for real, and the figures they publish read back from Kafka."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kafka import KafkaConsumer
+
+from streams.localkafka import free_port
+from streams.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Test-only group and recovery settings: never the production defaults.
+TEST_ENV = {
+    "AFFECTWATCH_KAFKA_SESSION_TIMEOUT_SECONDS": "6",
+    "AFFECTWATCH_KAFKA_HEARTBEAT_SECONDS": "1",
+    "AFFECTWATCH_RECOVERY_DELAY_SECONDS": "0",
+    "AFFECTWATCH_FIGURES_INTERVAL_SECONDS": "1",
+    "AFFECTWATCH_PERMUTATIONS": "99",
+    "AFFECTWATCH_MIN_SAMPLES": "5",
+    "AFFECTWATCH_METRICS_PORT": "-1",
+    "AFFECTWATCH_BATCH_SIZE": "16",
+}
+
+
+def isolated_settings(bootstrap: str, tmp: Path, **extra: object) -> Settings:
+    """Settings with topics, group and state of their own (one broker, many tests)."""
+    tag = uuid.uuid4().hex[:8]
+    return Settings(
+        kafka_bootstrap=bootstrap,
+        app_id=f"aw-{tag}",
+        topic_posts=f"posts-{tag}",
+        topic_responses=f"responses-{tag}",
+        topic_scores=f"scores-{tag}",
+        topic_dead_letters=f"dead-{tag}",
+        topic_snapshots=f"snap-{tag}",
+        data_dir=tmp / "state",
+        permutations=99,
+        min_samples=5,
+        metrics_port=-1,
+        **extra,
+    )
+
+
+def env_of(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ, **TEST_ENV)
+    for name in ("kafka_bootstrap", "app_id", "topic_posts", "topic_responses", "topic_scores",
+                 "topic_dead_letters", "topic_snapshots", "data_dir", "store", "partitions"):
+        env[f"AFFECTWATCH_{name.upper()}"] = str(getattr(settings, name))
+    return env
+
+
+@dataclass
+class Worker:
+    settings: Settings
+    log: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen | None = None
+
+    def start(self) -> Worker:
+        env = env_of(self.settings)
+        env["AFFECTWATCH_WORKER_WEB_PORT"] = str(self.port)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "info"],
+            cwd=ROOT, env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        return self
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=3) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None and self.proc.poll() is None, f"worker died; see {self.log}"
+            try:
+                if self.get("/ready")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"worker not ready after {timeout}s; see {self.log}")
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, no flush, no commit."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class Snapshots:
+    """The latest figures each worker published to the snapshot topic."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.consumer = KafkaConsumer(settings.topic_snapshots, bootstrap_servers=settings.kafka_bootstrap,
+                                      auto_offset_reset="earliest", enable_auto_commit=False,
+                                      group_id=None, value_deserializer=json.loads)
+        self.latest: dict[str, dict] = {}
+        self.received_at: dict[str, float] = {}
+
+    def poll(self) -> None:
+        for records in self.consumer.poll(timeout_ms=500).values():
+            for r in records:
+                self.latest[r.value["worker"]] = r.value
+                self.received_at[r.value["worker"]] = time.monotonic()
+
+    def by_topic(self, alive_within: float = 5.0) -> dict[str, dict[str, list]]:
+        """topic key -> figure kind -> rows, merged over the live workers."""
+        now = time.monotonic()
+        out: dict[str, dict[str, list]] = {}
+        for wid, snap in self.latest.items():
+            if now - self.received_at[wid] > alive_within:
+                continue  # a worker that was killed or lost its partitions
+            for kind in ("series", "alignment", "baseline", "tendency", "drift"):
+                for row in snap[kind]:
+                    out.setdefault(row["topic"], {}).setdefault(kind, []).append(row)
+        return out
+
+    def wait_for(self, expected: dict[str, dict[str, list]], timeout: float = 180) -> dict[str, dict[str, list]]:
+        """Until the live workers' figures equal ``expected``; returns what was last seen."""
+        deadline = time.monotonic() + timeout
+        seen: dict[str, dict[str, list]] = {}
+        while time.monotonic() < deadline:
+            self.poll()
+            seen = self.by_topic()
+            if seen == expected:
+                return seen
+        return seen
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def figures_by_topic(figures: dict) -> dict[str, dict[str, list]]:
+    """The embedded runner's figures in the same shape (through JSON, as on Kafka)."""
+    figures = json.loads(json.dumps(figures))
+    out: dict[str, dict[str, list]] = {}
+    for kind in ("series", "alignment", "baseline", "tendency", "drift"):
+        for row in figures[kind]:
+            out.setdefault(row["topic"], {}).setdefault(kind, []).append(row)
+    return out
+
+
+def total_n(by_topic: dict[str, dict[str, list]], window: str = "24h") -> int:
+    return sum(r["n"] for r in by_topic.get("all", {}).get("series", [])
+               if r["window"] == window and r["dimension"] == "emotion")
+
+
+def read_topic(settings: Settings, topic: str, timeout_ms: int = 3000) -> list:
+    c = KafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest",
+                      enable_auto_commit=False, group_id=None, consumer_timeout_ms=timeout_ms)
+    try:
+        return list(c)
+    finally:
+        c.close()

@@ -1,0 +1,181 @@
+"""The Kafka path against a real Apache Kafka broker (KRaft) started by the suite,
+with real worker processes: parity with the embedded runner, dead letters,
+kill -9, broker restart, two workers, replay speed."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from streams.app import build_core
+from streams.embedded import EmbeddedRunner, read_inputs
+from streams.inputs import RawInput
+from streams.kafka_io import create_topics, plan, replay
+from streams.localkafka import LocalKafka
+from streams.settings import BUNDLED
+from tests.kafka_support import Snapshots, Worker, figures_by_topic, isolated_settings, read_topic, total_n
+
+pytestmark = pytest.mark.timeout(600)
+
+DOMAINS = {"conservative": ["https://www.breitbart.com/a", "foxnews.com"], "liberal": ["https://www.huffpost.com/b"]}
+
+
+@pytest.fixture(scope="module")
+def kafka():
+    with LocalKafka(extra={"group.initial.rebalance.delay.ms": "0"}) as k:
+        yield k
+
+
+def embedded_figures(settings, classifier, inputs: list[RawInput]) -> dict:
+    core = build_core(settings, classifier)
+    result = EmbeddedRunner(core.scorer, core.aggregator).run(inputs)
+    return figures_by_topic(result.figures.to_dict())
+
+
+def demo_inputs(limit: int) -> list[RawInput]:
+    """Demo posts without their explicit group, so the authors table decides it
+    from the domains they share, interleaved with the demo responses."""
+    posts = [json.loads(x) for x in (BUNDLED / "demo" / "posts.jsonl").read_text().splitlines()]
+    resp = [json.loads(x) for x in (BUNDLED / "demo" / "responses.jsonl").read_text().splitlines()]
+    items = []
+    for p in posts[: limit // 2]:
+        group = p.pop("group")
+        p["urls"] = DOMAINS[group][: 1 + hash(p["author_id"]) % 2] if group == "conservative" else DOMAINS[group]
+        items.append(RawInput(json.dumps(p).encode(), "post", {}))
+    items += [RawInput(json.dumps(r).encode(), "lm", {}) for r in resp[: limit // 2]]
+    return items
+
+
+def start(settings, tmp_path: Path, n: int = 1) -> list[Worker]:
+    workers = [Worker(settings, tmp_path / f"worker-{i}.log").start() for i in range(n)]
+    for w in workers:
+        w.wait_ready()
+    return workers
+
+
+def test_parity_with_the_embedded_runner_and_dead_letters(kafka, classifier, small_stream, tmp_path):
+    s = isolated_settings(kafka.bootstrap, tmp_path)
+    create_topics(s)
+    inputs = read_inputs(*small_stream)
+    expected = embedded_figures(s, classifier, inputs)
+    (w,) = start(s, tmp_path)
+    snaps = Snapshots(s)
+    try:
+        replay(s, plan(s, inputs), None)
+        seen = snaps.wait_for(expected)
+        assert total_n(seen) == 240
+        assert seen == expected
+        dead = [json.loads(m.value) for m in read_topic(s, s.topic_dead_letters)]
+        assert sorted(d["reason"] for d in dead) == sorted([
+            "invalid_utf8", "malformed_json", "missing_field:author_id", "missing_field:model",
+            "text_too_long", "unknown_group"])
+        for d in dead:
+            assert d["source"]["topic"] in (s.topic_posts, s.topic_responses)
+            assert isinstance(d["source"]["offset"], int) and d["source"]["partition"] >= 0
+        big = next(d for d in dead if d["reason"] == "text_too_long")
+        assert big["raw_truncated"] and big["raw_bytes"] > 1_000_000 and len(big["raw"]) == s.dead_letter_max_raw_bytes
+        bad = next(d for d in dead if d["reason"] == "invalid_utf8")
+        assert bad["raw_encoding"] == "base64" and base64.b64decode(bad["raw"]) == b"\xff\xfe\x00"
+        status, body = w.get("/metrics")
+        assert status == 200 and 'affectwatch_dead_letters_total{reason="malformed_json",run="live"} 1.0' in body
+        assert "affectwatch_alignment{" in body
+    finally:
+        snaps.close()
+        w.stop()
+
+
+def test_kill_minus_9_mid_stream_resumes_with_exact_counts(kafka, classifier, tmp_path):
+    s = isolated_settings(kafka.bootstrap, tmp_path, store="rocksdb://")
+    create_topics(s)
+    inputs = demo_inputs(1200)
+    expected = embedded_figures(s, classifier, inputs)
+    (w,) = start(s, tmp_path)
+    snaps = Snapshots(s)
+    try:
+        replay(s, plan(s, inputs), None)
+        deadline = time.monotonic() + 120
+        while total_n(snaps.by_topic()) < 300 and time.monotonic() < deadline:
+            snaps.poll()
+        assert 0 < total_n(snaps.by_topic()) < 1200, "kill must land mid-stream"
+        w.kill()
+        (w2,) = start(s, tmp_path)
+        seen = snaps.wait_for(expected)
+        assert total_n(seen) == 1200
+        assert seen == expected
+        w2.stop()
+    finally:
+        snaps.close()
+        w.kill()
+
+
+def test_two_workers_equal_one_and_survive_losing_one(kafka, classifier, small_stream, tmp_path):
+    s = isolated_settings(kafka.bootstrap, tmp_path)
+    create_topics(s)
+    first = read_inputs(*small_stream)
+    more = demo_inputs(400)
+    w1, w2 = start(s, tmp_path, 2)
+    snaps = Snapshots(s)
+    try:
+        replay(s, plan(s, first), None)
+        seen = snaps.wait_for(expected := embedded_figures(s, classifier, first))
+        assert seen == expected
+        owners = {wid for wid, snap in snaps.latest.items() if snap["series"]}
+        assert len(owners) == 2, "both workers should own some topic keys"
+        w1.kill()
+        replay(s, plan(s, more), None)
+        seen = snaps.wait_for(expected := embedded_figures(s, classifier, first + more), timeout=240)
+        assert total_n(seen) == 240 + 400
+        assert seen == expected
+    finally:
+        snaps.close()
+        w1.kill()
+        w2.stop()
+
+
+def test_broker_restart_mid_stream(classifier, tmp_path):
+    k = LocalKafka(extra={"group.initial.rebalance.delay.ms": "0"}, data_dir=tmp_path / "broker").start()
+    s = isolated_settings(k.bootstrap, tmp_path)
+    create_topics(s)
+    inputs = demo_inputs(1000)
+    expected = embedded_figures(s, classifier, inputs)
+    (w,) = start(s, tmp_path)
+    try:
+        replay(s, plan(s, inputs[:500]), None)
+        time.sleep(4)
+        k.stop()  # the broker goes away mid-stream ...
+        time.sleep(5)
+        k.start()  # ... and comes back on the same ports with the same data
+        replay(s, plan(s, inputs[500:]), None)
+        snaps = Snapshots(s)
+        seen = snaps.wait_for(expected, timeout=240)
+        snaps.close()
+        assert total_n(seen) == 1000
+        assert seen == expected
+        assert w.proc.poll() is None
+    finally:
+        w.stop()
+        k.cleanup()
+
+
+def test_replay_in_real_time_gives_the_figures_of_max_speed(kafka, classifier, small_stream, tmp_path):
+    s = isolated_settings(kafka.bootstrap, tmp_path)
+    create_topics(s)
+    inputs = read_inputs(*small_stream)
+    messages = plan(s, inputs)
+    span_s = (max(m.timestamp_ms or 0 for m in messages) - min(m.timestamp_ms or 2**62 for m in messages)) / 1000
+    (w,) = start(s, tmp_path)
+    snaps = Snapshots(s)
+    try:
+        started = time.monotonic()
+        replay(s, messages, span_s / 15)  # two hours of events in about 15 s, paced by event time
+        assert time.monotonic() - started > 10
+        seen = snaps.wait_for(embedded_figures(s, classifier, inputs))
+        assert total_n(seen) == 240
+        assert seen == embedded_figures(s, classifier, inputs)
+    finally:
+        snaps.close()
+        w.stop()
