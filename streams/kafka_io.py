@@ -36,8 +36,14 @@ def create_topics(settings: Settings) -> dict[str, str]:
             if name in existing:
                 out[name] = "exists"
                 continue
+            # Replayed records carry their event time as the Kafka timestamp, so
+            # time-based retention would delete an old replay at once: input
+            # topics get their own retention (default: keep everything).
+            configs = ({"retention.ms": str(settings.input_retention_ms)}
+                       if name in (settings.topic_posts, settings.topic_responses) else {})
             try:
-                admin.create_topics([NewTopic(name, settings.partitions, settings.replication_factor)])
+                admin.create_topics([NewTopic(name, settings.partitions, settings.replication_factor,
+                                              topic_configs=configs)])
                 out[name] = "created"
             except TopicAlreadyExistsError:
                 out[name] = "exists"

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     topic_snapshots: str = Field("drift-snapshots", description="figures published by each worker's timer")
     partitions: int = Field(4, description="partitions of every topic the project creates")
     replication_factor: int = Field(1, description="replication factor of those topics")
+    input_retention_ms: int = Field(
+        -1, description="retention.ms of the input topics (-1 keeps all: replays carry old event times)"
+    )
     store: str = Field("rocksdb://", description="faust table store: rocksdb:// or memory://")
     data_dir: Path = Field(Path("affectwatch-data"), description="worker state folder (RocksDB files)")
     batch_within_seconds: float = Field(0.2, description="longest wait to fill a classifier micro-batch")

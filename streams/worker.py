@@ -40,7 +40,7 @@ from streams.app import build_core
 from streams.records import DeadLetter, Parsed
 from streams.settings import Settings
 from streams.topics import ALL
-from streams.windows import Observation, Series
+from streams.windows import Observation, Series, Windows
 
 
 class TableMapping(MutableMapping[str, dict]):
@@ -196,13 +196,23 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
             if not core.aggregator.add(obs, origin) and fresh:
                 metrics.late.labels(run, obs.series.stream).inc()
 
+    maker, window_cfg = core.aggregator.maker, core.aggregator.windows.cfg
+    figures_pool = ThreadPoolExecutor(1, thread_name_prefix="figures")
+
+    def compute(snapshot: dict[str, dict]) -> Any:
+        return maker.compute(Windows(snapshot, window_cfg))
+
     @app.timer(settings.figures_interval_seconds)
     async def publish_figures() -> None:
         if app.rebalancing or not app.tables.recovery.completed.is_set():
             return
-        figs = core.aggregator.figures()
+        # Copy the state on the loop (consistent: no agent runs meanwhile), then
+        # compute off the loop so the agents and heartbeats keep going.
+        snapshot = dict(windows_table.items())
+        figs = await asyncio.get_running_loop().run_in_executor(figures_pool, compute, snapshot)
         metrics.figures.figures = figs
-        wm = max((core.aggregator.windows.watermark(t) or 0 for t in core.aggregator.windows.topics()), default=0)
+        view = Windows(snapshot, window_cfg)
+        wm = max((view.watermark(t) or 0 for t in view.topics()), default=0)
         if wm:
             metrics.watermark.labels(run).set(wm / 1000)
         metrics.last_update.labels(run).set(time.time())

@@ -65,12 +65,15 @@ def env_of(settings: Settings) -> dict[str, str]:
 class Worker:
     settings: Settings
     log: Path
+    state: Path | None = None  # each worker its own RocksDB folder, as on its own machine
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
 
     def start(self) -> Worker:
         env = env_of(self.settings)
         env["AFFECTWATCH_WORKER_WEB_PORT"] = str(self.port)
+        if self.state is not None:
+            env["AFFECTWATCH_DATA_DIR"] = str(self.state)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "info"],
             cwd=ROOT, env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
