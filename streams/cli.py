@@ -195,12 +195,26 @@ def worker(
     bootstrap: str | None = typer.Option(None, help="Kafka bootstrap servers"),
     web_port: int | None = typer.Option(None, help="port of /ready and /metrics"),
     run_label: str | None = typer.Option(None, "--run", help="a separate run (backfill): own group, state, label"),
+    start: str | None = typer.Option(None, "--from", help="count only records from this event time"),
+    end: str | None = typer.Option(None, "--to", help="... and before this one"),
     loglevel: str = typer.Option("warning"),
 ) -> None:
-    """Run a faust worker: score, aggregate, export figures."""
+    """Run a faust worker: score, aggregate, export figures.
+
+    With ``--run NAME`` it is a backfill: it reads the input topics from the
+    start into its own consumer group, tables, score and snapshot topics, with
+    ``run="NAME"`` on its metrics, so live state is never touched.
+    """
+    from streams.records import to_epoch_ms
     from streams.worker import run_worker
 
-    settings = _settings(kafka_bootstrap=bootstrap, worker_web_port=web_port)
+    try:
+        lo = to_epoch_ms(start) if start else None
+        hi = to_epoch_ms(end) if end else None
+    except ValueError as exc:
+        err.print(f"[red]bad --from or --to: {exc}[/red]")
+        raise typer.Exit(2) from exc
+    settings = _settings(kafka_bootstrap=bootstrap, worker_web_port=web_port, event_from_ms=lo, event_to_ms=hi)
     if run_label and run_label != "live":
         # A backfill never touches live state: its own consumer group, tables and label.
         settings = settings.model_copy(update={

@@ -130,6 +130,8 @@ class Metrics:
         self.dead_letters = Counter(
             "affectwatch_dead_letters", "Records rejected to the dead letters", ["run", "reason"], registry=r
         )
+        self.skipped = Counter("affectwatch_skipped_records", "Records outside a backfill run's time range",
+                               ["run"], registry=r)
         self.late = Counter(
             "affectwatch_late_records", "Records later than the allowed lateness", ["run", "stream"], registry=r
         )

@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     worker_web_port: int = Field(6066, description="port of the worker's /ready and /metrics")
     kafka_session_timeout_seconds: float = Field(60.0, description="consumer group session timeout")
     kafka_heartbeat_seconds: float = Field(3.0, description="consumer group heartbeat interval")
+    event_from_ms: int | None = Field(None, description="a backfill run counts only records from this event time")
+    event_to_ms: int | None = Field(None, description="... and before this one (epoch ms)")
     recovery_delay_seconds: float = Field(3.0, description="pause before table recovery after a rebalance")
 
     @model_validator(mode="after")

@@ -140,6 +140,11 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     state = {"figures_at": 0.0}
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
 
+    def in_range(ms: int) -> bool:
+        return (settings.event_from_ms is None or ms >= settings.event_from_ms) and (
+            settings.event_to_ms is None or ms < settings.event_to_ms
+        )
+
     async def reject(dead: DeadLetter) -> None:
         metrics.dead_letters.labels(run, dead.reason).inc()
         await dead_topic.send(key=None, value=dead.to_dict(settings.dead_letter_max_raw_bytes))
@@ -161,6 +166,8 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                 parsed = core.scorer.parse(ev.value if ev.value is not None else b"", kind, source)
                 if isinstance(parsed, DeadLetter):
                     await reject(parsed)
+                elif not in_range(parsed.record.created_at):
+                    metrics.skipped.labels(run).inc()
                 else:
                     batch.append((ev, parsed))
             if not batch:
@@ -202,12 +209,29 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     def compute(snapshot: dict[str, dict]) -> Any:
         return maker.compute(Windows(snapshot, window_cfg))
 
+    watched = {settings.topic_posts, settings.topic_responses, settings.topic_scores}
+
+    async def export_lag() -> None:
+        """Records between each owned partition's end and our position."""
+        consumer = app.consumer
+        for tp in consumer.assignment():
+            if tp.topic not in watched:
+                continue
+            try:
+                pos = await consumer.position(tp)
+                high = consumer.highwater(tp)
+            except Exception:  # lag is best-effort: never let it stop the figures
+                continue
+            if pos is not None and high is not None:
+                metrics.lag.labels(run, tp.topic, str(tp.partition)).set(max(0, high - pos))
+
     @app.timer(settings.figures_interval_seconds)
     async def publish_figures() -> None:
         if app.rebalancing or not app.tables.recovery.completed.is_set():
             return
         # Copy the state on the loop (consistent: no agent runs meanwhile), then
         # compute off the loop so the agents and heartbeats keep going.
+        await export_lag()
         snapshot = dict(windows_table.items())
         figs = await asyncio.get_running_loop().run_in_executor(figures_pool, compute, snapshot)
         metrics.figures.figures = figs
@@ -235,6 +259,10 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
 
 
 def run_worker(settings: Settings, loglevel: str = "warning") -> None:
+    from streams.kafka_io import create_topics
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    create_topics(settings)  # idempotent; a backfill run needs its own score and snapshot topics
     app = create_app(settings)
     # The web host and port come from the app's settings (web_host, web_port).
     worker = faust.Worker(app, loglevel=loglevel, redirect_stdouts=False)

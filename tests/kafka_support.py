@@ -66,6 +66,7 @@ class Worker:
     settings: Settings
     log: Path
     state: Path | None = None  # each worker its own RocksDB folder, as on its own machine
+    args: tuple[str, ...] = ()
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
 
@@ -75,7 +76,7 @@ class Worker:
         if self.state is not None:
             env["AFFECTWATCH_DATA_DIR"] = str(self.state)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "info"],
+            [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "info", *self.args],
             cwd=ROOT, env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
         )
         return self
@@ -117,8 +118,8 @@ class Worker:
 class Snapshots:
     """The latest figures each worker published to the snapshot topic."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.consumer = KafkaConsumer(settings.topic_snapshots, bootstrap_servers=settings.kafka_bootstrap,
+    def __init__(self, settings: Settings, topic: str | None = None) -> None:
+        self.consumer = KafkaConsumer(topic or settings.topic_snapshots, bootstrap_servers=settings.kafka_bootstrap,
                                       auto_offset_reset="earliest", enable_auto_commit=False,
                                       group_id=None, value_deserializer=json.loads)
         self.latest: dict[str, dict] = {}

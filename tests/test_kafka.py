@@ -17,6 +17,7 @@ from streams.inputs import RawInput
 from streams.kafka_io import create_topics, plan, replay
 from streams.localkafka import LocalKafka
 from streams.settings import BUNDLED
+from tests.conftest import T0
 from tests.kafka_support import Snapshots, Worker, figures_by_topic, isolated_settings, read_topic, total_n
 
 pytestmark = pytest.mark.timeout(600)
@@ -185,3 +186,41 @@ def test_replay_in_real_time_gives_the_figures_of_max_speed(kafka, classifier, s
     finally:
         snaps.close()
         w.stop()
+
+
+def test_backfill_run_of_a_time_range_leaves_live_state_alone(kafka, classifier, small_stream, tmp_path):
+    s = isolated_settings(kafka.bootstrap, tmp_path)
+    create_topics(s)
+    inputs = read_inputs(*small_stream)
+    live_expected = embedded_figures(s, classifier, inputs)
+    (live,) = start(s, tmp_path)
+    snaps = Snapshots(s)
+    replay(s, plan(s, inputs), None)
+    try:
+        assert snaps.wait_for(live_expected) == live_expected
+        lo, hi = T0 + 30 * 60_000, T0 + 90 * 60_000
+        in_range = [i for i in inputs if _event_ms(i) is not None and lo <= _event_ms(i) < hi]
+        backfill = Worker(s, tmp_path / "backfill.log", tmp_path / "state-backfill",
+                          args=("--run", "backfill", "--from", str(lo), "--to", str(hi))).start()
+        backfill.wait_ready()
+        bsnaps = Snapshots(s, f"{s.topic_snapshots}-backfill")
+        expected = embedded_figures(s, classifier, in_range)
+        assert bsnaps.wait_for(expected) == expected
+        assert total_n(expected) == 120  # one hour of the two
+        _, body = backfill.get("/metrics")
+        assert 'run="backfill"' in body and 'affectwatch_skipped_records_total{run="backfill"} 120.0' in body
+        snaps.poll()
+        assert snaps.by_topic() == live_expected  # the live run is untouched
+        assert 'affectwatch_consumer_lag_records{' in live.get("/metrics")[1]
+        bsnaps.close()
+        backfill.stop()
+    finally:
+        snaps.close()
+        live.stop()
+
+
+def _event_ms(item: RawInput) -> int | None:
+    try:
+        return int(json.loads(item.raw)["created_at"])
+    except (ValueError, KeyError, TypeError):
+        return None
