@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Installs the system tools the test suite starts for real (none mocked).
-# Idempotent: does nothing when they are already there.
+# Installs the system tools the test suite starts for real (none mocked):
+# Java 17 and Maven for Apache Kafka (jars from Maven Central). Idempotent.
 set -euo pipefail
 need=()
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need+=(maven)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
+# Resolve the Kafka jars once (cached under ~/.cache/affectwatch/kafka).
+"${PYTHON:-.venv/bin/python}" -m streams.localkafka jars >/dev/null

@@ -5,8 +5,7 @@
 # About 75 minutes on 2 cores, most of it fine-tuning.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-test -x .venv-train/bin/python || python3 -m venv .venv-train
-.venv-train/bin/pip install -q -e '.[train,test]'
+make train-venv
 export HF_HUB_OFFLINE=1 PYTHONPATH="$PWD"
 py=.venv-train/bin/python
 $py -m models.training.train --out build/frozen --freeze-encoder

@@ -1,0 +1,160 @@
+"""End-to-end benchmark through a real Kafka broker and a real worker process.
+
+Prints, in one run:
+- the maximum end-to-end rate: N records produced at once, timed until the
+  worker has scored and counted them all;
+- the classifier alone on the same texts in this process, and the ratio;
+- p50/p99 latency from a record's timestamp to the first published figures
+  that include it, at 50% and 90% of that maximum rate (records are produced
+  at a fixed rate with their timestamp = now; figures are published every
+  second, which bounds the resolution);
+- the worker's peak memory (VmHWM).
+
+    python bench/kafka_bench.py [--records 2400] [--seconds 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from kafka import KafkaConsumer, KafkaProducer  # noqa: E402
+
+from models.classifier import Classifier  # noqa: E402
+from streams.kafka_io import create_topics  # noqa: E402
+from streams.localkafka import LocalKafka  # noqa: E402
+from streams.settings import BUNDLED  # noqa: E402
+from tests.kafka_support import Worker, isolated_settings  # noqa: E402
+
+
+def texts() -> list[tuple[str, dict]]:
+    out = []
+    for kind, name in (("post", "posts.jsonl"), ("lm", "responses.jsonl")):
+        for line in (BUNDLED / "demo" / name).read_text().splitlines():
+            out.append((kind, json.loads(line)))
+    return out
+
+
+def scored(worker: Worker) -> float:
+    body = worker.get("/metrics")[1]
+    return sum(float(x.rsplit(" ", 1)[1]) for x in body.splitlines() if x.startswith("affectwatch_records_total{"))
+
+
+def produce(settings, records, rate: float | None, stamp_now: bool) -> list[float]:
+    """Sends records (fixed rate or all at once); returns each send's wall time."""
+    p = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5, acks="all")
+    sent = []
+    start = time.time()
+    for i, (kind, rec) in enumerate(records):
+        if rate:
+            wait = start + i / rate - time.time()
+            if wait > 0:
+                time.sleep(wait)
+        now = time.time()
+        rec = dict(rec, created_at=int(now * 1000)) if stamp_now else rec
+        topic = settings.topic_posts if kind == "post" else settings.topic_responses
+        key = (rec.get("author_id") or rec["id"]).encode()
+        p.send(topic, key=key, value=json.dumps(rec).encode(), timestamp_ms=rec["created_at"])
+        sent.append(now)
+    p.flush()
+    p.close()
+    return sent
+
+
+def wait_scored(worker: Worker, target: float, timeout: float) -> float:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if scored(worker) >= target:
+            return time.time()
+        time.sleep(0.05)
+    raise TimeoutError(f"worker scored {scored(worker)} of {target}")
+
+
+def latency_run(settings, worker: Worker, records, rate: float, base: float) -> dict:
+    snaps = KafkaConsumer(settings.topic_snapshots, bootstrap_servers=settings.kafka_bootstrap,
+                          auto_offset_reset="latest", group_id=None)
+    snaps.poll(timeout_ms=1000)
+    sent = produce(settings, records, rate, stamp_now=True)
+    # Each snapshot: when it arrived and how many records its 'all' series hold.
+    seen: list[tuple[float, int]] = []
+    target = base + len(records)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not seen or seen[-1][1] < target):
+        for batch in snaps.poll(timeout_ms=200).values():
+            for m in batch:
+                snap = json.loads(m.value)
+                n = sum(r["n"] for r in snap["series"] if r["topic"] == "all" and r["dimension"] == "emotion"
+                        and r["window"] == "24h")
+                seen.append((time.time(), n))
+    snaps.close()
+    lat = []
+    j = 0
+    for i, t in enumerate(sent):
+        while j < len(seen) and seen[j][1] < base + i + 1:
+            j += 1
+        if j < len(seen):
+            lat.append(seen[j][0] - t)
+    lat.sort()
+    return {"rate": rate, "records": len(records), "included": len(lat),
+            "p50_s": statistics.median(lat), "p99_s": lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--records", type=int, default=2400)
+    ap.add_argument("--seconds", type=float, default=30, help="length of each fixed-rate run")
+    args = ap.parse_args()
+    recs = texts()
+    tmp = Path(tempfile.mkdtemp(prefix="affectwatch-bench-"))
+    with LocalKafka() as kafka:
+        s = isolated_settings(kafka.bootstrap, tmp)
+        create_topics(s)
+        os.environ["AFFECTWATCH_FIGURES_INTERVAL_SECONDS"] = "1"
+        worker = Worker(s, tmp / "worker.log", tmp / "state").start()
+        worker.wait_ready()
+        batch = [recs[i % len(recs)] for i in range(args.records)]
+        batch = [(k, dict(r, id=f"{r['id']}-{i}")) for i, (k, r) in enumerate(batch)]
+        t0 = time.time()
+        produce(s, batch, None, stamp_now=False)
+        t1 = wait_scored(worker, len(batch), 600)
+        e2e = len(batch) / (t1 - t0)
+        runs = []
+        base = 0  # live records carry today's time: the 24h window holds only earlier live runs
+        for share in (0.5, 0.9):
+            rate = share * e2e
+            n = int(rate * args.seconds)
+            live = [(k, dict(r, id=f"live{share}-{i}")) for i, (k, r) in enumerate(batch[:n])]
+            runs.append({"share": share, **latency_run(s, worker, live, rate, base)})
+            base += n
+        pid = worker.proc.pid
+        hwm = next(int(x.split()[1]) for x in Path(f"/proc/{pid}/status").read_text().splitlines()
+                   if x.startswith("VmHWM"))
+        worker.stop()
+    clf = Classifier()
+    clf.predict(["warm up"] * 16)
+    c0 = time.perf_counter()
+    alone_texts = [r["text"] for _, r in batch]
+    for i in range(0, len(alone_texts), 16):
+        clf.predict(alone_texts[i : i + 16])
+    alone = len(alone_texts) / (time.perf_counter() - c0)
+    print(f"records: {len(batch)} (demo sample), {os.cpu_count()} cores, one worker, 4 partitions")
+    print(f"end to end, all produced at once: {e2e:.1f} records/s")
+    print(f"classifier alone, same texts:      {alone:.1f} texts/s")
+    print(f"ratio end to end / classifier:     {e2e / alone:.2f}")
+    for r in runs:
+        print(f"at {r['share']:.0%} of max ({r['rate']:.0f}/s, {r['records']} records): timestamp -> figures "
+              f"p50 {r['p50_s']:.2f}s, p99 {r['p99_s']:.2f}s ({r['included']} seen)")
+    print(f"worker peak memory (VmHWM): {hwm / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
