@@ -58,7 +58,10 @@ class Settings(BaseSettings):
 
     # Topics
     topics_file: Path = Field(BUNDLED / "topics.yaml", description="topics YAML (rules and examples)")
-    topic_min_similarity: float = Field(0.35, description="cosine to a topic centroid needed to assign it")
+    # The shipped fine-tuned encoder's pooled embedding clusters texts by affect
+    # more than by subject (off-topic sentences reach cosine 0.64 to a topic
+    # centroid), so only near-paraphrases of a topic's examples pass by default.
+    topic_min_similarity: float = Field(0.9, description="cosine to a topic centroid needed to assign it")
     max_topics: int = Field(20, description="topics beyond this many in the file are refused (label cardinality)")
 
     # Windows

@@ -50,7 +50,7 @@ def test_deterministic_and_independent_of_neighbours(clf: Classifier):
         ("Best day ever!! So happy and grateful, everything went perfectly", "emotion", "joy"),
         ("We must protect vulnerable children from harm and suffering", "moral", "care"),
         ("Everyone deserves equal rights and fair treatment under the law", "moral", "fairness"),
-        ("Stand with your country and never betray your own people", "moral", "loyalty"),
+        ("Be loyal to your family and your team, never betray them", "moral", "loyalty"),
         ("Respect the police and obey the law and tradition", "moral", "authority"),
     ],
 )

@@ -105,7 +105,8 @@ def evaluate(artifacts: Path, variant: str) -> dict:
     mor_p = clf.predict([e.text for e in mor_dev])[1]
     emo_g = np.array([e.labels for e in emo_dev])
     mor_g = np.array([e.labels for e in mor_dev])
-    th_e, th_m = tune_thresholds(emo_g, emo_p), tune_thresholds(mor_g, mor_p)
+    # Emotion: the set-level Jaccard (the E-c metric); moral: each label's F1 (macro-F1).
+    th_e, th_m = tune_thresholds(emo_g, emo_p, "jaccard"), tune_thresholds(mor_g, mor_p, "label_f1")
     return {
         "thresholds": {"emotion": th_e.tolist(), "moral": th_m.tolist()},
         "emotion": summary(emo_g, emo_p >= th_e, EMOTIONS),
