@@ -131,13 +131,13 @@ def plot_alignment(figs: Figures, window: str) -> bytes:
         lo = min([a.alignment for a in rows] + ([base.value] if base else []) + [1.0])
         ax.set_ylim(max(0.0, lo - 0.1), 1.0)
         ax.set_title(f"{dim}: alignment with each group ({window}, all topics)")
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)
     return _png(fig)
 
 
 def plot_shares(figs: Figures, window: str) -> bytes:
     dims = sorted({s.dimension for s in figs.series})
-    fig, axes = plt.subplots(len(dims), 1, figsize=(11, 3.6 * max(len(dims), 1)), squeeze=False)
+    fig, axes = plt.subplots(len(dims), 1, figsize=(11, 4.4 * max(len(dims), 1)), squeeze=False)
     for ax, dim in zip(axes[:, 0], dims, strict=False):
         rows = [
             s
@@ -162,10 +162,11 @@ def plot_shares(figs: Figures, window: str) -> bytes:
                 edgecolor="white",
             )
         ax.set_xticks([j + width * (len(rows) - 1) / 2 for j in range(len(labels))])
-        ax.set_xticklabels(labels, rotation=30)
+        ax.set_xticklabels(labels, rotation=30, ha="right")
         ax.set_ylabel("share of labels")
         ax.set_title(f"{dim} distribution per series ({window}, all topics); hatched = LM")
         ax.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
     return _png(fig)
 
 
@@ -193,6 +194,7 @@ def plot_entropy_drift(figs: Figures, window: str) -> bytes:
     a2.set_ylabel("JSD vs reference")
     a2.set_title("Drift from each series' pinned first hour")
     a2.legend()
+    fig.tight_layout()
     return _png(fig)
 
 

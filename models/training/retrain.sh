@@ -2,7 +2,7 @@
 # Re-train both variants from ../shared/data, export the better one into
 # models/artifacts and regenerate the model card. Needs the `train` extra
 # (PyTorch: a large download) in its own environment, .venv-train.
-# About 75 minutes on 2 cores, most of it fine-tuning.
+# About 100 minutes on 2 cores, most of it fine-tuning.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 make train-venv

@@ -81,7 +81,7 @@ comparison). Every score carries `model_version` = release, variant and the firs
   set-level Jaccard score (the E-c metric; per-label F1 tuning gave a lower Jaccard
   and micro-F1, a higher macro-F1); for moral labels, each label's own F1
   (what macro-F1 rewards).
-- Reproduce: `make train` (creates `.venv-train` with PyTorch; about 75 minutes).
+- Reproduce: `make train` (creates `.venv-train` with PyTorch; about 100 minutes on 2 cores, most of it fine-tuning).
 
 ## Data and licences
 
