@@ -34,10 +34,17 @@ from models.labels import EMOTIONS  # noqa: E402
 
 
 def tweets(n: int) -> list[str]:
+    """P-Stance political tweets (long for tweets: many hashtags and mentions)."""
     with (shared_data_dir() / "streams" / "pstance" / "train.csv").open(encoding="utf-8", newline="") as fh:
         rows = [r["Tweet"] for r in csv.DictReader(fh)]
     rng = np.random.default_rng(0)
     return [rows[i] for i in rng.choice(len(rows), n, replace=False)]
+
+
+def stance_tweets(n: int) -> list[str]:
+    """SemEval-2016 abortion-stance tweets."""
+    path = shared_data_dir() / "streams" / "stance_abortion" / "train_text.txt"
+    return [x.strip() for x in path.read_text(encoding="utf-8").splitlines() if x.strip()][:n]
 
 
 def long_texts(clf: Classifier, pool: list[str], n: int, tokens: int = 128) -> list[str]:
@@ -153,19 +160,25 @@ def main() -> None:
     int8 = Classifier("int8", batch_size=args.batch)
     fp32 = Classifier("fp32", batch_size=args.batch)
     short = tweets(args.n)
+    stance = stance_tweets(args.n)
     long = long_texts(int8, short, args.n128)
-    lengths = [len(ids) for ids, _ in int8.encode(short)]
+
+    def median_pieces(texts: list[str]) -> float:
+        return statistics.median(len(ids) for ids, _ in int8.encode(texts))
+
     print(
-        f"tweet-length texts: {len(short)}, median {statistics.median(lengths):.0f} word pieces; "
-        f"long texts: {len(long)} x 128; batch {args.batch}; {os.cpu_count()} cores"
+        f"P-Stance tweets: {len(short)}, median {median_pieces(short):.0f} word pieces; SemEval-2016 stance "
+        f"tweets: {len(stance)}, median {median_pieces(stance):.0f}; long texts: {len(long)} x 128; "
+        f"batch {args.batch}; {os.cpu_count()} cores"
     )
-    results: dict[str, list[dict]] = {"tweet": [], "128 tokens": []}
+    sets = {"P-Stance tweets": short, "SemEval-2016 stance tweets": stance, "128 tokens": long}
+    results: dict[str, list[dict]] = {name: [] for name in sets}
     try:
         extra = torch_runners(int8, 256)
     except ImportError:
         extra = {}
         print("PyTorch not installed: PyTorch rows skipped (pip install -e '.[train]')", file=sys.stderr)
-    for label, texts in (("tweet", short), ("128 tokens", long)):
+    for label, texts in sets.items():
         runners = {"our int8 graph (onnxruntime)": int8.predict, "our fp32 graph (onnxruntime)": fp32.predict, **extra}
         for name, fn in runners.items():
             results[label].append(measure(name, fn, texts, args.batch))
