@@ -145,9 +145,10 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
             settings.event_to_ms is None or ms < settings.event_to_ms
         )
 
-    async def reject(dead: DeadLetter) -> None:
+    async def reject(dead: DeadLetter) -> Any:
+        """Sends a dead letter; returns the delivery future to await before acking."""
         metrics.dead_letters.labels(run, dead.reason).inc()
-        await dead_topic.send(key=None, value=dead.to_dict(settings.dead_letter_max_raw_bytes))
+        return await dead_topic.send(key=None, value=dead.to_dict(settings.dead_letter_max_raw_bytes))
 
     # An agent that fails on infrastructure (not on data: data is dead-lettered)
     # must take the worker down, so that a restart re-reads from the committed
@@ -159,18 +160,20 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_seconds):
             arrived = time.perf_counter()
             batch: list[tuple[Any, Parsed]] = []
+            pending: list[Any] = []
             for ev in events:
                 msg = ev.message
                 kind = "post" if msg.topic == settings.topic_posts else "lm"
                 source = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
                 parsed = core.scorer.parse(ev.value if ev.value is not None else b"", kind, source)
                 if isinstance(parsed, DeadLetter):
-                    await reject(parsed)
+                    pending.append(await reject(parsed))
                 elif not in_range(parsed.record.created_at):
                     metrics.skipped.labels(run).inc()
                 else:
                     batch.append((ev, parsed))
             if not batch:
+                await asyncio.gather(*pending)
                 continue
             t0 = time.perf_counter()
             outputs = await loop.run_in_executor(executor, core.scorer.classify, [p for _, p in batch])
@@ -184,8 +187,11 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                 if scored.topic_how == "explicit_unknown":
                     metrics.unknown_topics.labels(run).inc()
                 for key in (scored.topic, ALL):
-                    await scores_topic.send(key=key.encode(), value=observation_message(scored, key))
+                    pending.append(await scores_topic.send(key=key.encode(), value=observation_message(scored, key)))
                 metrics.records.labels(run, scored.series.stream).inc()
+            # The batch's offsets may be committed once it returns: its scores must
+            # be on the broker by then, not in a buffer a kill -9 would lose.
+            await asyncio.gather(*pending)
             metrics.e2e_latency.labels(run).observe(time.perf_counter() - arrived)
 
     @app.agent(scores_topic, supervisor_strategy=CrashingSupervisor)
@@ -197,7 +203,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                 raw = json.dumps(event.value, default=str).encode()
                 src = {"topic": event.message.topic, "partition": event.message.partition,
                        "offset": event.message.offset}
-                await reject(DeadLetter(raw, src, "invalid_score", str(exc)))
+                await (await reject(DeadLetter(raw, src, "invalid_score", str(exc))))
                 continue
             fresh = obs.topic != ALL  # count a late record once, in its own topic
             if not core.aggregator.add(obs, origin) and fresh:
