@@ -105,10 +105,7 @@ class EmbeddedRunner:
         result.seconds = time.perf_counter() - started
         return result
 
-    def _take(self, result: RunResult, s: Scored | DeadLetter) -> None:
-        if isinstance(s, DeadLetter):
-            self._reject(result, s)
-            return
+    def _take(self, result: RunResult, s: Scored) -> None:
         m = self.metrics
         if s.topic == OTHER and s.topic_how == "explicit_unknown" and m:
             m.unknown_topics.labels(m.run).inc()

@@ -4,7 +4,7 @@ provides: dicts in the embedded runner, changelog-backed tables on Kafka."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -15,7 +15,7 @@ from streams.records import DeadLetter, Kind, Limits, Parsed, Post, parse
 from streams.scoring import Scored, predicted, series_of
 from streams.settings import Settings
 from streams.topics import ALL, Topics
-from streams.windows import Observation, Series, WindowConfig, Windows
+from streams.windows import Observation, WindowConfig, Windows
 
 
 class ClassifierLike:  # the slice of models.Classifier the core needs
@@ -166,5 +166,3 @@ class Aggregator:
     def figures(self) -> Figures:
         return self.maker.compute(self.windows)
 
-
-SeriesFilter = Callable[[Series], bool]
