@@ -135,6 +135,14 @@ def main() -> None:
             live = [(k, dict(r, id=f"live{share}-{i}")) for i, (k, r) in enumerate(batch[:n])]
             runs.append({"share": share, **latency_run(s, worker, live, rate, base)})
             base += n
+        # Scrape cost of the busy worker (all the figures of the runs above).
+        scrapes = []
+        for _ in range(20):
+            c = time.perf_counter()
+            body = worker.get("/metrics")[1]
+            scrapes.append(time.perf_counter() - c)
+        scrape = {"ms": statistics.median(scrapes) * 1000, "max_ms": max(scrapes) * 1000,
+                  "kb": len(body.encode()) / 1024, "series": sum(1 for x in body.splitlines() if x[:1] not in "#")}
         pid = worker.proc.pid
         hwm = next(int(x.split()[1]) for x in Path(f"/proc/{pid}/status").read_text().splitlines()
                    if x.startswith("VmHWM"))
@@ -154,6 +162,8 @@ def main() -> None:
         print(f"at {r['share']:.0%} of max ({r['rate']:.0f}/s, {r['records']} records): timestamp -> figures "
               f"p50 {r['p50_s']:.2f}s, p99 {r['p99_s']:.2f}s ({r['included']} seen)")
     print(f"worker peak memory (VmHWM): {hwm / 1024:.0f} MB")
+    print(f"scrape of /metrics: median {scrape['ms']:.1f} ms, max {scrape['max_ms']:.1f} ms over 20, "
+          f"{scrape['kb']:.0f} KB, {scrape['series']} series")
 
 
 if __name__ == "__main__":

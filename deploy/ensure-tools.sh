@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system tools the test suite starts for real (none mocked):
-# Java 17 and Maven for Apache Kafka (jars from Maven Central). Idempotent.
+# Java 17 and Maven for Apache Kafka (jars from Maven Central), and Debian's
+# Prometheus (with promtool) and Alertmanager. Idempotent.
 set -euo pipefail
 need=()
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
+command -v promtool >/dev/null || need+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q

@@ -129,9 +129,40 @@ def _rng(cfg: FigureConfig, *parts: str) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
+def _frozen(sets: Counter[str] | dict[str, int]) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted((k, v) for k, v in sets.items() if v))
+
+
 class FigureMaker:
     def __init__(self, cfg: FigureConfig) -> None:
         self.cfg = cfg
+        # Significance tests are the cost of a refresh. Each is seeded by its
+        # identity, so its result is a pure function of identity and counts:
+        # a refresh reuses the result of the previous one when the counts did
+        # not move (an idle topic key, an idle stream). Only the entries the
+        # latest refresh used are kept, which bounds the memory.
+        self._memo: dict[tuple, float] = {}
+        self._memo_next: dict[tuple, float] = {}
+
+    def _tested(self, key: tuple, run) -> float:
+        value = self._memo.get(key)
+        if value is None:
+            value = run()
+        self._memo_next[key] = value
+        return value
+
+    def _permutation(self, a: Counter[str], b: Counter[str], dim: str, identity: tuple[str, ...]) -> float:
+        cfg = self.cfg
+        key = (*identity, _frozen(a), _frozen(b))
+        return self._tested(key, lambda: permutation_p_value(
+            a, b, DIMENSIONS[dim], cfg.include_none, cfg.permutations, _rng(cfg, *identity)))
+
+    def _gap(self, lm: Counter[str], g: Counter[str], lib: Counter[str], con: Counter[str], dim: str,
+             identity: tuple[str, ...]) -> float:
+        cfg = self.cfg
+        key = (*identity, _frozen(lm), _frozen(g), _frozen(lib), _frozen(con))
+        return self._tested(key, lambda: bootstrap_gap_p_value(
+            lm, g, lib, con, DIMENSIONS[dim], cfg.include_none, cfg.permutations, _rng(cfg, *identity)))
 
     def _dist(self, dim: str, sets: Counter[str], soft: list[float] | None) -> np.ndarray | None:
         labels = DIMENSIONS[dim]
@@ -146,6 +177,7 @@ class FigureMaker:
         figs = Figures(
             end_ms=max((e for e in ends.values() if e is not None), default=None), late=windows.late_counts()
         )
+        self._memo_next = {}
         for topic in topics:
             end = ends[topic]
             assert end is not None
@@ -155,6 +187,7 @@ class FigureMaker:
                 self._series(figs, topic, totals, wname)
                 self._pairs(figs, topic, totals, wname)
                 self._drift(figs, topic, totals, refs, wname)
+        self._memo, self._memo_next = self._memo_next, {}
         return figs
 
     def _series(self, figs: Figures, topic: str, totals: Totals, wname: str) -> None:
@@ -178,7 +211,6 @@ class FigureMaker:
     def _pairs(self, figs: Figures, topic: str, totals: Totals, wname: str) -> None:
         cfg = self.cfg
         for dim in sorted({d for (_, d) in totals}):
-            labels = DIMENSIONS[dim]
             here = {sid: v for (sid, d), v in totals.items() if d == dim}
             human = {Series.from_id(s).group: v for s, v in here.items() if s.startswith("human:")}
             lms = {s: v for s, v in here.items() if s.startswith("lm:")}
@@ -191,18 +223,7 @@ class FigureMaker:
                     nl, nc = sum(lib[0].values()), sum(con[0].values())
                     enough = min(nl, nc) >= cfg.min_samples
                     base_val = 1 - jsd(pl, pc)
-                    p = (
-                        permutation_p_value(
-                            lib[0],
-                            con[0],
-                            labels,
-                            cfg.include_none,
-                            cfg.permutations,
-                            _rng(cfg, "base", topic, dim, wname),
-                        )
-                        if enough
-                        else None
-                    )
+                    p = self._permutation(lib[0], con[0], dim, ("base", topic, dim, wname)) if enough else None
                     figs.baseline.append(BaselineFigure(topic, dim, wname, base_val, nl, nc, p, enough))
             for sid, (lm_sets, _) in sorted(lms.items()):
                 series = Series.from_id(sid)
@@ -222,25 +243,9 @@ class FigureMaker:
                     aligned[group] = (value, enough)
                     p = gap = None
                     if enough:
-                        p = permutation_p_value(
-                            lm_sets,
-                            g[0],
-                            labels,
-                            cfg.include_none,
-                            cfg.permutations,
-                            _rng(cfg, "align", sid, group, topic, dim, wname),
-                        )
+                        p = self._permutation(lm_sets, g[0], dim, ("align", sid, group, topic, dim, wname))
                         if lib and con and min(sum(lib[0].values()), sum(con[0].values())) >= cfg.min_samples:
-                            gap = bootstrap_gap_p_value(
-                                lm_sets,
-                                g[0],
-                                lib[0],
-                                con[0],
-                                labels,
-                                cfg.include_none,
-                                cfg.permutations,
-                                _rng(cfg, "gap", sid, group, topic, dim, wname),
-                            )
+                            gap = self._gap(lm_sets, g[0], lib[0], con[0], dim, ("gap", sid, group, topic, dim, wname))
                     figs.alignment.append(
                         AlignmentFigure(
                             series.model,
@@ -283,18 +288,7 @@ class FigureMaker:
                 continue
             n_now, n_ref = sum(sets.values()), sum(ref_sets.values())
             enough = min(n_now, n_ref) >= cfg.min_samples
-            p = (
-                permutation_p_value(
-                    sets,
-                    ref_sets,
-                    DIMENSIONS[dim],
-                    cfg.include_none,
-                    cfg.permutations,
-                    _rng(cfg, "drift", sid, topic, dim, wname),
-                )
-                if enough
-                else None
-            )
+            p = self._permutation(sets, ref_sets, dim, ("drift", sid, topic, dim, wname)) if enough else None
             figs.drift.append(
                 DriftFigure(Series.from_id(sid), topic, dim, wname, jsd(p_now, p_ref), n_now, n_ref, p, enough)
             )

@@ -174,6 +174,11 @@ class Metrics:
             ["run", "topic", "partition"],
             registry=r,
         )
+        # Counters start at 0 for every stream, so that a rate (and a dashboard
+        # panel) exists before the first late record, not only after it.
+        for stream in ("human", "lm"):
+            self.records.labels(run, stream)
+            self.late.labels(run, stream)
         self.guardrail_violations = Counter(
             "affectwatch_guardrail_violations",
             "LM responses outside their guardrail",

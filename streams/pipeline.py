@@ -143,16 +143,16 @@ class Aggregator:
     def __init__(self, settings: Settings, table: MutableMapping[str, dict]) -> None:
         self.windows = Windows(table, window_config(settings))
         self.maker = FigureMaker(figure_config(settings))
-        self._last_expiry_bucket: int | None = None
+        self._last_expiry: dict[str, int] = {}  # topic key -> bucket of its last expiry
 
     def add(self, obs: Observation, origin: tuple[str, int] | None = None) -> bool:
         """Count one observation in its topic key; False when it was too late for it.
         ``origin`` (source partition, offset) makes the update idempotent."""
         ok = self.windows.add(obs, origin)
         bucket = self.windows.bucket_of(self.windows.watermark(obs.topic) or 0)
-        if bucket > (self._last_expiry_bucket or 0):  # expire once per new bucket, not per record
-            self._last_expiry_bucket = bucket
-            self.windows.expire()
+        if bucket > self._last_expiry.get(obs.topic, 0):  # once per new bucket, not per record
+            self._last_expiry[obs.topic] = bucket
+            self.windows.expire(obs.topic)
         return ok
 
     def add_scored(self, scored: Scored) -> bool:

@@ -101,7 +101,10 @@ class Settings(BaseSettings):
     )
     store: str = Field("rocksdb://", description="faust table store: rocksdb:// or memory://")
     data_dir: Path = Field(Path("affectwatch-data"), description="worker state folder (RocksDB files)")
-    batch_within_seconds: float = Field(0.2, description="longest wait to fill a classifier micro-batch")
+    batch_within_seconds: float = Field(0.2, description="longest wait to fill a classifier or aggregation micro-batch")
+    aggregate_batch_size: int = Field(
+        200, description="scores a worker aggregates before it waits for their table writes to reach the broker"
+    )
     figures_interval_seconds: float = Field(5.0, description="how often a worker recomputes and exports figures")
     worker_web_host: str = Field("127.0.0.1", description="address of the worker's /ready and /metrics")
     worker_web_port: int = Field(6066, description="port of the worker's /ready and /metrics")

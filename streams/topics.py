@@ -32,12 +32,17 @@ class Topics:
     min_similarity: float = 0.35
     centroids: np.ndarray | None = None  # (n_topics, dim), unit rows; None: rules only
     _patterns: list[re.Pattern[str] | None] = field(init=False, repr=False)
+    _any: re.Pattern[str] | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         names = [t.name for t in self.topics]
         if len(set(names)) != len(names) or OTHER in names or ALL in names:
             raise ValueError(f"topic names must be unique and not {OTHER!r} or {ALL!r}: {names}")
         self._patterns = [self._compile(t) for t in self.topics]
+        # One scan decides whether any rule can match: most texts match none,
+        # and then the per-topic counts are skipped.
+        alts = [p.pattern for p in self._patterns if p is not None]
+        self._any = re.compile("|".join(f"(?:{a})" for a in alts), re.IGNORECASE) if alts else None
 
     @staticmethod
     def _compile(t: Topic) -> re.Pattern[str] | None:
@@ -83,6 +88,8 @@ class Topics:
             self.centroids = np.stack([r if r is not None else np.zeros(dim) for r in rows]).astype(np.float32)
 
     def by_rules(self, text: str) -> str | None:
+        if self._any is None or self._any.search(text) is None:
+            return None
         best, hits = None, 0
         for topic, pattern in zip(self.topics, self._patterns, strict=True):
             if pattern is None:

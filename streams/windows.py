@@ -209,9 +209,13 @@ class Windows:
         base = min(sources.values()) if len(sources) >= self.cfg.expected_sources else int(w["ms"])
         return self.bucket_of(base) - self.cfg.longest_span_ms - self.cfg.lateness_ms
 
-    def expire(self) -> int:
-        """Drop buckets beyond their topic key's horizon; returns how many."""
-        horizons = {t: self.horizon(t) for t in self.topics()}
+    def expire(self, topic: str | None = None) -> int:
+        """Drop buckets beyond their topic key's horizon (of one topic key, or
+        of all); returns how many.
+
+        On Kafka a deletion goes to the changelog partition of the event being
+        processed, so the workers expire only the topic key of that event."""
+        horizons = {t: self.horizon(t) for t in ([topic] if topic is not None else self.topics())}
         old = []
         for k in list(self.table.keys()):
             if k.startswith("b|"):

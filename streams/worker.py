@@ -1,14 +1,16 @@
 """The faust-streaming adapter: the same core as the embedded runner, on Kafka.
 
 - ``score`` consumes ``posts`` and ``lm-responses``: validates (dead letters with
-  their reason, bytes and topic/partition/offset), micro-batches with
-  ``take_events``, runs the classifier in a thread so heartbeats keep flowing,
-  and publishes each score twice to ``affect-scores``, keyed by its topic and by
-  ``all``, so that every group of one topic key meets on one partition.
-- ``aggregate`` consumes ``affect-scores`` one event at a time and counts it in
-  our own event-time windows (``streams.windows``), stored in a plain
+  their reason, bytes and topic/partition/offset), micro-batches them
+  (``micro_batches``, not faust's racy ``take_events``), runs the classifier in
+  a thread so heartbeats keep flowing, and publishes each score twice to
+  ``affect-scores``, keyed by its topic and by ``all``, so that every group of
+  one topic key meets on one partition.
+- ``aggregate`` consumes ``affect-scores`` in micro-batches and counts each
+  score in our own event-time windows (``streams.windows``), stored in a plain
   changelog-backed table; faust's windowed tables are not used (their issues
-  #118, #172, #185, #651).
+  #118, #172, #185, #651). A batch is acked only once its table writes are on
+  the broker (``DeliveredTable``).
 - A timer recomputes the figures of the partitions this worker owns, exports
   them at ``/metrics`` and publishes them to ``drift-snapshots``.
 
@@ -26,7 +28,7 @@ import os
 import socket
 import time
 import weakref
-from collections.abc import Iterator, MutableMapping
+from collections.abc import AsyncIterator, Iterator, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -41,6 +43,78 @@ from streams.records import DeadLetter, Parsed
 from streams.settings import Settings
 from streams.topics import ALL
 from streams.windows import Observation, Series, Windows
+
+
+class DeliveredTable(faust.Table):
+    """A table that can wait until its changelog writes are on the broker.
+
+    faust commits a stream's offsets after ``producer.flush()``, but that flush
+    gives up when its buffer makes no progress for 0.1 s, so an offset could be
+    committed ahead of the table writes it caused; a kill -9 then loses them
+    (seen as 1-6 missing records in a thousand). The agents therefore await
+    ``delivered()`` before their events can be acked.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unsent: list[asyncio.Future] = []
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
+        fut = super().send_changelog(*args, **kwargs)
+        self._unsent.append(fut)
+        return fut
+
+    async def delivered(self) -> None:
+        while self._unsent:
+            futs, self._unsent = self._unsent, []
+            await asyncio.gather(*futs)
+
+
+async def micro_batches(stream: faust.Stream, max_size: int, within: float) -> AsyncIterator[list[Any]]:
+    """Events in batches of at most ``max_size``, waiting at most ``within``
+    seconds to fill one; a batch's events are acked only after the caller has
+    processed it (when it asks for the next batch).
+
+    faust's ``take_events`` is not used: an event that its background reader
+    appends while the previous batch is being processed can be cleared from its
+    buffer and acked unprocessed (seen here as ~100 records lost after a worker
+    took over partitions). Here the reader hands events over through a bounded
+    queue, so an event is either in a batch the caller gets or still queued.
+    """
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=max_size)
+
+    async def hand_over(value: Any) -> Any:
+        event = stream.current_event
+        if event is None:
+            raise RuntimeError("a stream value without its event")
+        await queue.put(event)
+        return value
+
+    stream.enable_acks = False
+    stream.add_processor(hand_over)
+    stream._enable_passive(aiter(stream.channel))  # the reader faust's own take_events uses
+    loop = asyncio.get_running_loop()
+    while not stream.should_stop:
+        batch = [await queue.get()]
+        deadline = loop.time() + within
+        while len(batch) < max_size:
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            try:
+                # An item stays queued if this wait is cancelled: nothing is lost.
+                batch.append(await asyncio.wait_for(queue.get(), left))
+            except TimeoutError:
+                break
+        yield batch
+        for event in batch:
+            await stream.ack(event)
+
+
+def delivered_table(app: faust.App, name: str, partitions: int) -> DeliveredTable:
+    table = DeliveredTable(app, name=name, default=None, beacon=app.tables.beacon, partitions=partitions)
+    app.tables.add(table)
+    return table
 
 
 class TableMapping(MutableMapping[str, dict]):
@@ -131,8 +205,8 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     dead_topic = app.topic(settings.topic_dead_letters, key_serializer="raw", value_serializer="json")
     snapshot_topic = app.topic(settings.topic_snapshots, key_serializer="raw", value_serializer="json")
     # Tables use the app's json serializers for keys and values.
-    authors = app.Table("authors", default=None, partitions=settings.partitions)
-    windows_table = app.Table("windows", default=None, partitions=settings.partitions)
+    authors = delivered_table(app, "authors", settings.partitions)
+    windows_table = delivered_table(app, "windows", settings.partitions)
     # Every topic key is fed by all partitions of both input topics.
     core.aggregator.windows.cfg.expected_sources = 2 * settings.partitions
     core.scorer.authors = TableMapping(authors)
@@ -157,7 +231,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     @app.agent(inputs, supervisor_strategy=CrashingSupervisor)
     async def score(stream: faust.Stream) -> None:
         loop = asyncio.get_running_loop()
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_seconds):
+        async for events in micro_batches(stream, settings.batch_size, settings.batch_within_seconds):
             arrived = time.perf_counter()
             batch: list[tuple[Any, Parsed]] = []
             pending: list[Any] = []
@@ -189,25 +263,34 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                 for key in (scored.topic, ALL):
                     pending.append(await scores_topic.send(key=key.encode(), value=observation_message(scored, key)))
                 metrics.records.labels(run, scored.series.stream).inc()
-            # The batch's offsets may be committed once it returns: its scores must
-            # be on the broker by then, not in a buffer a kill -9 would lose.
+            # The batch's offsets may be committed once it returns: its scores and
+            # author updates must be on the broker by then, not in a buffer a
+            # kill -9 would lose.
             await asyncio.gather(*pending)
+            await authors.delivered()
             metrics.e2e_latency.labels(run).observe(time.perf_counter() - arrived)
 
     @app.agent(scores_topic, supervisor_strategy=CrashingSupervisor)
     async def aggregate(stream: faust.Stream) -> None:
-        async for event in stream.events():
-            try:
-                obs, origin = observation_of(event.value)
-            except (KeyError, TypeError, ValueError) as exc:
-                raw = json.dumps(event.value, default=str).encode()
-                src = {"topic": event.message.topic, "partition": event.message.partition,
-                       "offset": event.message.offset}
-                await (await reject(DeadLetter(raw, src, "invalid_score", str(exc))))
-                continue
-            fresh = obs.topic != ALL  # count a late record once, in its own topic
-            if not core.aggregator.add(obs, origin) and fresh:
-                metrics.late.labels(run, obs.series.stream).inc()
+        # Micro-batches so that one wait for the changelog covers many events.
+        async for events in micro_batches(stream, settings.aggregate_batch_size, settings.batch_within_seconds):
+            pending = []
+            for event in events:
+                # Table writes go to the changelog partition of the current event.
+                _current_event.set(weakref.ref(event))
+                try:
+                    obs, origin = observation_of(event.value)
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    raw = json.dumps(event.value, default=str).encode()
+                    src = {"topic": event.message.topic, "partition": event.message.partition,
+                           "offset": event.message.offset}
+                    pending.append(await reject(DeadLetter(raw, src, "invalid_score", str(exc))))
+                    continue
+                fresh = obs.topic != ALL  # count a late record once, in its own topic
+                if not core.aggregator.add(obs, origin) and fresh:
+                    metrics.late.labels(run, obs.series.stream).inc()
+            await asyncio.gather(*pending)
+            await windows_table.delivered()
 
     maker, window_cfg = core.aggregator.maker, core.aggregator.windows.cfg
     figures_pool = ThreadPoolExecutor(1, thread_name_prefix="figures")

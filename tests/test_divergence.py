@@ -115,3 +115,43 @@ def test_gap_p_value_detects_model_less_aligned_than_baseline():
     assert bootstrap_gap_p_value(lm, lib, lib, con, LABELS, True, 200, rng) < 0.01
     close = {"a": 48, "b": 52}
     assert bootstrap_gap_p_value(close, lib, lib, con, LABELS, True, 200, rng) > 0.05
+
+
+def test_a_refresh_reuses_tests_whose_counts_did_not_move_and_gives_the_same_figures(monkeypatch):
+    """The figure maker memoizes each significance test by its identity and
+    counts: a second refresh over unchanged windows runs no test, a refresh
+    after one more record reruns only the tests that record touched, and the
+    figures equal those of a fresh maker."""
+    import streams.figures as figures_module
+    from streams.figures import FigureConfig, FigureMaker
+    from streams.windows import Observation, Series, WindowConfig, Windows
+
+    cfg = FigureConfig(spans={"1h": 3_600_000}, min_samples=2, permutations=19)
+    w = Windows({}, WindowConfig(300_000, 3_600_000, 600_000, 3_600_000))
+    emo = ("anger",) + ("joy",) * 10
+    for i in range(30):
+        for sid in ("human:liberal", "human:conservative", "lm:m:default"):
+            labels = {"emotion": (emo[i % len(emo)],)}
+            probs = {"emotion": tuple([0.1] * 11)}
+            for topic in ("guns", "all"):
+                w.add(Observation(Series.from_id(sid), topic, 1_000_000 + i * 1000, labels, probs))
+    calls = []
+    real = figures_module.permutation_p_value
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(figures_module, "permutation_p_value", counting)
+    maker = FigureMaker(cfg)
+    first = maker.compute(w).to_dict()
+    n_first = len(calls)
+    assert n_first > 0
+    again = maker.compute(w).to_dict()
+    assert again == first and len(calls) == n_first
+    w.add(Observation(Series.from_id("lm:m:default"), "guns", 1_100_000, {"emotion": ("fear",)},
+                      {"emotion": tuple([0.1] * 11)}))
+    moved = maker.compute(w).to_dict()
+    rerun = len(calls) - n_first
+    assert 0 < rerun < n_first  # only the "guns" tests that involve the model
+    assert moved == FigureMaker(cfg).compute(w).to_dict()

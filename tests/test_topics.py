@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.settings import BUNDLED
 from streams.topics import OTHER, Topic, Topics
@@ -50,3 +52,25 @@ def test_bundled_topics_file_loads_and_bounds_cardinality(tmp_path: Path):
     bad.write_text("topics:\n  - name: other\n")
     with pytest.raises(ValueError, match="unique"):
         Topics.load(bad)
+
+
+WORDS = ["gun", "guns", "Second Amendment", "#2A", "#2a", "climate", "Climate", "shotgun", "begun", "a", "the",
+         "#climate", "gun-control", "_gun", "ſecond", "CLIMATE.", "2a"]
+
+
+SEPS = [" ", "", ", ", "#", "\n"]
+
+
+@given(st.lists(st.sampled_from(WORDS), max_size=12), st.lists(st.sampled_from(SEPS), max_size=12))
+@settings(max_examples=300, deadline=None)
+def test_the_one_scan_gate_never_changes_a_rule_decision(words, seps):
+    """``by_rules`` skips the per-topic counts when one combined scan finds no
+    rule at all: it must decide exactly as counting every topic always would."""
+    t = topics()
+    text = "".join(w + (seps[i] if i < len(seps) else " ") for i, w in enumerate(words))
+    best, hits = None, 0
+    for topic, pattern in zip(t.topics, t._patterns, strict=True):
+        n = len(pattern.findall(text)) if pattern is not None else 0
+        if n > hits:
+            best, hits = topic.name, n
+    assert t.by_rules(text) == best

@@ -1,0 +1,299 @@
+"""Grafana dashboards as code (grafana-foundation-sdk), and their upload.
+
+Four dashboards: overview (alignment, partisan baseline, liberal tendency,
+entropy), distributions (label shares per group and model), drift (JSD over
+time with alert annotations) and pipeline health. Every panel filters on the
+template variables run, model, steering, group, topic, dimension and window
+where the metric carries them. ``affectwatch dashboards build`` writes the JSON
+into ``dashboards/``; Grafana provisions it from there (deploy/grafana).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from grafana_foundation_sdk.builders.dashboard import AnnotationQuery, Dashboard, QueryVariable, Row, ThresholdsConfig
+from grafana_foundation_sdk.builders.prometheus import Dataquery
+from grafana_foundation_sdk.builders.stat import Panel as Stat
+from grafana_foundation_sdk.builders.table import Panel as Table
+from grafana_foundation_sdk.builders.timeseries import Panel as Timeseries
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import (
+    DataSourceRef,
+    Threshold,
+    ThresholdsMode,
+    VariableRefresh,
+    VariableSort,
+)
+
+DATASOURCE = DataSourceRef(type_val="prometheus", uid="affectwatch-prometheus")
+VARIABLES = {  # name -> the metric whose label values list it
+    "run": "affectwatch_records_total",
+    "model": "affectwatch_alignment",
+    "steering": "affectwatch_alignment",
+    "group": "affectwatch_alignment",
+    "topic": "affectwatch_samples",
+    "dimension": "affectwatch_samples",
+    "window": "affectwatch_samples",
+}
+UIDS = {
+    "overview": "affectwatch-overview",
+    "distributions": "affectwatch-distributions",
+    "drift": "affectwatch-drift",
+    "health": "affectwatch-health",
+}
+
+
+def sel(*names: str, **fixed: str) -> str:
+    """A label selector on the named template variables (and fixed values)."""
+    parts = [f'{k}="{v}"' for k, v in fixed.items()] + [f'{n}=~"${n}"' for n in names]
+    return "{" + ", ".join(parts) + "}"
+
+
+def query(expr: str, legend: str, ref: str = "A", instant: bool = False) -> Dataquery:
+    q = Dataquery().expr(expr).legend_format(legend).ref_id(ref).datasource(DATASOURCE)
+    return q.instant() if instant else q.range()
+
+
+def thresholds(*steps: tuple[float | None, str]) -> ThresholdsConfig:
+    return ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps([Threshold(value=v, color=c) for v, c in steps])
+
+
+def series(title: str, *targets: Dataquery, unit: str = "none", desc: str = "", w: int = 12, h: int = 8,
+           lo: float | None = None, hi: float | None = None) -> Timeseries:
+    p = Timeseries().title(title).description(desc).unit(unit).datasource(DATASOURCE).height(h).span(w)
+    if lo is not None:
+        p = p.min(lo)
+    if hi is not None:
+        p = p.max(hi)
+    for t in targets:
+        p = p.with_target(t)
+    return p
+
+
+def variables(board: Dashboard, names: list[str]) -> Dashboard:
+    for name in names:
+        metric = VARIABLES[name]
+        board = board.with_variable(
+            QueryVariable(name)
+            .label(name)
+            .datasource(DATASOURCE)
+            .query(f"label_values({metric}, {name})")
+            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(VariableSort.ALPHABETICAL_ASC)
+            .multi(True)
+            .include_all(True)
+            .all_value(".*")
+        )
+    return board
+
+
+def base(key: str, title: str, desc: str) -> Dashboard:
+    return (
+        Dashboard(title)
+        .uid(UIDS[key])
+        .description(desc)
+        .tags(["affectwatch", "generated"])
+        .refresh("30s")
+        .time("now-6h", "now")
+        .timezone("browser")
+    )
+
+
+PAIR = ("run", "model", "steering", "group", "topic", "dimension", "window")
+TOPIC = ("run", "topic", "dimension", "window")
+LM = ("run", "model", "steering", "topic", "dimension", "window")
+
+
+def overview() -> Dashboard:
+    b = variables(base("overview", "affectwatch / overview",
+                       "Alignment of each model with each group against the partisan baseline."), list(VARIABLES))
+    return (
+        b.with_row(Row("Alignment"))
+        .with_panel(series(
+            "Alignment with each group (dashed: partisan baseline)",
+            query(f"affectwatch_alignment{sel(*PAIR)}", "{{model}} {{steering}} - {{group}} · {{topic}} {{dimension}}"),
+            query(f"affectwatch_partisan_baseline{sel(*TOPIC)}", "baseline · {{topic}} {{dimension}}", "B"),
+            desc="1 - JSD (base 2) between a model's and a group's label distributions. Below the dashed "
+                 "partisan baseline, the model is further from the group than the groups are from each other.",
+            lo=0, hi=1, w=24, h=10,
+        ).override_by_regexp("^baseline", [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}]))
+        .with_panel(series(
+            "Gap to the partisan baseline",
+            query(f"affectwatch:alignment_gap_to_baseline{sel(*PAIR)}",
+                  "{{model}} {{steering}} - {{group}} · {{topic}} {{dimension}}"),
+            desc="alignment - baseline; below 0 is less aligned than the groups are with each other.",
+        ).thresholds(thresholds((None, "red"), (0, "green"))))
+        .with_panel(series(
+            "Liberal tendency",
+            query(f"affectwatch_liberal_tendency{sel(*LM)}", "{{model}} {{steering}} · {{topic}} {{dimension}}"),
+            desc="alignment(liberal) - alignment(conservative): above 0 leans liberal, below 0 conservative. "
+                 "The alert fires beyond ±0.1.",
+            lo=-1, hi=1,
+        ).thresholds(thresholds((None, "red"), (-0.1, "green"), (0.1, "red"))))
+        .with_row(Row("Samples and significance"))
+        .with_panel(series(
+            "Entropy of each series (bits)",
+            query(f"affectwatch_entropy_bits{sel('run', 'topic', 'dimension', 'window')}",
+                  "{{stream}} {{group}}{{model}} {{steering}} · {{topic}} {{dimension}}"),
+            unit="none", lo=0,
+        ))
+        .with_panel(
+            Stat().title("Texts in the window").datasource(DATASOURCE).span(6).height(8)
+            .with_target(query("sum by (stream) (affectwatch_samples"
+                               + sel("run", "topic", "window", dimension="emotion") + ")", "{{stream}}", instant=True))
+        )
+        .with_panel(
+            Table().title("Below-baseline p-values (bootstrap)").datasource(DATASOURCE).span(6).height(8)
+            .with_target(query(f"affectwatch_alignment_below_baseline_p_value{sel(*PAIR)}", "", instant=True)
+                         .format("table"))
+        )
+    )
+
+
+def distributions() -> Dashboard:
+    b = variables(base("distributions", "affectwatch / distributions", "Label shares of each group and model."),
+                  list(VARIABLES))
+    return (
+        b.with_row(Row("Human groups"))
+        .with_panel(series(
+            "Label shares of each group",
+            query("affectwatch_distribution_share"
+                  + sel("run", "group", "topic", "dimension", "window", stream="human"),
+                  "{{group}} {{label}} · {{topic}} {{dimension}}"),
+            unit="percentunit", lo=0, hi=1, w=24,
+        ))
+        .with_row(Row("Models"))
+        .with_panel(series(
+            "Label shares of each model and steering",
+            query("affectwatch_distribution_share"
+                  + sel("run", "model", "steering", "topic", "dimension", "window", stream="lm"),
+                  "{{model}} {{steering}} {{label}} · {{topic}} {{dimension}}"),
+            unit="percentunit", lo=0, hi=1, w=24,
+        ))
+        .with_panel(series(
+            "Texts behind each series",
+            query(f"affectwatch_samples{sel('run', 'topic', 'dimension', 'window')}",
+                  "{{stream}} {{group}}{{model}} {{steering}} · {{topic}} {{dimension}}"),
+            lo=0, w=24,
+        ))
+    )
+
+
+def drift() -> Dashboard:
+    b = variables(base("drift", "affectwatch / drift", "Each series against its pinned reference window."),
+                  ["run", "topic", "dimension", "window"])
+    b = b.annotation(
+        AnnotationQuery().name("affectwatch alerts").datasource(DATASOURCE).enable(True).icon_color("red")
+        .expr('ALERTS{alertname=~"Affectwatch.*", alertstate="firing"}')
+    )
+    return (
+        b.with_panel(series(
+            "Drift: JSD from the reference",
+            query(f"affectwatch_drift_jsd{sel('run', 'topic', 'dimension', 'window')}",
+                  "{{stream}} {{group}}{{model}} {{steering}} · {{topic}} {{dimension}}"),
+            desc="Jensen-Shannon divergence (base 2) between the window and the series' reference. "
+                 "The alert needs > 0.1 and a permutation p-value < 0.05.",
+            lo=0, hi=1, w=24, h=10,
+        ).thresholds(thresholds((None, "green"), (0.1, "red"))))
+        .with_panel(series(
+            "Drift p-value (permutation)",
+            query(f"affectwatch_drift_p_value{sel('run', 'topic', 'dimension', 'window')}",
+                  "{{stream}} {{group}}{{model}} {{steering}} · {{topic}} {{dimension}}"),
+            lo=0, hi=1, w=24,
+        ).thresholds(thresholds((None, "red"), (0.05, "green"))))
+    )
+
+
+def health() -> Dashboard:
+    b = variables(base("health", "affectwatch / pipeline health", "Throughput, latency, lag and rejects."), ["run"])
+    r = sel("run")
+    return (
+        b.with_panel(series("Records scored per second",
+                            query(f"sum by (stream) (rate(affectwatch_records_total{r}[$__rate_interval]))",
+                                  "{{stream}}"), unit="reqps", lo=0))
+        .with_panel(series("Dead letters per second by reason",
+                           query(f"sum by (reason) (rate(affectwatch_dead_letters_total{r}[$__rate_interval]))",
+                                 "{{reason}}"), unit="reqps", lo=0))
+        .with_panel(series(
+            "Classifier time per batch",
+            query(f"histogram_quantile(0.5, sum by (le) (rate(affectwatch_classify_latency_seconds_bucket{r}"
+                  "[$__rate_interval])))", "p50"),
+            query(f"histogram_quantile(0.99, sum by (le) (rate(affectwatch_classify_latency_seconds_bucket{r}"
+                  "[$__rate_interval])))", "p99", "B"),
+            unit="s", lo=0))
+        .with_panel(series(
+            "End-to-end latency (arrival to metric)",
+            query(f"histogram_quantile(0.5, sum by (le) (rate(affectwatch_end_to_end_latency_seconds_bucket{r}"
+                  "[$__rate_interval])))", "p50"),
+            query(f"histogram_quantile(0.99, sum by (le) (rate(affectwatch_end_to_end_latency_seconds_bucket{r}"
+                  "[$__rate_interval])))", "p99", "B"),
+            unit="s", lo=0))
+        .with_panel(series("Consumer lag (records)",
+                           query(f"sum by (topic) (affectwatch_consumer_lag_records{r})", "{{topic}}"), lo=0))
+        .with_panel(series("Late records per second",
+                           query(f"sum by (stream) (rate(affectwatch_late_records_total{r}[$__rate_interval]))",
+                                 "{{stream}}"), unit="reqps", lo=0))
+        .with_panel(series("Texts per classifier batch (mean)",
+                           query(f"sum(rate(affectwatch_batch_size_sum{r}[$__rate_interval])) / "
+                                 f"sum(rate(affectwatch_batch_size_count{r}[$__rate_interval]))", "mean"), lo=0))
+        .with_panel(series("Seconds since the last figure update",
+                           query(f"time() - max by (run) (affectwatch_figures_updated_seconds{r})", "{{run}}"),
+                           unit="s", lo=0))
+        .with_panel(series("Scrape targets up", query('up{job="affectwatch"}', "{{instance}}"), lo=0, hi=1))
+    )
+
+
+BUILDERS = {"overview": overview, "distributions": distributions, "drift": drift, "health": health}
+
+
+def build_all() -> dict[str, dict[str, Any]]:
+    """name -> dashboard JSON (as a dict)."""
+    enc = JSONEncoder(sort_keys=True, indent=2)
+    return {name: json.loads(enc.encode(make().build())) for name, make in BUILDERS.items()}
+
+
+def write_all(out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, board in build_all().items():
+        path = out_dir / f"{name}.json"
+        path.write_text(json.dumps(board, indent=2, sort_keys=True) + "\n")
+        paths.append(path)
+    return paths
+
+
+def queries(board: dict[str, Any]) -> list[str]:
+    """Every PromQL expression of a dashboard: panel targets and annotations."""
+    out = []
+    for panel in board.get("panels", []):
+        for sub in [panel, *panel.get("panels", [])]:
+            out += [t["expr"] for t in sub.get("targets", []) if t.get("expr")]
+    out += [a["expr"] for a in board.get("annotations", {}).get("list", []) if a.get("expr")]
+    return out
+
+
+def concrete(expr: str, rate_interval: str = "1m") -> str:
+    """A dashboard expression as Grafana sends it with every variable on All."""
+    expr = expr.replace("$__rate_interval", rate_interval)
+    return re.sub(r"\$(\w+)", ".*", expr)
+
+
+def push(boards: dict[str, dict[str, Any]], url: str, token: str | None, folder_uid: str | None = None) -> list[str]:
+    """Upload dashboards with grafana-client; returns their URLs."""
+    from urllib.parse import urlsplit
+
+    from grafana_client import GrafanaApi
+
+    parts = urlsplit(url)
+    api = GrafanaApi(auth=token, host=parts.hostname or "localhost", port=parts.port,
+                     protocol=parts.scheme or "http", url_path_prefix=parts.path.strip("/"))
+    out = []
+    for board in boards.values():
+        res = api.dashboard.update_dashboard({"dashboard": board, "overwrite": True,
+                                              **({"folderUid": folder_uid} if folder_uid else {})})
+        out.append(str(res.get("url", board["uid"])))
+    return out

@@ -1,0 +1,113 @@
+"""The deployment files: rules under promtool, Alertmanager under amtool, the
+compose file's structure and every file it mounts, runbooks, dashboards."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from streams.dashboards import DATASOURCE, UIDS, build_all, queries
+from tests.prom_support import ALERTMANAGER, RULES, binary
+
+ROOT = Path(__file__).resolve().parent.parent
+PROM_DIR = ROOT / "deploy" / "prometheus"
+
+
+def run(*cmd: str, cwd: Path = ROOT) -> str:
+    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return res.stdout + res.stderr
+
+
+def alert_rules() -> list[dict]:
+    doc = yaml.safe_load(RULES.read_text())
+    return [r for g in doc["groups"] for r in g["rules"] if "alert" in r]
+
+
+def test_promtool_unit_tests_pass_and_cover_every_alert():
+    out = run(binary("promtool"), "test", "rules", "affectwatch.test.yml", cwd=PROM_DIR / "tests")
+    assert "SUCCESS" in out
+    tests = yaml.safe_load((PROM_DIR / "tests" / "affectwatch.test.yml").read_text())
+    tested = {a["alertname"] for t in tests["tests"] for a in t.get("alert_rule_test", [])
+              if a.get("exp_alerts")}
+    assert {r["alert"] for r in alert_rules()} <= tested, "every alert needs a promtool test where it fires"
+
+
+def test_prometheus_and_alertmanager_configs_check():
+    assert "SUCCESS" in run(binary("promtool"), "check", "config", str(PROM_DIR / "prometheus.yml"))
+    assert "SUCCESS" in run(binary("promtool"), "check", "rules", str(RULES))
+    assert "SUCCESS" in run(binary("amtool"), "check-config", str(ALERTMANAGER))
+
+
+def test_every_alert_has_severity_summary_description_runbook_and_dashboard():
+    for rule in alert_rules():
+        name, ann = rule["alert"], rule["annotations"]
+        assert rule["labels"]["severity"] in ("critical", "warning"), name
+        assert ann["summary"] and ann["description"], name
+        m = re.search(r"/blob/main/(docs/runbooks/[\w.]+\.md)$", ann["runbook_url"])
+        assert m, name
+        book = (ROOT / m.group(1)).read_text()
+        for section in ("## Meaning", "## Impact", "## Diagnosis", "## Mitigation"):
+            assert section in book, f"{m.group(1)} lacks {section}"
+        uid = re.search(r"/d/([\w-]+)", ann["dashboard_url"]).group(1)
+        assert uid in UIDS.values(), f"{name} links to an unknown dashboard {uid}"
+
+
+def test_alertmanager_routes_by_severity_and_inhibits_figures_while_the_pipeline_is_unhealthy():
+    doc = yaml.safe_load(ALERTMANAGER.read_text())
+    routes = {tuple(r["matchers"]): r["receiver"] for r in doc["route"]["routes"]}
+    assert routes[('severity="critical"',)] == "pager" and routes[('severity="warning"',)] == "tickets"
+    health = doc["inhibit_rules"][0]
+    assert "AffectwatchTargetDown" in health["source_matchers"][0]
+    assert "AffectwatchModelBelowPartisanBaseline" in health["target_matchers"][0]
+    assert all(h["send_resolved"] for r in doc["receivers"] for h in r["webhook_configs"])
+
+
+def test_compose_file_structure_and_every_mounted_file_exists():
+    doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = doc["services"]
+    assert {"kafka", "topics", "worker", "prometheus", "alertmanager", "grafana", "webhook", "replay"} <= set(services)
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    env = services["kafka"]["environment"]
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller", "KRaft, no ZooKeeper"
+    for name, svc in services.items():
+        for port in svc.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
+        for vol in svc.get("volumes", []):
+            src = vol.split(":", 1)[0]
+            if src.startswith("."):
+                assert (ROOT / src).exists(), f"{name} mounts missing {src}"
+        build = svc.get("build")
+        if build:
+            dockerfile = ROOT / build["context"] / build["dockerfile"]
+            assert dockerfile.exists()
+            for line in dockerfile.read_text().splitlines():
+                if line.startswith("COPY "):
+                    for src in line.split()[1:-1]:
+                        assert (ROOT / src).exists(), f"Dockerfile copies missing {src}"
+    for name in ("kafka", "prometheus", "alertmanager", "grafana"):
+        assert "healthcheck" in services[name], name
+    assert "HEALTHCHECK" in (ROOT / "deploy" / "Dockerfile").read_text()  # the worker's own
+    assert services["replay"]["profiles"] == ["replay"], "the replay job is optional"
+    # Prometheus in compose scrapes the worker and loads the rule folder it is given.
+    prom = yaml.safe_load((PROM_DIR / "prometheus.yml").read_text())
+    assert prom["scrape_configs"][0]["static_configs"][0]["targets"] == ["worker:6066"]
+
+
+def test_generated_dashboards_are_committed_current_and_use_the_provisioned_datasource():
+    boards = build_all()
+    assert set(boards) == {"overview", "distributions", "drift", "health"}
+    for name, board in boards.items():
+        committed = json.loads((ROOT / "dashboards" / f"{name}.json").read_text())
+        assert committed == board, f"dashboards/{name}.json is stale: run `affectwatch dashboards build`"
+        assert queries(board), name
+    names = {v["name"] for v in boards["overview"]["templating"]["list"]}
+    assert {"model", "steering", "group", "topic", "dimension", "window"} <= names
+    ds = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
+    assert ds["datasources"][0]["uid"] == DATASOURCE.uid
+    drift = boards["drift"]["annotations"]["list"]
+    assert any("ALERTS" in a.get("expr", "") for a in drift), "drift panels carry alert annotations"
