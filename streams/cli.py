@@ -258,6 +258,32 @@ def replay(
     console.print(f"{n} records sent to {settings.kafka_bootstrap}")
 
 
+@app.command()
+def report(
+    prometheus: str = typer.Option("http://127.0.0.1:9090", help="Prometheus base URL"),
+    start: str | None = typer.Option(None, "--from", help="start (RFC 3339 or epoch ms); default: --hours ago"),
+    end: str | None = typer.Option(None, "--to", help="end (RFC 3339 or epoch ms); default: now"),
+    hours: float = typer.Option(6.0, help="length of the range when --from is not given"),
+    window: str = typer.Option("24h", help="which rolling window's figures"),
+    topic: str = typer.Option("all", help="topic key; 'any' for every topic"),
+    model: str | None = typer.Option(None, help="only this model"),
+    out: Path = typer.Option(Path("affectwatch-report"), help="folder for the PNGs and report.html"),
+) -> None:
+    """Alignment and drift over a time range from Prometheus, as PNGs and one HTML file."""
+    from streams.prom_report import PrometheusError, build_report
+    from streams.records import to_epoch_ms
+
+    try:
+        hi = to_epoch_ms(end) / 1000 if end else time.time()
+        lo = to_epoch_ms(start) / 1000 if start else hi - hours * 3600
+        paths = build_report(prometheus, lo, hi, out, window, None if topic == "any" else topic, model)
+    except (ValueError, PrometheusError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    for path in paths.values():
+        console.print(f"wrote {path}")
+
+
 dashboards_app = typer.Typer(no_args_is_help=True, help="Grafana dashboards, generated from code.")
 app.add_typer(dashboards_app, name="dashboards")
 DASHBOARDS_DIR = Path(__file__).resolve().parent.parent / "dashboards"

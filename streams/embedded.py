@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,7 @@ Progress = Callable[[int, int], None]
 
 
 class EmbeddedRunner:
+    REFRESH_SHARE = 0.03  # of the run's time, spent on refreshing /metrics mid-run
     def __init__(
         self,
         scorer: Scorer,
@@ -79,31 +81,47 @@ class EmbeddedRunner:
         last_figures = time.perf_counter()
         interval = self.figures_every
         m = self.metrics
-        for start in range(0, len(todo), size):
-            batch = todo[start : start + size]
-            arrived = time.perf_counter()
+        batches = [todo[i : i + size] for i in range(0, len(todo), size)]
+
+        def classify(batch: list[Parsed]) -> tuple[tuple, float]:
             t0 = time.perf_counter()
-            scored = self.scorer.score(batch)
-            if m:
-                m.classify_latency.labels(m.run).observe(time.perf_counter() - t0)
-                m.batch_size.labels(m.run).observe(len(batch))
-            for s in scored:
-                self._take(result, s)
-            if m and time.perf_counter() - last_figures >= interval:
-                t_fig = time.perf_counter()
-                self._publish(arrived)
-                last_figures = time.perf_counter()
-                # Refreshing the figures runs permutation tests: keep it under
-                # about a tenth of the run, however large the state grows.
-                interval = max(self.figures_every, 10 * (last_figures - t_fig))
-            if progress:
-                progress(min(start + size, len(todo)), len(todo))
+            return self.scorer.classify(batch), time.perf_counter() - t0
+
+        # The next batch is classified (onnxruntime, outside the GIL) while this
+        # one is grouped, topic-assigned and counted: the two overlap. Counting
+        # stays in batch order, so the figures do not change.
+        with ThreadPoolExecutor(1, thread_name_prefix="classify-ahead") as ahead:
+            pending = ahead.submit(classify, batches[0]) if batches else None
+            for k, batch in enumerate(batches):
+                arrived = time.perf_counter()
+                assert pending is not None
+                outputs, seconds = pending.result()
+                pending = ahead.submit(classify, batches[k + 1]) if k + 1 < len(batches) else None
+                if m:
+                    m.classify_latency.labels(m.run).observe(seconds)
+                    m.batch_size.labels(m.run).observe(len(batch))
+                for i, p in enumerate(batch):
+                    self._take(result, self.scorer.assemble(p, outputs, i))
+                last_figures, interval = self._maybe_publish(arrived, last_figures, interval)
+                if progress:
+                    progress(min((k + 1) * size, len(todo)), len(todo))
         result.figures = self.aggregator.figures()
         if m:
             m.figures.figures = result.figures
             m.last_update.labels(m.run).set(time.time())
         result.seconds = time.perf_counter() - started
         return result
+
+    def _maybe_publish(self, arrived: float, last_figures: float, interval: float) -> tuple[float, float]:
+        m = self.metrics
+        if m and time.perf_counter() - last_figures >= interval:
+            t_fig = time.perf_counter()
+            self._publish(arrived)
+            last_figures = time.perf_counter()
+            # Refreshing the figures runs significance tests: keep refreshes to
+            # about REFRESH_SHARE of the run, however large the state grows.
+            interval = max(self.figures_every, (last_figures - t_fig) / self.REFRESH_SHARE)
+        return last_figures, interval
 
     def _take(self, result: RunResult, s: Scored) -> None:
         m = self.metrics

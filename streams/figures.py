@@ -178,12 +178,14 @@ class FigureMaker:
             end_ms=max((e for e in ends.values() if e is not None), default=None), late=windows.late_counts()
         )
         self._memo_next = {}
+        rows = windows.buckets_by_topic()
+        all_refs = windows.references_by_topic()
         for topic in topics:
             end = ends[topic]
             assert end is not None
-            refs = windows.references(topic)
+            refs = all_refs.get(topic, {})
             for wname, span in self.cfg.spans.items():
-                totals = windows.totals(topic, span, end)
+                totals = windows.totals(topic, span, end, rows.get(topic, []))
                 self._series(figs, topic, totals, wname)
                 self._pairs(figs, topic, totals, wname)
                 self._drift(figs, topic, totals, refs, wname)

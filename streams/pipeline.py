@@ -140,6 +140,8 @@ def figure_config(settings: Settings) -> FigureConfig:
 class Aggregator:
     """Event-time windows over a table, and the figures computed from them."""
 
+    EXPIRE_EVERY = 48  # buckets
+
     def __init__(self, settings: Settings, table: MutableMapping[str, dict]) -> None:
         self.windows = Windows(table, window_config(settings))
         self.maker = FigureMaker(figure_config(settings))
@@ -149,8 +151,11 @@ class Aggregator:
         """Count one observation in its topic key; False when it was too late for it.
         ``origin`` (source partition, offset) makes the update idempotent."""
         ok = self.windows.add(obs, origin)
+        # Expired buckets are outside every span already, so expiry is only
+        # memory hygiene: a topic key's scan runs once per EXPIRE_EVERY buckets.
         bucket = self.windows.bucket_of(self.windows.watermark(obs.topic) or 0)
-        if bucket > self._last_expiry.get(obs.topic, 0):  # once per new bucket, not per record
+        last = self._last_expiry.get(obs.topic)
+        if last is None or bucket >= last + self.EXPIRE_EVERY * self.windows.cfg.bucket_ms:
             self._last_expiry[obs.topic] = bucket
             self.windows.expire(obs.topic)
         return ok

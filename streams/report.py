@@ -103,7 +103,7 @@ def print_report(figs: Figures, console: Console | None = None, topics: list[str
         console.print(t)
 
 
-def _png(fig) -> bytes:
+def png_bytes(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -132,7 +132,7 @@ def plot_alignment(figs: Figures, window: str) -> bytes:
         ax.set_ylim(max(0.0, lo - 0.1), 1.0)
         ax.set_title(f"{dim}: alignment with each group ({window}, all topics)")
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def plot_shares(figs: Figures, window: str) -> bytes:
@@ -167,7 +167,7 @@ def plot_shares(figs: Figures, window: str) -> bytes:
         ax.set_title(f"{dim} distribution per series ({window}, all topics); hatched = LM")
         ax.legend(fontsize=7, ncol=3)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def plot_entropy_drift(figs: Figures, window: str) -> bytes:
@@ -195,7 +195,7 @@ def plot_entropy_drift(figs: Figures, window: str) -> bytes:
     a2.set_title("Drift from each series' pinned first hour")
     a2.legend()
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def _html_table(headers: list[str], rows: list[list[str]]) -> str:

@@ -15,6 +15,10 @@ import numpy as np
 import yaml
 
 OTHER = "other"
+# The only non-ASCII characters that Python's case-insensitive regex matching
+# equates with ASCII letters (tests/test_topics.py recomputes this over all of
+# Unicode). Mapping them first makes ``lower()`` agree with the regex on ASCII.
+_FOLDS = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
 ALL = "all"  # the aggregate over every topic, always reported
 
 
@@ -33,6 +37,7 @@ class Topics:
     centroids: np.ndarray | None = None  # (n_topics, dim), unit rows; None: rules only
     _patterns: list[re.Pattern[str] | None] = field(init=False, repr=False)
     _any: re.Pattern[str] | None = field(init=False, repr=False)
+    _literals: list[list[str]] | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         names = [t.name for t in self.topics]
@@ -43,6 +48,12 @@ class Topics:
         # and then the per-topic counts are skipped.
         alts = [p.pattern for p in self._patterns if p is not None]
         self._any = re.compile("|".join(f"(?:{a})" for a in alts), re.IGNORECASE) if alts else None
+        # Faster still: a rule can match a text only if one of its keywords is
+        # a substring of the text folded as the regex folds it (_FOLDS, then
+        # lower(); exact for ASCII keywords), so most texts skip the regexes.
+        literals = [[k.lower() for k in t.keywords] + ["#" + h.lower().lstrip("#") for h in t.hashtags]
+                    for t in self.topics]
+        self._literals = literals if all(k.isascii() for ks in literals for k in ks) else None
 
     @staticmethod
     def _compile(t: Topic) -> re.Pattern[str] | None:
@@ -88,11 +99,20 @@ class Topics:
             self.centroids = np.stack([r if r is not None else np.zeros(dim) for r in rows]).astype(np.float32)
 
     def by_rules(self, text: str) -> str | None:
-        if self._any is None or self._any.search(text) is None:
+        if self._any is None:
             return None
+        if self._literals is not None:
+            low = text.translate(_FOLDS).lower()
+            candidates = [any(k in low for k in ks) for ks in self._literals]
+            if not any(candidates):
+                return None
+        else:
+            if self._any.search(text) is None:
+                return None
+            candidates = [True] * len(self.topics)
         best, hits = None, 0
-        for topic, pattern in zip(self.topics, self._patterns, strict=True):
-            if pattern is None:
+        for topic, pattern, maybe in zip(self.topics, self._patterns, candidates, strict=True):
+            if pattern is None or not maybe:
                 continue
             n = len(pattern.findall(text))
             if n > hits:

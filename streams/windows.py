@@ -233,18 +233,27 @@ class Windows:
         wm = self.watermark(topic)
         return None if wm is None else self.bucket_of(wm) + self.cfg.bucket_ms
 
+    def buckets_by_topic(self) -> dict[str, list[tuple[str, str, int, dict]]]:
+        """topic key -> (series id, dimension, bucket, value) of its buckets, in one pass."""
+        out: dict[str, list[tuple[str, str, int, dict]]] = {}
+        for key, val in list(self.table.items()):
+            if key.startswith("b|"):
+                _, sid, t, dim, bucket = key.split(SEP)
+                out.setdefault(t, []).append((sid, dim, int(bucket), val))
+        return out
+
     def totals(
-        self, topic: str, span_ms: int, end_ms: int
+        self, topic: str, span_ms: int, end_ms: int, rows: list[tuple[str, str, int, dict]] | None = None
     ) -> dict[tuple[str, str], tuple[Counter[str], list[float] | None]]:
         """(series id, dimension) -> summed set histogram and soft sums over the
-        topic key's buckets starting in [end - span, end)."""
+        topic key's buckets starting in [end - span, end). ``rows``: the topic
+        key's entry of ``buckets_by_topic`` (saves a scan per call)."""
         start = end_ms - span_ms
         out: Totals = {}
-        for key, val in list(self.table.items()):
-            if not key.startswith("b|"):
-                continue
-            _, sid, t, dim, bucket = key.split(SEP)
-            if t != topic or not start <= int(bucket) < end_ms:
+        if rows is None:
+            rows = self.buckets_by_topic().get(topic, [])
+        for sid, dim, bucket, val in rows:
+            if not start <= bucket < end_ms:
                 continue
             sets, soft = out.get((sid, dim), (Counter(), None))
             merge_sets(sets, val["sets"])
@@ -252,10 +261,13 @@ class Windows:
         return out
 
     def references(self, topic: str) -> Totals:
-        out: Totals = {}
+        return self.references_by_topic().get(topic, {})
+
+    def references_by_topic(self) -> dict[str, Totals]:
+        """topic key -> its drift references, in one pass."""
+        out: dict[str, Totals] = {}
         for key, val in list(self.table.items()):
             if key.startswith("r|"):
                 _, sid, t, dim = key.split(SEP)
-                if t == topic:
-                    out[(sid, dim)] = (Counter(val["sets"]), val["soft"])
+                out.setdefault(t, {})[(sid, dim)] = (Counter(val["sets"]), val["soft"])
         return out

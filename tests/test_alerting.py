@@ -17,6 +17,7 @@ from streams.alert_webhook import WebhookReceiver
 from streams.dashboards import build_all, concrete, queries
 from streams.inputs import RawInput
 from streams.kafka_io import create_topics, plan, replay
+from streams.prom_report import build_report
 from streams.settings import BUNDLED
 from tests.conftest import T0
 from tests.kafka_support import Worker, isolated_settings
@@ -129,6 +130,12 @@ def test_divergence_pages_through_alertmanager_and_resolves_and_every_dashboard_
                 if not prom.query_range(concrete(expr, "30s"), started, time.time()):
                     empty.append((name, expr))
         assert not empty, f"dashboard queries without data: {empty}"
+
+        # The report for people without Grafana, from the same Prometheus.
+        paths = build_report(prom.url, started, time.time(), tmp_path / "report", model="acme-lm")
+        assert paths["alignment"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        page = paths["html"].read_text()
+        assert "acme-lm" in page and page.count("data:image/png;base64,") == 2
 
         # Recovered: three days later the 24h window holds only aligned texts.
         replay(s, plan(s, recovered), None)

@@ -55,7 +55,7 @@ def test_bundled_topics_file_loads_and_bounds_cardinality(tmp_path: Path):
 
 
 WORDS = ["gun", "guns", "Second Amendment", "#2A", "#2a", "climate", "Climate", "shotgun", "begun", "a", "the",
-         "#climate", "gun-control", "_gun", "ſecond", "CLIMATE.", "2a"]
+         "#climate", "gun-control", "_gun", "ſecond", "CLIMATE.", "2a", "GUN", "cLİmate", "\u212aid", "éclimate"]
 
 
 SEPS = [" ", "", ", ", "#", "\n"]
@@ -74,3 +74,15 @@ def test_the_one_scan_gate_never_changes_a_rule_decision(words, seps):
         if n > hits:
             best, hits = topic.name, n
     assert t.by_rules(text) == best
+
+
+def test_the_case_folds_of_the_fast_path_are_all_that_unicode_regex_folding_adds():
+    import re
+
+    from streams.topics import _FOLDS
+
+    chars = "".join(chr(c) for c in range(0x80, 0x110000) if not 0xD800 <= c <= 0xDFFF)
+    found = {}
+    for ch in re.findall(r"(?i)[a-z0-9]", chars):
+        found[ord(ch)] = next(a for a in "abcdefghijklmnopqrstuvwxyz0123456789" if re.fullmatch("(?i)" + a, ch))
+    assert found == {k: v for k, v in _FOLDS.items()}
