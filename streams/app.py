@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from models.classifier import Classifier
 from streams.metrics import Metrics
-from streams.pipeline import Aggregator, Scorer, load_domains, load_topics
+from streams.pipeline import Aggregator, Scorer, load_dike, load_domains, load_topics
 from streams.settings import Settings
 
 
@@ -37,8 +37,10 @@ def build_core(
     windows: MutableMapping[str, dict] | None = None,
 ) -> Core:
     clf = classifier or make_classifier(settings)
+    spectra, guardrails = load_dike(settings)
     scorer = Scorer(
-        settings, clf, load_topics(settings, clf), load_domains(settings), authors if authors is not None else {}
+        settings, clf, load_topics(settings, clf), load_domains(settings), authors if authors is not None else {},
+        spectra, guardrails,
     )
-    aggregator = Aggregator(settings, windows if windows is not None else {})
+    aggregator = Aggregator(settings, windows if windows is not None else {}, spectra)
     return Core(settings, clf, scorer, aggregator, Metrics(settings.run_label))

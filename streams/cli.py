@@ -221,6 +221,7 @@ def worker(
             "run_label": run_label, "app_id": f"{settings.app_id}-{run_label}",
             "topic_scores": f"{settings.topic_scores}-{run_label}",
             "topic_snapshots": f"{settings.topic_snapshots}-{run_label}",
+            "topic_violations": f"{settings.topic_violations}-{run_label}",
             "data_dir": settings.data_dir / run_label})
     run_worker(settings, loglevel)
 
@@ -282,6 +283,57 @@ def report(
         raise typer.Exit(2) from exc
     for path in paths.values():
         console.print(f"wrote {path}")
+
+
+dike_app = typer.Typer(no_args_is_help=True, help="DIKE: behavior spectra, Γ, guardrails.")
+app.add_typer(dike_app, name="dike")
+
+
+@dike_app.command("fit")
+def dike_fit(
+    spectrum: Path = typer.Option(..., help="behavior spectrum YAML"),
+    examples: Path = typer.Option(..., help="JSONL of {'text', 'level'} (level name or index)"),
+    top_m: int = typer.Option(3, help="emotions tallied per example text"),
+    prior: str = typer.Option("uniform", help="uniform or empirical (the examples' level shares)"),
+    out: Path | None = typer.Option(None, help="where to save Γ; default: <name>.gamma.json beside the spectrum"),
+) -> None:
+    """Fit Γ (one emotion-frequency vector per level) from labeled example texts."""
+    from models.classifier import Classifier
+    from streams.behavior import BehaviorSpectrum
+    from streams.dike_fit import fit, read_examples
+    from streams.guardrails import gamma_path
+
+    if prior not in ("uniform", "empirical") or top_m < 1:
+        err.print("[red]--prior is uniform or empirical, --top-m at least 1[/red]")
+        raise typer.Exit(2)
+    try:
+        spec = BehaviorSpectrum.load(spectrum)
+        texts, levels = read_examples(examples, spec)
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    gamma = fit(spec, texts, levels, Classifier(), top_m, prior)
+    path = gamma.save(out or gamma_path(spectrum, spec.name))
+    counts = ", ".join(f"{n}: {c}" for n, c in zip(spec.names, gamma.examples, strict=True))
+    console.print(f"wrote {path} (version {gamma.version}; examples per level: {counts})")
+
+
+@dike_app.command("classify")
+def dike_classify(texts: list[str] = typer.Argument(..., help="texts to place on every behavior spectrum")) -> None:
+    """Level, confidence and guardrail verdict of texts on every configured behavior spectrum."""
+    from models.classifier import Classifier
+    from streams.pipeline import load_dike
+
+    settings = _settings()
+    spectra, rails = load_dike(settings)
+    emo = Classifier().predict(texts)[0]
+    for text, e in zip(texts, emo, strict=True):
+        console.print(f"[bold]{text[:80]}[/bold]")
+        console.print("  spectra: " + ", ".join(f"{k} {v:+.2f}" for k, v in spectra.intensities(e).items()))
+        for rail in rails:
+            j = rail.judge(e)
+            console.print(f"  {j.spectrum}: {j.level} ({j.intensity:+.1f}, confidence {j.confidence:.2f})"
+                          f" {'ok' if j.allowed else '[red]outside the guardrail[/red]'}")
 
 
 dashboards_app = typer.Typer(no_args_is_help=True, help="Grafana dashboards, generated from code.")

@@ -30,6 +30,7 @@ class RunResult:
     scored: int = 0
     late: int = 0
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    violations: list[dict] = field(default_factory=list)  # guardrail violations
     scores: list[dict] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -135,6 +136,10 @@ class EmbeddedRunner:
             result.late += 1
             if m:
                 m.late.labels(m.run, s.series.stream).inc()
+        if s.behavior:
+            result.violations.extend(self.scorer.violations(s))
+            if m:
+                m.judged(s)
         if self.keep_scores:
             result.scores.append(s.to_record())
 
@@ -163,6 +168,7 @@ def write_outputs(result: RunResult, out_dir: Path, max_raw_bytes: int | None = 
     paths = {
         "figures": out_dir / "figures.json",
         "dead_letters": out_dir / "dead-letters.jsonl",
+        "violations": out_dir / "guardrail-violations.jsonl",
     }
     paths["figures"].write_text(
         json.dumps(
@@ -171,6 +177,7 @@ def write_outputs(result: RunResult, out_dir: Path, max_raw_bytes: int | None = 
                 "scored": result.scored,
                 "late": result.late,
                 "dead_letters": result.dead_letter_reasons(),
+                "guardrail_violations": len(result.violations),
                 "seconds": round(result.seconds, 2),
                 **result.figures.to_dict(),
             },
@@ -181,6 +188,9 @@ def write_outputs(result: RunResult, out_dir: Path, max_raw_bytes: int | None = 
     with paths["dead_letters"].open("w") as fh:
         for d in result.dead_letters:
             fh.write(json.dumps(d.to_dict(max_raw_bytes)) + "\n")
+    with paths["violations"].open("w") as fh:
+        for v in result.violations:
+            fh.write(json.dumps(v) + "\n")
     if result.scores:
         paths["scores"] = out_dir / "affect-scores.jsonl"
         with paths["scores"].open("w") as fh:

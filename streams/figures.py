@@ -19,6 +19,7 @@ from streams.divergence import (
     normalize,
     permutation_p_value,
 )
+from streams.spectra import Spectra
 from streams.windows import Series, Totals, Windows
 
 
@@ -43,6 +44,7 @@ class SeriesFigure:
     n: int
     shares: dict[str, float]
     entropy_bits: float
+    spectra: dict[str, float] = field(default_factory=dict)  # mean DIKE intensities (emotion rows)
 
 
 @dataclass
@@ -134,8 +136,9 @@ def _frozen(sets: Counter[str] | dict[str, int]) -> tuple[tuple[str, int], ...]:
 
 
 class FigureMaker:
-    def __init__(self, cfg: FigureConfig) -> None:
+    def __init__(self, cfg: FigureConfig, spectra: Spectra | None = None) -> None:
         self.cfg = cfg
+        self.spectra = spectra
         # Significance tests are the cost of a refresh. Each is seeded by its
         # identity, so its result is a pure function of identity and counts:
         # a refresh reuses the result of the previous one when the counts did
@@ -198,15 +201,21 @@ class FigureMaker:
             if p is None:
                 continue
             names = categories(DIMENSIONS[dim], self.cfg.include_none and not self.cfg.soft)
+            n = sum(sets.values())
+            # The spectra are linear in the probabilities: the mean intensity
+            # is the intensity of the mean probability vector.
+            spectra = (self.spectra.intensities(np.asarray(soft) / n)
+                       if self.spectra is not None and dim == "emotion" and soft and n else {})
             figs.series.append(
                 SeriesFigure(
                     Series.from_id(sid),
                     topic,
                     dim,
                     wname,
-                    sum(sets.values()),
+                    n,
                     {k: round(float(v), 6) for k, v in zip(names, p, strict=True)},
                     entropy_bits(p),
+                    spectra,
                 )
             )
 

@@ -23,7 +23,7 @@ from streams.settings import Settings
 
 def project_topics(settings: Settings) -> list[str]:
     return [settings.topic_posts, settings.topic_responses, settings.topic_scores,
-            settings.topic_dead_letters, settings.topic_snapshots]
+            settings.topic_dead_letters, settings.topic_snapshots, settings.topic_violations, settings.topic_reviews]
 
 
 def create_topics(settings: Settings) -> dict[str, str]:

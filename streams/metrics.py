@@ -69,6 +69,11 @@ class FigureCollector:
             "drift": GaugeMetricFamily(
                 "affectwatch_drift_jsd", "JSD between a series now and its pinned reference", labels=SERIES_LABELS
             ),
+            "spectrum": GaugeMetricFamily(
+                "affectwatch_emotion_spectrum_intensity",
+                "Mean DIKE emotion-spectrum intensity of a series' texts, -1 to +1",
+                labels=[*SERIES_LABELS, "spectrum"],
+            ),
             "drift_p": GaugeMetricFamily(
                 "affectwatch_drift_p_value", "Permutation p-value of no drift", labels=SERIES_LABELS
             ),
@@ -88,6 +93,8 @@ class FigureCollector:
                 for label, share in s.shares.items():
                     fams["share"].add_metric([*base, label], share)
                 fams["entropy"].add_metric(base, s.entropy_bits)
+                for name, value in s.spectra.items():
+                    fams["spectrum"].add_metric([*base, name], value)
                 fams["samples"].add_metric(base, s.n)
             for a in f.alignment:
                 lab = [run, a.model, a.steering, a.group, a.topic, a.dimension, a.window]
@@ -185,6 +192,20 @@ class Metrics:
             ["run", "model", "steering", "spectrum"],
             registry=r,
         )
+        self.behavior_levels = Counter(
+            "affectwatch_behavior_levels",
+            "LM responses per behavior-spectrum level (shares: see the affectwatch:behavior_level_share rules)",
+            ["run", "model", "steering", "spectrum", "level"],
+            registry=r,
+        )
+
+    def judged(self, scored: object) -> None:
+        """Counts a scored LM response's behavior levels and guardrail violations."""
+        series = scored.series  # type: ignore[attr-defined]
+        for j in scored.behavior:  # type: ignore[attr-defined]
+            self.behavior_levels.labels(self.run, series.model, series.steering, j.spectrum, j.level).inc()
+            if not j.allowed:
+                self.guardrail_violations.labels(self.run, series.model, series.steering, j.spectrum).inc()
 
     def serve(self, host: str, port: int) -> int:
         """Start the /metrics server; returns the bound port (port 0 picks one)."""

@@ -5,15 +5,17 @@ provides: dicts in the embedded runner, changelog-backed tables on Kafka."""
 from __future__ import annotations
 
 from collections.abc import MutableMapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from models.labels import EMOTIONS, MORALS
 from streams.figures import FigureConfig, FigureMaker, Figures
 from streams.groups import UNASSIGNED, AuthorScore, DomainTable, group_of
+from streams.guardrails import Guardrail, load_guardrails, violation_record
 from streams.records import DeadLetter, Kind, Limits, Parsed, Post, parse
 from streams.scoring import Scored, predicted, series_of
 from streams.settings import Settings
+from streams.spectra import Spectra
 from streams.topics import ALL, Topics
 from streams.windows import Observation, WindowConfig, Windows
 
@@ -39,6 +41,10 @@ def load_topics(settings: Settings, classifier: Any | None) -> Topics:
     return topics
 
 
+def load_dike(settings: Settings) -> tuple[Spectra, list[Guardrail]]:
+    return Spectra.load(settings.spectra_file), load_guardrails(list(settings.behavior_spectra))
+
+
 def load_domains(settings: Settings) -> DomainTable | None:
     path = settings.resolved_domain_table
     return DomainTable.load(path) if path else None
@@ -51,6 +57,8 @@ class Scorer:
     topics: Topics
     domains: DomainTable | None
     authors: MutableMapping[str, dict]  # author_id -> {"total": float, "n": int}
+    spectra: Spectra | None = None
+    guardrails: list[Guardrail] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.limits = Limits(tuple(self.settings.groups), self.settings.max_text_chars)
@@ -108,7 +116,19 @@ class Scorer:
             n_tokens=lengths[i],
             truncated=truncated[i],
             model_version=self.classifier.version,
+            spectra=self.spectra.intensities(emo[i]) if self.spectra is not None else {},
+            behavior=tuple(g.judge(emo[i]) for g in self.guardrails) if not isinstance(rec, Post) else (),
         )
+
+    def violations(self, scored: Scored) -> list[dict[str, Any]]:
+        """Violation records of a scored LM response (one per guardrail it breaks)."""
+        out = []
+        if scored.behavior:
+            record = {**scored.to_record(), "source": scored.parsed.source}
+            for judgement, rail in zip(scored.behavior, self.guardrails, strict=True):
+                if not judgement.allowed:
+                    out.append(violation_record(record, judgement, rail.spectrum.guardrail))
+        return out
 
     def score(self, batch: Sequence[Parsed]) -> list[Scored]:
         outputs = self.classify(batch)
@@ -142,9 +162,9 @@ class Aggregator:
 
     EXPIRE_EVERY = 48  # buckets
 
-    def __init__(self, settings: Settings, table: MutableMapping[str, dict]) -> None:
+    def __init__(self, settings: Settings, table: MutableMapping[str, dict], spectra: Spectra | None = None) -> None:
         self.windows = Windows(table, window_config(settings))
-        self.maker = FigureMaker(figure_config(settings))
+        self.maker = FigureMaker(figure_config(settings), spectra)
         self._last_expiry: dict[str, int] = {}  # topic key -> bucket of its last expiry
 
     def add(self, obs: Observation, origin: tuple[str, int] | None = None) -> bool:

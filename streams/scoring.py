@@ -3,7 +3,7 @@ record and the windows' observation. Pure: no I/O, no clock."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,8 @@ class Scored:
     n_tokens: int
     truncated: bool
     model_version: str
+    spectra: dict[str, float] = field(default_factory=dict)  # DIKE emotion spectra, every record
+    behavior: tuple = ()  # streams.guardrails.Judgement per behavior spectrum, LM responses only
 
     @property
     def event_ms(self) -> int:
@@ -60,6 +62,10 @@ class Scored:
                 "model_version": self.model_version,
             }
         )
+        if self.spectra:
+            rec["spectra"] = self.spectra
+        if self.behavior:
+            rec["behavior"] = {j.spectrum: j.to_dict() for j in self.behavior}
         return rec
 
 

@@ -64,6 +64,24 @@ class Settings(BaseSettings):
     topic_min_similarity: float = Field(0.9, description="cosine to a topic centroid needed to assign it")
     max_topics: int = Field(20, description="topics beyond this many in the file are refused (label cardinality)")
 
+    # DIKE: emotion spectra, behavior spectra and guardrails, the reviewer
+    spectra_file: Path = Field(BUNDLED / "spectra.yaml", description="the seven emotion spectra and their mapping")
+    behavior_spectra: list[Path] = Field(
+        [BUNDLED / "behavior" / "letter.yaml", BUNDLED / "behavior" / "hostility.yaml"],
+        description="behavior spectra (YAML); each is enforced with the fitted Γ beside it (<name>.gamma.json)",
+    )
+    review_endpoint: str | None = Field(
+        None, description="OpenAI-compatible base URL of the reviewer (for example http://127.0.0.1:8000/v1)"
+    )
+    review_model: str = Field("gpt-4o-mini", description="model name sent to the review endpoint")
+    review_api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the endpoint's key")
+    review_timeout_seconds: float = Field(60.0, description="timeout of one chat call")
+    review_retries: int = Field(3, description="retries of a failing chat call (exponential backoff)")
+    review_backoff_seconds: float = Field(1.0, description="first backoff; doubles each retry")
+    review_max_rounds: int = Field(13, description="cap on debate rounds (the schedule itself gives 13)")
+    review_max_tokens: int = Field(300, description="max_tokens of each chat reply")
+    review_token_budget: int = Field(40_000, description="tokens one review may use in all; beyond: unreviewed")
+
     # Windows
     bucket_seconds: int = Field(300, description="event-time bucket width")
     spans: dict[str, int] = Field({"1h": 3600, "24h": 86400}, description="rolling spans: name -> seconds")
@@ -93,6 +111,8 @@ class Settings(BaseSettings):
     topic_responses: str = Field("lm-responses", description="input topic of LM responses")
     topic_scores: str = Field("affect-scores", description="scored records, keyed by topic key")
     topic_dead_letters: str = Field("dead-letters", description="rejected records with reasons")
+    topic_violations: str = Field("guardrail-violations", description="LM responses outside their guardrail")
+    topic_reviews: str = Field("reviews", description="the reviewer's verdicts, transcripts and rectifications")
     topic_snapshots: str = Field("drift-snapshots", description="figures published by each worker's timer")
     partitions: int = Field(4, description="partitions of every topic the project creates")
     replication_factor: int = Field(1, description="replication factor of those topics")

@@ -203,6 +203,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                        key_serializer="raw", value_serializer="raw")
     scores_topic = app.topic(settings.topic_scores, key_serializer="raw", value_serializer="json")
     dead_topic = app.topic(settings.topic_dead_letters, key_serializer="raw", value_serializer="json")
+    violations_topic = app.topic(settings.topic_violations, key_serializer="raw", value_serializer="json")
     snapshot_topic = app.topic(settings.topic_snapshots, key_serializer="raw", value_serializer="json")
     # Tables use the app's json serializers for keys and values.
     authors = delivered_table(app, "authors", settings.partitions)
@@ -263,6 +264,10 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                 for key in (scored.topic, ALL):
                     pending.append(await scores_topic.send(key=key.encode(), value=observation_message(scored, key)))
                 metrics.records.labels(run, scored.series.stream).inc()
+                if scored.behavior:
+                    metrics.judged(scored)
+                    for v in core.scorer.violations(scored):
+                        pending.append(await violations_topic.send(key=v["id"].encode(), value=v))
             # The batch's offsets may be committed once it returns: its scores and
             # author updates must be on the broker by then, not in a buffer a
             # kill -9 would lose.

@@ -45,6 +45,8 @@ def isolated_settings(bootstrap: str, tmp: Path, **extra: object) -> Settings:
         topic_scores=f"scores-{tag}",
         topic_dead_letters=f"dead-{tag}",
         topic_snapshots=f"snap-{tag}",
+        topic_violations=f"violations-{tag}",
+        topic_reviews=f"reviews-{tag}",
         data_dir=tmp / "state",
         permutations=99,
         min_samples=5,
@@ -56,7 +58,8 @@ def isolated_settings(bootstrap: str, tmp: Path, **extra: object) -> Settings:
 def env_of(settings: Settings) -> dict[str, str]:
     env = dict(os.environ, **TEST_ENV)
     for name in ("kafka_bootstrap", "app_id", "topic_posts", "topic_responses", "topic_scores",
-                 "topic_dead_letters", "topic_snapshots", "data_dir", "store", "partitions"):
+                 "topic_dead_letters", "topic_snapshots", "topic_violations", "topic_reviews", "data_dir", "store",
+                 "partitions"):
         env[f"AFFECTWATCH_{name.upper()}"] = str(getattr(settings, name))
     return env
 

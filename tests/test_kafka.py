@@ -25,10 +25,13 @@ pytestmark = pytest.mark.timeout(600)
 DOMAINS = {"conservative": ["https://www.breitbart.com/a", "foxnews.com"], "liberal": ["https://www.huffpost.com/b"]}
 
 
-def embedded_figures(settings, classifier, inputs: list[RawInput]) -> dict:
+def embedded_run(settings, classifier, inputs: list[RawInput]):
     core = build_core(settings, classifier)
-    result = EmbeddedRunner(core.scorer, core.aggregator).run(inputs)
-    return figures_by_topic(result.figures.to_dict())
+    return EmbeddedRunner(core.scorer, core.aggregator).run(inputs)
+
+
+def embedded_figures(settings, classifier, inputs: list[RawInput]) -> dict:
+    return figures_by_topic(embedded_run(settings, classifier, inputs).figures.to_dict())
 
 
 def demo_inputs(limit: int, shift_ms: int = 0) -> list[RawInput]:
@@ -81,6 +84,17 @@ def test_parity_with_the_embedded_runner_and_dead_letters(kafka, classifier, sma
         status, body = w.get("/metrics")
         assert status == 200 and 'affectwatch_dead_letters_total{reason="malformed_json",run="live"} 1.0' in body
         assert "affectwatch_alignment{" in body
+        # Guardrail violations: the same ones as the embedded runner's, with their levels.
+        local = {v["id"]: v for v in embedded_run(s, classifier, inputs).violations}
+        sent = {v["id"]: v for v in (json.loads(m.value) for m in read_topic(s, s.topic_violations))}
+        assert local and sent.keys() == local.keys()
+        for vid, v in sent.items():
+            assert (v["spectrum"], v["level"], v["response"]["text"]) == (
+                local[vid]["spectrum"], local[vid]["level"], local[vid]["response"]["text"])
+            assert v["source"]["topic"] == s.topic_responses
+        n = sum(float(x.rsplit(" ", 1)[1]) for x in body.splitlines()
+                if x.startswith("affectwatch_guardrail_violations_total{"))
+        assert n == len(local)
     finally:
         snaps.close()
         w.stop()
