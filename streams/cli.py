@@ -127,13 +127,15 @@ def _run_files(
         "scored": str(result.scored),
         "dead letters": str(len(result.dead_letters)),
         "late": str(result.late),
+        "guardrail violations": str(len(result.violations)),
         "records/s": f"{rate:.0f}",
         "classifier": core.classifier.version,
     }
     paths.update(write_report(result.figures, out, title, meta))
     console.print(
         f"{result.records} records: {result.scored} scored, {len(result.dead_letters)} dead letters "
-        f"{result.dead_letter_reasons() or ''}, {result.late} late; {rate:.0f} records/s; "
+        f"{result.dead_letter_reasons() or ''}, {result.late} late, {len(result.violations)} guardrail "
+        f"violations; {rate:.0f} records/s; "
         f"{time.perf_counter() - started:.1f}s in all"
     )
     for name, path in sorted(paths.items()):
@@ -334,6 +336,65 @@ def dike_classify(texts: list[str] = typer.Argument(..., help="texts to place on
             j = rail.judge(e)
             console.print(f"  {j.spectrum}: {j.level} ({j.intensity:+.1f}, confidence {j.confidence:.2f})"
                           f" {'ok' if j.allowed else '[red]outside the guardrail[/red]'}")
+
+
+@app.command()
+def review(
+    violations: Path | None = typer.Option(None, help="guardrail-violations.jsonl of an embedded run"),
+    out: Path | None = typer.Option(None, help="reviews JSONL to append to (default: reviews.jsonl beside it)"),
+    kafka: bool = typer.Option(False, "--kafka", help="consume the guardrail-violations topic instead"),
+    idle: float | None = typer.Option(None, help="Kafka mode: stop after this many idle seconds"),
+    passes: int = typer.Option(3, help="file mode: passes over violations the endpoint failed on"),
+) -> None:
+    """Run the DIKE/ERIS debate on guardrail violations: uphold (and rectify), overturn, or escalate."""
+    import os
+
+    from models.classifier import Classifier
+    from streams.chat import ChatClient, ChatConfig
+    from streams.metrics import Metrics
+    from streams.pipeline import load_dike
+    from streams.review_queue import review_file, review_kafka
+    from streams.reviewer import Debate
+
+    settings = _settings()
+    if not settings.review_endpoint:
+        err.print("[red]no review endpoint: the reviewer needs an OpenAI-compatible chat endpoint. Set "
+                  "AFFECTWATCH_REVIEW_ENDPOINT (for example http://127.0.0.1:8000/v1), AFFECTWATCH_REVIEW_MODEL, "
+                  f"and the key in ${settings.review_api_key_env}.[/red]")
+        raise typer.Exit(2)
+    if not kafka and violations is None:
+        err.print("[red]give --violations FILE, or --kafka[/red]")
+        raise typer.Exit(2)
+    chat = ChatClient(ChatConfig(settings.review_endpoint, settings.review_model,
+                                 os.environ.get(settings.review_api_key_env), settings.review_timeout_seconds,
+                                 settings.review_retries, settings.review_backoff_seconds, settings.review_max_tokens,
+                                 settings.review_token_budget))
+    _, rails = load_dike(settings)
+    by_name = {r.spectrum.name: r for r in rails}
+    clf = Classifier()
+
+    def check(text: str, spectrum: str) -> tuple[str, bool]:
+        rail = by_name[spectrum]
+        j = rail.judge(clf.predict([text])[0][0])
+        return j.level, j.allowed
+
+    debate = Debate(chat, settings.review_max_rounds, check)
+    metrics = Metrics(settings.run_label)
+    if settings.metrics_port >= 0:
+        port = metrics.serve(settings.metrics_host, settings.metrics_port)
+        console.print(f"/metrics on http://{settings.metrics_host}:{port}/metrics")
+    if kafka:
+        n = review_kafka(settings, debate, metrics, idle)
+        console.print(f"{n} reviews sent to {settings.topic_reviews}")
+        return
+    assert violations is not None
+    target = out or violations.with_name("reviews.jsonl")
+    done, left = review_file(violations, target, debate, metrics, passes, settings.review_backoff_seconds)
+    console.print(f"{done} reviews written to {target}")
+    if left:
+        err.print(f"[yellow]{len(left)} violations left unreviewed (listed in "
+                  f"{target.with_name('unreviewed.jsonl')}); run again to retry them[/yellow]")
+        raise typer.Exit(1)
 
 
 dashboards_app = typer.Typer(no_args_is_help=True, help="Grafana dashboards, generated from code.")

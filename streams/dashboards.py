@@ -151,6 +151,28 @@ def overview() -> Dashboard:
             .with_target(query(f"affectwatch_alignment_below_baseline_p_value{sel(*PAIR)}", "", instant=True)
                          .format("table"))
         )
+        .with_row(Row("Guardrails (DIKE)"))
+        .with_panel(series(
+            "Guardrail violations per second",
+            query("sum by (model, steering, spectrum) (rate(affectwatch_guardrail_violations_total"
+                  + sel("run", "model", "steering") + "[$__rate_interval]))", "{{model}} {{steering}} · {{spectrum}}"),
+            desc="LM responses that Γ places outside their behavior spectrum's guardrail.",
+            unit="reqps", lo=0, w=8,
+        ))
+        .with_panel(series(
+            "Behavior level shares (last hour)",
+            query("affectwatch:behavior_level_share:1h" + sel("run", "model", "steering"),
+                  "{{model}} {{steering}} · {{spectrum}} {{level}}"),
+            unit="percentunit", lo=0, hi=1, w=8,
+        ))
+        .with_panel(series(
+            "Emotion spectra (mean intensity)",
+            query("affectwatch_emotion_spectrum_intensity" + sel("run", "topic", "window"),
+                  "{{stream}} {{group}}{{model}} {{steering}} · {{spectrum}}"),
+            desc="DIKE's seven spectra, -1 (terror, grief, distrust, reckless, rage, loathing, distraction) "
+                 "to +1 (heroism, ecstasy, admiration, vigilance, tranquility, enthusiasm, amazement).",
+            lo=-1, hi=1, w=8,
+        ))
     )
 
 

@@ -199,6 +199,12 @@ class Metrics:
             registry=r,
         )
 
+        self.reviews = Counter("affectwatch_reviews", "Reviewer verdicts (uphold, overturn, escalate)",
+                               ["run", "verdict"], registry=r)
+        self.review_failures = Counter("affectwatch_review_failures",
+                                       "Reviews that failed on the endpoint (the violation stays unreviewed)",
+                                       ["run"], registry=r)
+
     def judged(self, scored: object) -> None:
         """Counts a scored LM response's behavior levels and guardrail violations."""
         series = scored.series  # type: ignore[attr-defined]

@@ -39,6 +39,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from models.classifier import Classifier
 from streams.app import build_core
+from streams.gaps import GapFiller
 from streams.records import DeadLetter, Parsed
 from streams.settings import Settings
 from streams.topics import ALL
@@ -213,6 +214,8 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     core.scorer.authors = TableMapping(authors)
     core.aggregator.windows.table = TableMapping(windows_table)
     state = {"figures_at": 0.0}
+    score_gaps = GapFiller(settings.kafka_bootstrap, settings.app_id)
+    scores_gaps = GapFiller(settings.kafka_bootstrap, settings.app_id, json.loads)
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
 
     def in_range(ms: int) -> bool:
@@ -232,8 +235,9 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     @app.agent(inputs, supervisor_strategy=CrashingSupervisor)
     async def score(stream: faust.Stream) -> None:
         loop = asyncio.get_running_loop()
-        async for events in micro_batches(stream, settings.batch_size, settings.batch_within_seconds):
+        async for batch_events in micro_batches(stream, settings.batch_size, settings.batch_within_seconds):
             arrived = time.perf_counter()
+            events = await score_gaps.fill(batch_events, app.consumer_generation_id)
             batch: list[tuple[Any, Parsed]] = []
             pending: list[Any] = []
             for ev in events:
@@ -278,8 +282,9 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     @app.agent(scores_topic, supervisor_strategy=CrashingSupervisor)
     async def aggregate(stream: faust.Stream) -> None:
         # Micro-batches so that one wait for the changelog covers many events.
-        async for events in micro_batches(stream, settings.aggregate_batch_size, settings.batch_within_seconds):
+        async for batch_events in micro_batches(stream, settings.aggregate_batch_size, settings.batch_within_seconds):
             pending = []
+            events = await scores_gaps.fill(batch_events, app.consumer_generation_id)
             for event in events:
                 # Table writes go to the changelog partition of the current event.
                 _current_event.set(weakref.ref(event))

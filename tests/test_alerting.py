@@ -78,7 +78,8 @@ def test_divergence_pages_through_alertmanager_and_resolves_and_every_dashboard_
     create_topics(s)
     posts = demo_posts()
     human_texts = [p["text"] for p in posts["liberal"][300:400] + posts["conservative"][300:400]]
-    aligned = phase(posts, slice(0, 100), human_texts[:150], T0, "a")
+    hostile = ["You are a pathetic idiot and I hate you, get lost.", "Shut up, what a stupid disgusting take."]
+    aligned = phase(posts, slice(0, 100), human_texts[:150] + hostile * 3, T0, "a")
     bad = RawInput(json.dumps({"id": "bad", "text": "no author", "created_at": T0 + HOUR // 2}).encode(), "post", {})
     diverged = phase(posts, slice(100, 200), [CHEERFUL[i % 5] + "!" * (i // 5 % 3) for i in range(300)],
                      T0 + HOUR, "b")

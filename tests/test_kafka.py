@@ -232,3 +232,40 @@ def _event_ms(item: RawInput) -> int | None:
         return int(json.loads(item.raw)["created_at"])
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def test_gap_filler_reads_offsets_faust_never_delivered(kafka, tmp_path):
+    """The safety net under faust's consumer (streams/gaps.py): a batch that
+    jumps from offset 2 to 7 gets 3..6 read from the broker and put first."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    from streams.gaps import GapEvent, GapFiller
+
+    s = isolated_settings(kafka.bootstrap, tmp_path)
+    create_topics(s)
+    p = KafkaProducer(bootstrap_servers=s.kafka_bootstrap)
+    for i in range(10):
+        p.send(s.topic_posts, key=b"k", value=f"v{i}".encode(), partition=1)
+    p.flush()
+    p.close()
+    c = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=s.app_id, enable_auto_commit=False)
+    c.commit({TopicPartition(s.topic_posts, 1): OffsetAndMetadata(1, "", -1)})
+    c.close()
+
+    def event(offset: int):
+        return SimpleNamespace(message=SimpleNamespace(topic=s.topic_posts, partition=1, offset=offset),
+                               value=f"v{offset}".encode())
+
+    filler = GapFiller(s.kafka_bootstrap, s.app_id)
+    out = asyncio.run(filler.fill([event(o) for o in (1, 2, 7, 8)], generation=5))
+    assert [e.message.offset for e in out] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert [e.value for e in out[2:6]] == [b"v3", b"v4", b"v5", b"v6"]
+    assert all(isinstance(e, GapEvent) for e in out[2:6]) and filler.filled == 4
+    # Later batches continue from there; a new generation starts again from the committed offset.
+    assert [e.message.offset for e in asyncio.run(filler.fill([event(9)], generation=5))] == [9]
+    again = asyncio.run(filler.fill([event(3)], generation=6))
+    assert [e.message.offset for e in again] == [1, 2, 3]
