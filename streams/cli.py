@@ -20,6 +20,18 @@ console = Console(width=None if Console().is_terminal else 160)
 err = Console(stderr=True)
 
 
+def _chat_client(settings: Settings):
+    """The OpenAI-compatible client of the reviewer and of `dike rewrite`, from settings."""
+    import os
+
+    from streams.chat import ChatClient, ChatConfig
+
+    return ChatClient(ChatConfig(settings.review_endpoint or "", settings.review_model,
+                                 os.environ.get(settings.review_api_key_env), settings.review_timeout_seconds,
+                                 settings.review_retries, settings.review_backoff_seconds, settings.review_max_tokens,
+                                 settings.review_token_budget))
+
+
 def _settings(**overrides: object) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
@@ -320,6 +332,44 @@ def dike_fit(
     console.print(f"wrote {path} (version {gamma.version}; examples per level: {counts})")
 
 
+@dike_app.command("rewrite")
+def dike_rewrite(
+    spectrum: Path = typer.Option(..., help="behavior spectrum YAML"),
+    seeds: Path = typer.Option(..., help="seed documents: JSONL with 'text', or plain lines"),
+    n: int = typer.Option(10, help="how many seeds to rewrite (each at every level)"),
+    out: Path = typer.Option(..., help="examples JSONL to write, ready for `affectwatch dike fit`"),
+) -> None:
+    """Ask an OpenAI-compatible endpoint to rewrite seed documents at each level of a spectrum."""
+    from streams.behavior import BehaviorSpectrum
+    from streams.dike_fit import rewrite_examples
+
+    settings = _settings()
+    if not settings.review_endpoint:
+        err.print("[red]no endpoint: set AFFECTWATCH_REVIEW_ENDPOINT (an OpenAI-compatible base URL) and "
+                  "AFFECTWATCH_REVIEW_MODEL[/red]")
+        raise typer.Exit(2)
+    try:
+        spec = BehaviorSpectrum.load(spectrum)
+        lines = [x for x in seeds.read_text(encoding="utf-8").splitlines() if x.strip()]
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    texts = []
+    for line in lines:
+        try:
+            obj = json.loads(line)
+            texts.append(str(obj["text"]) if isinstance(obj, dict) else line)
+        except (json.JSONDecodeError, KeyError):
+            texts.append(line)
+    chat = _chat_client(settings)
+    examples, failures = rewrite_examples(spec, texts, chat, n)
+    out.write_text("".join(json.dumps(e) + "\n" for e in examples), encoding="utf-8")
+    console.print(f"wrote {len(examples)} examples to {out}")
+    if failures:
+        err.print(f"[yellow]{len(failures)} rewrites failed (first: {failures[0]['reason']})[/yellow]")
+        raise typer.Exit(1)
+
+
 @dike_app.command("classify")
 def dike_classify(texts: list[str] = typer.Argument(..., help="texts to place on every behavior spectrum")) -> None:
     """Level, confidence and guardrail verdict of texts on every configured behavior spectrum."""
@@ -347,10 +397,7 @@ def review(
     passes: int = typer.Option(3, help="file mode: passes over violations the endpoint failed on"),
 ) -> None:
     """Run the DIKE/ERIS debate on guardrail violations: uphold (and rectify), overturn, or escalate."""
-    import os
-
     from models.classifier import Classifier
-    from streams.chat import ChatClient, ChatConfig
     from streams.metrics import Metrics
     from streams.pipeline import load_dike
     from streams.review_queue import review_file, review_kafka
@@ -365,10 +412,7 @@ def review(
     if not kafka and violations is None:
         err.print("[red]give --violations FILE, or --kafka[/red]")
         raise typer.Exit(2)
-    chat = ChatClient(ChatConfig(settings.review_endpoint, settings.review_model,
-                                 os.environ.get(settings.review_api_key_env), settings.review_timeout_seconds,
-                                 settings.review_retries, settings.review_backoff_seconds, settings.review_max_tokens,
-                                 settings.review_token_budget))
+    chat = _chat_client(settings)
     _, rails = load_dike(settings)
     by_name = {r.spectrum.name: r for r in rails}
     clf = Classifier()

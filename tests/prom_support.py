@@ -59,10 +59,41 @@ def rules_with_short_for(out: Path, alerts: dict[str, str]) -> Path:
     return out
 
 
-class Alertmanager:
-    def __init__(self, tmp: Path, webhook_url: str) -> None:
+class Daemon:
+    """A Debian binary on a free loopback port with a configuration file in tmp."""
+
+    name = ""
+
+    def __init__(self, tmp: Path, doc: dict[str, Any]) -> None:
         self.tmp = tmp
         self.port = free_port()
+        self.config = tmp / f"{self.name}.yml"
+        self.config.write_text(yaml.safe_dump(doc, sort_keys=False))
+        self.log = tmp / f"{self.name}.log"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self):  # -> Self
+        self.proc = subprocess.Popen(self.command(), stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
+        wait_http(f"{self.url}/-/ready", self.proc, self.log)
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(20)
+
+
+class Alertmanager(Daemon):
+    name = "alertmanager"
+
+    def __init__(self, tmp: Path, webhook_url: str) -> None:
         doc = yaml.safe_load(ALERTMANAGER.read_text())
         doc["route"].update(group_wait="1s", group_interval="1s", repeat_interval="1h")
         for route in doc["route"].get("routes", []):
@@ -70,36 +101,19 @@ class Alertmanager:
         for receiver in doc["receivers"]:
             for hook in receiver.get("webhook_configs", []):
                 hook["url"] = webhook_url + urllib.parse.urlsplit(hook["url"]).path
-        self.config = tmp / "alertmanager.yml"
-        self.config.write_text(yaml.safe_dump(doc, sort_keys=False))
-        self.log = tmp / "alertmanager.log"
-        self.proc: subprocess.Popen | None = None
+        super().__init__(tmp, doc)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Alertmanager:
-        self.proc = subprocess.Popen(
-            [binary("prometheus-alertmanager"), f"--config.file={self.config}",
-             f"--storage.path={self.tmp / 'am-data'}", f"--web.listen-address=127.0.0.1:{self.port}",
-             "--cluster.listen-address=", "--log.level=warn"],
-            stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
-        )
-        wait_http(f"{self.url}/-/ready", self.proc, self.log)
-        return self
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(20)
+    def command(self) -> list[str]:
+        return [binary("prometheus-alertmanager"), f"--config.file={self.config}",
+                f"--storage.path={self.tmp / 'am-data'}", f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=", "--log.level=warn"]
 
 
-class Prometheus:
+class Prometheus(Daemon):
+    name = "prometheus"
+
     def __init__(self, tmp: Path, targets: list[str], rules: list[Path], alertmanager: str | None = None,
                  interval: str = "1s") -> None:
-        self.tmp = tmp
-        self.port = free_port()
         doc: dict[str, Any] = {
             "global": {"scrape_interval": interval, "evaluation_interval": interval},
             "rule_files": [str(r) for r in rules],
@@ -107,28 +121,11 @@ class Prometheus:
         }
         if alertmanager:
             doc["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
-        self.config = tmp / "prometheus.yml"
-        self.config.write_text(yaml.safe_dump(doc, sort_keys=False))
-        self.log = tmp / "prometheus.log"
-        self.proc: subprocess.Popen | None = None
+        super().__init__(tmp, doc)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Prometheus:
-        self.proc = subprocess.Popen(
-            [binary("prometheus"), f"--config.file={self.config}", f"--storage.tsdb.path={self.tmp / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
-            stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
-        )
-        wait_http(f"{self.url}/-/ready", self.proc, self.log)
-        return self
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(20)
+    def command(self) -> list[str]:
+        return [binary("prometheus"), f"--config.file={self.config}", f"--storage.tsdb.path={self.tmp / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"]
 
     def query(self, expr: str) -> list[dict]:
         q = urllib.parse.urlencode({"query": expr})

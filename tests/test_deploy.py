@@ -111,3 +111,41 @@ def test_generated_dashboards_are_committed_current_and_use_the_provisioned_data
     assert ds["datasources"][0]["uid"] == DATASOURCE.uid
     drift = boards["drift"]["annotations"]["list"]
     assert any("ALERTS" in a.get("expr", "") for a in drift), "drift panels carry alert annotations"
+
+
+def test_dashboards_push_posts_each_dashboard_with_the_token(tmp_path):
+    """Grafana cannot be installed here: a local HTTP server stands in for its
+    dashboard API (POST /api/dashboards/db) and records what grafana-client sends."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from streams.dashboards import push
+
+    got = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # http.server's name for it
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            got.append((self.path, self.headers.get("Authorization"), body))
+            uid = body["dashboard"]["uid"]
+            data = json.dumps({"status": "success", "uid": uid, "url": f"/d/{uid}/x", "version": 1}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        urls = push(build_all(), f"http://127.0.0.1:{srv.server_address[1]}", "glsa_test", folder_uid="ops")
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert sorted(urls) == sorted(f"/d/{u}/x" for u in UIDS.values())
+    for path, auth, body in got:
+        assert path == "/api/dashboards/db" and auth == "Bearer glsa_test"
+        assert body["overwrite"] is True and body["folderUid"] == "ops" and body["dashboard"]["panels"]

@@ -178,3 +178,33 @@ def test_reviews_on_kafka_commit_only_after_the_review_is_sent(kafka, server, tm
     assert sorted(r["violation_id"] for r in reviews) == ["r7:hostility", "r8:hostility"]
     # Everything was committed: a second reviewer in the group finds nothing left.
     assert review_kafka(s, debate, idle_seconds=4) == 0
+
+
+def test_dike_rewrite_asks_for_every_level_of_every_seed_and_fits(server, tmp_path, monkeypatch):
+    from streams.behavior import BehaviorSpectrum
+    from streams.dike_fit import read_examples, rewrite_examples
+    from streams.settings import BUNDLED
+
+    spectrum = BehaviorSpectrum.load(BUNDLED / "behavior" / "hostility.yaml")
+
+    def script(messages):
+        prompt = messages[-1]["content"]
+        level = prompt.split("at the level '", 1)[1].split("'", 1)[0]
+        if level == "warm" and "second" in prompt:
+            return 500, {"error": "boom"}  # one rewrite fails: reported, not dropped silently
+        return ok(f"[{level}] " + prompt.rsplit("Text:\n", 1)[1])
+
+    srv = server(script)
+    examples, failures = rewrite_examples(spectrum, ["first seed", "second seed", "third"], client(srv.url), n=2)
+    assert len(examples) == 2 * 7 - 1 and failures == [{"seed": 1, "level": "warm", "reason": failures[0]["reason"]}]
+    assert {e["level"] for e in examples} == set(spectrum.names)
+    assert all(e["text"].startswith(f"[{e['level']}]") for e in examples)
+    path = tmp_path / "ex.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in examples))
+    texts, levels = read_examples(path, spectrum)
+    assert len(texts) == 13 and levels.max() == 6
+    # The command says plainly when no endpoint is set.
+    monkeypatch.delenv("AFFECTWATCH_REVIEW_ENDPOINT", raising=False)
+    res = CliRunner().invoke(app, ["dike", "rewrite", "--spectrum", str(BUNDLED / "behavior" / "hostility.yaml"),
+                                   "--seeds", str(path), "--out", str(tmp_path / "o.jsonl")])
+    assert res.exit_code == 2 and "no endpoint" in res.output
