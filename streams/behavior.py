@@ -98,8 +98,11 @@ class Gamma:
         return cls(spectrum.name, spectrum.names, counts, examples, top, smoothing, prior, classifier_version)
 
     def log_gamma(self) -> np.ndarray:
-        sm = self.counts + self.smoothing
-        return np.log(sm / sm.sum(1, keepdims=True))
+        cached = getattr(self, "_log_gamma", None)
+        if cached is None:  # Γ does not change once fitted or loaded
+            sm = self.counts + self.smoothing
+            cached = self._log_gamma = np.log(sm / sm.sum(1, keepdims=True))
+        return cached
 
     def scores(self, probs: np.ndarray) -> np.ndarray:
         s = top_m(probs, self.top_m) @ self.log_gamma().T
@@ -134,8 +137,11 @@ class Gamma:
 
     @property
     def version(self) -> str:
-        body = {k: v for k, v in self.to_dict().items() if k != "created"}
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
+        cached = getattr(self, "_version", None)
+        if cached is None:
+            body = {k: v for k, v in self.to_dict().items() if k != "created"}
+            cached = self._version = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
+        return cached
 
     def save(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)

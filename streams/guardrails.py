@@ -48,10 +48,16 @@ class Guardrail:
         return cls(spectrum, gamma)
 
     def judge(self, emotion_probs: np.ndarray) -> Judgement:
-        level, conf = self.gamma.classify(np.asarray(emotion_probs)[None, :])
-        i = int(level[0])
-        return Judgement(self.spectrum.name, self.spectrum.levels[i].name, self.spectrum.levels[i].intensity,
-                         float(conf[0]), self.spectrum.allowed(i), self.gamma.version)
+        return self.judge_many(np.asarray(emotion_probs)[None, :])[0]
+
+    def judge_many(self, emotion_probs: np.ndarray) -> list[Judgement]:
+        levels, confs = self.gamma.classify(np.atleast_2d(emotion_probs))
+        out = []
+        for i, conf in zip(levels.tolist(), confs.tolist(), strict=True):
+            lv = self.spectrum.levels[i]
+            out.append(Judgement(self.spectrum.name, lv.name, lv.intensity, conf, self.spectrum.allowed(i),
+                                 self.gamma.version))
+        return out
 
 
 def load_guardrails(files: list[Path]) -> list[Guardrail]:

@@ -62,6 +62,8 @@ class Scorer:
 
     def __post_init__(self) -> None:
         self.limits = Limits(tuple(self.settings.groups), self.settings.max_text_chars)
+        self._dike_for: tuple | None = None
+        self._dike_cache: tuple[list, list] = ([], [])
 
     def parse(self, raw: bytes | str | dict, kind: Kind, source: dict[str, Any]) -> Parsed | DeadLetter:
         return parse(raw, kind, source, self.limits)
@@ -116,14 +118,25 @@ class Scorer:
             n_tokens=lengths[i],
             truncated=truncated[i],
             model_version=self.classifier.version,
-            spectra=self.spectra.intensities(emo[i]) if self.spectra is not None else {},
-            behavior=tuple(g.judge(emo[i]) for g in self.guardrails) if not isinstance(rec, Post) else (),
+            spectra=self._dike(outputs)[0][i],
+            behavior=self._dike(outputs)[1][i] if not isinstance(rec, Post) else (),
         )
+
+    def _dike(self, outputs: tuple) -> tuple[list[dict[str, float]], list[tuple]]:
+        """Spectra and guardrail judgements of a whole classified batch, computed
+        once (vectorized) and then read per record."""
+        if self._dike_for is not outputs:
+            emo = outputs[0]
+            spectra = self.spectra.intensities_many(emo) if self.spectra is not None else [{}] * len(emo)
+            judged = [g.judge_many(emo) for g in self.guardrails]
+            self._dike_cache = (spectra, [tuple(j[i] for j in judged) for i in range(len(emo))])
+            self._dike_for = outputs
+        return self._dike_cache
 
     def violations(self, scored: Scored) -> list[dict[str, Any]]:
         """Violation records of a scored LM response (one per guardrail it breaks)."""
         out = []
-        if scored.behavior:
+        if any(not j.allowed for j in scored.behavior):
             record = {**scored.to_record(), "source": scored.parsed.source}
             for judgement, rail in zip(scored.behavior, self.guardrails, strict=True):
                 if not judgement.allowed:

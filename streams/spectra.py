@@ -59,6 +59,10 @@ class Spectra:
             raise ValueError(f"{path}: spectrum names must be unique")
         return cls(out)
 
+    def intensities_many(self, probs: np.ndarray) -> list[dict[str, float]]:
+        values = np.clip(np.atleast_2d(np.asarray(probs, dtype=np.float64)) @ self.matrix.T, -1.0, 1.0).round(6)
+        return [dict(zip(self.names, row.tolist(), strict=True)) for row in values]
+
     def intensities(self, probs: np.ndarray) -> dict[str, float]:
         """spectrum -> intensity of one text (or of a mean probability vector)."""
         values = np.clip(self.matrix @ np.asarray(probs, dtype=np.float64), -1.0, 1.0)

@@ -71,11 +71,13 @@ class Worker:
     state: Path | None = None  # each worker its own RocksDB folder, as on its own machine
     args: tuple[str, ...] = ()
     port: int = field(default_factory=free_port)
+    extra_env: dict[str, str] = field(default_factory=dict)  # over TEST_ENV (benchmarks: production values)
     proc: subprocess.Popen | None = None
 
     def start(self) -> Worker:
         env = env_of(self.settings)
         env["AFFECTWATCH_WORKER_WEB_PORT"] = str(self.port)
+        env.update(self.extra_env)
         if self.state is not None:
             env["AFFECTWATCH_DATA_DIR"] = str(self.state)
         self.proc = subprocess.Popen(
