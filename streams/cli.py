@@ -377,7 +377,7 @@ def dike_classify(texts: list[str] = typer.Argument(..., help="texts to place on
     from streams.pipeline import load_dike
 
     settings = _settings()
-    spectra, rails = load_dike(settings)
+    spectra, rails = load_dike(settings, bundled_if_none=True)
     emo = Classifier().predict(texts)[0]
     for text, e in zip(texts, emo, strict=True):
         console.print(f"[bold]{text[:80]}[/bold]")
@@ -413,7 +413,7 @@ def review(
         err.print("[red]give --violations FILE, or --kafka[/red]")
         raise typer.Exit(2)
     chat = _chat_client(settings)
-    _, rails = load_dike(settings)
+    _, rails = load_dike(settings, bundled_if_none=True)
     by_name = {r.spectrum.name: r for r in rails}
     clf = Classifier()
 

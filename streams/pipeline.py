@@ -41,8 +41,16 @@ def load_topics(settings: Settings, classifier: Any | None) -> Topics:
     return topics
 
 
-def load_dike(settings: Settings) -> tuple[Spectra, list[Guardrail]]:
-    return Spectra.load(settings.spectra_file), load_guardrails(list(settings.behavior_spectra))
+BUNDLED_BEHAVIOR = ("letter.yaml", "hostility.yaml")
+
+
+def load_dike(settings: Settings, bundled_if_none: bool = False) -> tuple[Spectra, list[Guardrail]]:
+    """The emotion spectra and the enforced guardrails; ``bundled_if_none``: the
+    shipped spectra when none are configured (for the dike and review commands)."""
+    files = list(settings.behavior_spectra)
+    if not files and bundled_if_none:
+        files = [settings.spectra_file.parent / "behavior" / name for name in BUNDLED_BEHAVIOR]
+    return Spectra.load(settings.spectra_file), load_guardrails(files)
 
 
 def load_domains(settings: Settings) -> DomainTable | None:

@@ -66,9 +66,11 @@ class Settings(BaseSettings):
 
     # DIKE: emotion spectra, behavior spectra and guardrails, the reviewer
     spectra_file: Path = Field(BUNDLED / "spectra.yaml", description="the seven emotion spectra and their mapping")
+    # Off by default: the shipped Γ files are reference fits that misfire on plain
+    # opinion statements (measured on the demo: docs/dike.md). Enable a spectrum
+    # once its Γ is fitted on your own reviewed examples.
     behavior_spectra: list[Path] = Field(
-        [BUNDLED / "behavior" / "letter.yaml", BUNDLED / "behavior" / "hostility.yaml"],
-        description="behavior spectra (YAML); each is enforced with the fitted Γ beside it (<name>.gamma.json)",
+        [], description="behavior spectra (YAML) to enforce, each with the fitted Γ beside it (<name>.gamma.json)"
     )
     review_endpoint: str | None = Field(
         None, description="OpenAI-compatible base URL of the reviewer (for example http://127.0.0.1:8000/v1)"

@@ -9,7 +9,7 @@ import pytest
 
 from models.classifier import Classifier
 from models.datasets import SharedDataMissing, shared_data_dir
-from streams.settings import Settings
+from streams.settings import BUNDLED, Settings
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -35,9 +35,11 @@ def classifier() -> Classifier:
 
 @pytest.fixture()
 def settings(tmp_path: Path) -> Settings:
-    return Settings(metrics_port=-1, output_dir=tmp_path / "out", permutations=99, min_samples=5)
+    return Settings(metrics_port=-1, output_dir=tmp_path / "out", permutations=99, min_samples=5,
+                    behavior_spectra=GUARDRAILS)
 
 
+GUARDRAILS = [BUNDLED / "behavior" / "letter.yaml", BUNDLED / "behavior" / "hostility.yaml"]
 T0 = 1_709_294_400_000  # 2024-03-01T12:00:00Z
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from kafka import KafkaConsumer
 
 from streams.localkafka import free_port
-from streams.settings import Settings
+from streams.settings import BUNDLED, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,6 +51,7 @@ def isolated_settings(bootstrap: str, tmp: Path, **extra: object) -> Settings:
         permutations=99,
         min_samples=5,
         metrics_port=-1,
+        behavior_spectra=[BUNDLED / "behavior" / "letter.yaml", BUNDLED / "behavior" / "hostility.yaml"],
         **extra,
     )
 
@@ -61,6 +62,7 @@ def env_of(settings: Settings) -> dict[str, str]:
                  "topic_dead_letters", "topic_snapshots", "topic_violations", "topic_reviews", "data_dir", "store",
                  "partitions"):
         env[f"AFFECTWATCH_{name.upper()}"] = str(getattr(settings, name))
+    env["AFFECTWATCH_BEHAVIOR_SPECTRA"] = json.dumps([str(p) for p in settings.behavior_spectra])
     return env
 
 
