@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -97,15 +98,13 @@ class Gamma:
         examples = np.bincount(levels, minlength=n_levels).tolist()
         return cls(spectrum.name, spectrum.names, counts, examples, top, smoothing, prior, classifier_version)
 
+    @cached_property  # Γ does not change once fitted or loaded
     def log_gamma(self) -> np.ndarray:
-        cached = getattr(self, "_log_gamma", None)
-        if cached is None:  # Γ does not change once fitted or loaded
-            sm = self.counts + self.smoothing
-            cached = self._log_gamma = np.log(sm / sm.sum(1, keepdims=True))
-        return cached
+        sm = self.counts + self.smoothing
+        return np.log(sm / sm.sum(1, keepdims=True))
 
     def scores(self, probs: np.ndarray) -> np.ndarray:
-        s = top_m(probs, self.top_m) @ self.log_gamma().T
+        s = top_m(probs, self.top_m) @ self.log_gamma.T
         if self.prior == "empirical":
             ex = np.asarray(self.examples, dtype=np.float64) + self.smoothing
             s = s + np.log(ex / ex.sum())
@@ -135,13 +134,10 @@ class Gamma:
             "created": self.created,
         }
 
-    @property
+    @cached_property
     def version(self) -> str:
-        cached = getattr(self, "_version", None)
-        if cached is None:
-            body = {k: v for k, v in self.to_dict().items() if k != "created"}
-            cached = self._version = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
-        return cached
+        body = {k: v for k, v in self.to_dict().items() if k != "created"}
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
 
     def save(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -53,7 +53,7 @@ def read_voc(path: Path) -> tuple[list[str], np.ndarray]:
 def level_entropy(levels: np.ndarray, n_levels: int) -> float:
     p = np.bincount(levels, minlength=n_levels) / max(len(levels), 1)
     p = p[p > 0]
-    return float(abs(-(p * np.log2(p)).sum()))
+    return max(0.0, float(-(p * np.log2(p)).sum()))  # max: no "-0.0" for a single level
 
 
 def evaluate(pred: np.ndarray, gold: np.ndarray, n_levels: int) -> dict[str, float]:

@@ -8,10 +8,15 @@ dimension, window and label names.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 
 from streams.figures import Figures
+
+if TYPE_CHECKING:
+    from streams.scoring import Scored
 
 SERIES_LABELS = ["run", "stream", "group", "model", "steering", "topic", "dimension", "window"]
 PAIR_LABELS = ["run", "model", "steering", "group", "topic", "dimension", "window"]
@@ -205,10 +210,10 @@ class Metrics:
                                        "Reviews that failed on the endpoint (the violation stays unreviewed)",
                                        ["run"], registry=r)
 
-    def judged(self, scored: object) -> None:
+    def judged(self, scored: Scored) -> None:
         """Counts a scored LM response's behavior levels and guardrail violations."""
-        series = scored.series  # type: ignore[attr-defined]
-        for j in scored.behavior:  # type: ignore[attr-defined]
+        series = scored.series
+        for j in scored.behavior:
             self.behavior_levels.labels(self.run, series.model, series.steering, j.spectrum, j.level).inc()
             if not j.allowed:
                 self.guardrail_violations.labels(self.run, series.model, series.steering, j.spectrum).inc()

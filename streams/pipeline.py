@@ -112,6 +112,7 @@ class Scorer:
         rec = parsed.record
         group = self._group(rec, parsed.source) if isinstance(rec, Post) else ""
         topic, how = self.topics.assign(rec.topic, rec.text, emb[i])
+        spectra, behavior = self._dike(outputs)
         return Scored(
             parsed=parsed,
             series=series_of(parsed, group),
@@ -126,8 +127,8 @@ class Scorer:
             n_tokens=lengths[i],
             truncated=truncated[i],
             model_version=self.classifier.version,
-            spectra=self._dike(outputs)[0][i],
-            behavior=self._dike(outputs)[1][i] if not isinstance(rec, Post) else (),
+            spectra=spectra[i],
+            behavior=behavior[i] if not isinstance(rec, Post) else (),
         )
 
     def _dike(self, outputs: tuple) -> tuple[list[dict[str, float]], list[tuple]]:

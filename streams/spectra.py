@@ -65,5 +65,4 @@ class Spectra:
 
     def intensities(self, probs: np.ndarray) -> dict[str, float]:
         """spectrum -> intensity of one text (or of a mean probability vector)."""
-        values = np.clip(self.matrix @ np.asarray(probs, dtype=np.float64), -1.0, 1.0)
-        return {n: round(float(v), 6) for n, v in zip(self.names, values, strict=True)}
+        return self.intensities_many(probs)[0]

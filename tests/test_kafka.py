@@ -62,7 +62,8 @@ def test_parity_with_the_embedded_runner_and_dead_letters(kafka, classifier, sma
     s = isolated_settings(kafka.bootstrap, tmp_path)
     create_topics(s)
     inputs = read_inputs(*small_stream)
-    expected = embedded_figures(s, classifier, inputs)
+    local_run = embedded_run(s, classifier, inputs)
+    expected = figures_by_topic(local_run.figures.to_dict())
     (w,) = start(s, tmp_path)
     snaps = Snapshots(s)
     try:
@@ -85,7 +86,7 @@ def test_parity_with_the_embedded_runner_and_dead_letters(kafka, classifier, sma
         assert status == 200 and 'affectwatch_dead_letters_total{reason="malformed_json",run="live"} 1.0' in body
         assert "affectwatch_alignment{" in body
         # Guardrail violations: the same ones as the embedded runner's, with their levels.
-        local = {v["id"]: v for v in embedded_run(s, classifier, inputs).violations}
+        local = {v["id"]: v for v in local_run.violations}
         sent = {v["id"]: v for v in (json.loads(m.value) for m in read_topic(s, s.topic_violations))}
         assert local and sent.keys() == local.keys()
         for vid, v in sent.items():
