@@ -22,11 +22,32 @@ class SharedDataMissing(RuntimeError):
     """The shared data folder is not where it should be."""
 
 
+def _origin_checkout(root: Path) -> Path | None:
+    """The local checkout this one was cloned from (its git ``origin`` is a path), if any."""
+    config = root / ".git" / "config"
+    if not config.is_file():
+        return None
+    in_origin = False
+    for line in config.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            in_origin = line == '[remote "origin"]'
+        elif in_origin and line.startswith("url"):
+            url = line.split("=", 1)[1].strip().removeprefix("file://")
+            return Path(url) if Path(url).is_dir() else None
+    return None
+
+
 def shared_data_dir() -> Path:
-    """Locate ../shared/data relative to the project root (or AFFECTWATCH_SHARED_DATA)."""
+    """Locate the shared data: AFFECTWATCH_SHARED_DATA, else ../shared/data beside
+    the project root, else beside the local checkout it was cloned from (a
+    scratch clone elsewhere, as CI makes one, still finds the data)."""
     env = os.environ.get("AFFECTWATCH_SHARED_DATA")
     root = Path(__file__).resolve().parent.parent
     path = Path(env) if env else root.parent / "shared" / "data"
+    origin = _origin_checkout(root)
+    if not env and not path.is_dir() and origin is not None:
+        path = origin.resolve().parent / "shared" / "data"
     if not path.is_dir():
         raise SharedDataMissing(
             f"shared data folder not found at {path}; clone the project beside shared/ or set AFFECTWATCH_SHARED_DATA"

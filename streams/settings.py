@@ -157,7 +157,12 @@ class Settings(BaseSettings):
     def resolved_domain_table(self) -> Path | None:
         if self.domain_table is not None:
             return self.domain_table
-        shared = PROJECT_ROOT.parent / "shared" / "data" / "ideology" / "robertson2018_bias_scores.csv"
+        from models.datasets import SharedDataMissing, shared_data_dir
+
+        try:
+            shared = shared_data_dir() / "ideology" / "robertson2018_bias_scores.csv"
+        except SharedDataMissing:
+            return None
         return shared if shared.is_file() else None
 
     @classmethod
