@@ -12,13 +12,17 @@ from streams.pipeline import Aggregator, Scorer, load_dike, load_domains, load_t
 from streams.settings import Settings
 
 
+def classifier_kwargs(settings: Settings) -> dict:
+    return {
+        "variant": settings.classifier_variant,
+        "threads": settings.classifier_threads,
+        "max_tokens": settings.max_tokens,
+        "batch_size": settings.batch_size,
+    }
+
+
 def make_classifier(settings: Settings) -> Classifier:
-    return Classifier(
-        variant=settings.classifier_variant,
-        threads=settings.classifier_threads,
-        max_tokens=settings.max_tokens,
-        batch_size=settings.batch_size,
-    )
+    return Classifier(**classifier_kwargs(settings))
 
 
 @dataclass

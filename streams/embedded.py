@@ -132,6 +132,7 @@ class EmbeddedRunner:
             result.scored += 1
             if m:
                 m.records.labels(m.run, s.series.stream).inc()
+                m.counted.labels(m.run, s.series.stream).inc()
         else:
             result.late += 1
             if m:

@@ -139,6 +139,8 @@ class Metrics:
         self.figures = FigureCollector(run)
         r.register(self.figures)
         self.records = Counter("affectwatch_records", "Records scored", ["run", "stream"], registry=r)
+        self.counted = Counter("affectwatch_counted_records", "Records counted in the windows of their topic",
+                               ["run", "stream"], registry=r)
         self.dead_letters = Counter(
             "affectwatch_dead_letters", "Records rejected to the dead letters", ["run", "reason"], registry=r
         )

@@ -127,6 +127,15 @@ class Settings(BaseSettings):
     aggregate_batch_size: int = Field(
         200, description="scores a worker aggregates before it waits for their table writes to reach the broker"
     )
+    classify_ahead: int = Field(
+        1, ge=0, description="micro-batches a worker classifies ahead of the one it is sending (0: one at a time)"
+    )
+    classifier_process: bool = Field(
+        True, description="a worker runs the classifier in a child process (its own GIL: twice the speed under load)"
+    )
+    producer_batch_bytes: int = Field(
+        1_048_576, description="largest batch of messages the worker's producer sends to one partition at a time"
+    )
     figures_interval_seconds: float = Field(5.0, description="how often a worker recomputes and exports figures")
     worker_web_host: str = Field("127.0.0.1", description="address of the worker's /ready and /metrics")
     worker_web_port: int = Field(6066, description="port of the worker's /ready and /metrics")

@@ -3,9 +3,10 @@
 - ``score`` consumes ``posts`` and ``lm-responses``: validates (dead letters with
   their reason, bytes and topic/partition/offset), micro-batches them
   (``micro_batches``, not faust's racy ``take_events``), runs the classifier in
-  a thread so heartbeats keep flowing, and publishes each score twice to
-  ``affect-scores``, keyed by its topic and by ``all``, so that every group of
-  one topic key meets on one partition.
+  a child process (``ClassifierProcess``: its own GIL) while the loop sends the
+  previous batch, and publishes each score twice to ``affect-scores``, keyed
+  by its topic (with the score record) and by ``all`` (the observation only),
+  so that every group of one topic key meets on one partition.
 - ``aggregate`` consumes ``affect-scores`` in micro-batches and counts each
   score in our own event-time windows (``streams.windows``), stored in a plain
   changelog-backed table; faust's windowed tables are not used (their issues
@@ -28,6 +29,7 @@ import os
 import socket
 import time
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Iterator, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -38,12 +40,14 @@ from mode.supervisors import CrashingSupervisor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from models.classifier import Classifier
-from streams.app import build_core
+from models.classifier_process import ClassifierProcess
+from streams.app import build_core, classifier_kwargs
 from streams.gaps import GapFiller
 from streams.records import DeadLetter, Parsed
 from streams.settings import Settings
 from streams.topics import ALL
 from streams.windows import Observation, Series, Windows
+from streams.writeback import WriteBack
 
 
 class DeliveredTable(faust.Table):
@@ -71,10 +75,15 @@ class DeliveredTable(faust.Table):
             await asyncio.gather(*futs)
 
 
-async def micro_batches(stream: faust.Stream, max_size: int, within: float) -> AsyncIterator[list[Any]]:
+async def micro_batches(
+    stream: faust.Stream, max_size: int, within: float, auto_ack: bool = True, idle: bool = False
+) -> AsyncIterator[list[Any]]:
     """Events in batches of at most ``max_size``, waiting at most ``within``
-    seconds to fill one; a batch's events are acked only after the caller has
-    processed it (when it asks for the next batch).
+    seconds to fill one. With ``auto_ack`` a batch's events are acked only after
+    the caller has processed it (when it asks for the next batch); without it
+    the caller acks them itself (``ack_all``), so it can hold two batches at
+    once. With ``idle`` an empty batch is yielded after ``within`` seconds
+    without events, so a caller holding a batch can finish it.
 
     faust's ``take_events`` is not used: an event that its background reader
     appends while the previous batch is being processed can be cleared from its
@@ -96,20 +105,29 @@ async def micro_batches(stream: faust.Stream, max_size: int, within: float) -> A
     stream._enable_passive(aiter(stream.channel))  # the reader faust's own take_events uses
     loop = asyncio.get_running_loop()
     while not stream.should_stop:
-        batch = [await queue.get()]
+        try:
+            # An item stays queued if a wait is cancelled: nothing is lost.
+            batch = [await (asyncio.wait_for(queue.get(), within) if idle else queue.get())]
+        except TimeoutError:
+            yield []
+            continue
         deadline = loop.time() + within
         while len(batch) < max_size:
             left = deadline - loop.time()
             if left <= 0:
                 break
             try:
-                # An item stays queued if this wait is cancelled: nothing is lost.
                 batch.append(await asyncio.wait_for(queue.get(), left))
             except TimeoutError:
                 break
         yield batch
-        for event in batch:
-            await stream.ack(event)
+        if auto_ack:
+            await ack_all(stream, batch)
+
+
+async def ack_all(stream: faust.Stream, events: list[Any]) -> None:
+    for event in events:
+        await stream.ack(event)
 
 
 def delivered_table(app: faust.App, name: str, partitions: int) -> DeliveredTable:
@@ -149,7 +167,10 @@ class TableMapping(MutableMapping[str, dict]):
         return list(self.table.keys())
 
 
-def observation_message(scored: Any, topic_key: str) -> dict[str, Any]:
+def observation_message(scored: Any, topic_key: str, with_score: bool = True) -> dict[str, Any]:
+    """The message of one score for one topic key. The score record travels
+    once, with its own topic; the ``all`` copy carries only what the windows
+    need (``score`` is null)."""
     obs = scored.observation()
     src = scored.parsed.source
     return {
@@ -159,7 +180,7 @@ def observation_message(scored: Any, topic_key: str) -> dict[str, Any]:
         "labels": {k: list(v) for k, v in obs.labels.items()},
         "probs": {k: list(v) for k, v in obs.probs.items()},
         "origin": [f"{src['topic']}/{src['partition']}", src["offset"]],
-        "score": scored.to_record(),
+        "score": scored.to_record() if with_score else None,
     }
 
 
@@ -191,10 +212,16 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         broker_heartbeat_interval=settings.kafka_heartbeat_seconds,
         stream_recovery_delay=settings.recovery_delay_seconds,
         producer_acks=-1,
+        # With 16 KiB (the default) a batch of scores filled the batch of the
+        # partition in flight and each send waited for the broker's answer.
+        producer_max_batch_size=settings.producer_batch_bytes,
+        producer_max_request_size=max(settings.producer_batch_bytes, 1_048_576),
         processing_guarantee="at_least_once",
         key_serializer="json",
         value_serializer="json",
     )
+    if classifier is None and settings.classifier_process:
+        classifier = ClassifierProcess(**classifier_kwargs(settings))
     core = build_core(settings, classifier)
     metrics = core.metrics
     run = metrics.run
@@ -212,7 +239,8 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     # Every topic key is fed by all partitions of both input topics.
     core.aggregator.windows.cfg.expected_sources = 2 * settings.partitions
     core.scorer.authors = TableMapping(authors)
-    core.aggregator.windows.table = TableMapping(windows_table)
+    window_cache = WriteBack(TableMapping(windows_table), _current_event.get)
+    core.aggregator.windows.table = window_cache
     state = {"figures_at": 0.0}
     score_gaps = GapFiller(settings.kafka_bootstrap, settings.app_id)
     scores_gaps = GapFiller(settings.kafka_bootstrap, settings.app_id, json.loads)
@@ -228,35 +256,37 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         metrics.dead_letters.labels(run, dead.reason).inc()
         return await dead_topic.send(key=None, value=dead.to_dict(settings.dead_letter_max_raw_bytes))
 
-    # An agent that fails on infrastructure (not on data: data is dead-lettered)
-    # must take the worker down, so that a restart re-reads from the committed
-    # offsets; faust's default supervisor would restart it in place and skip
-    # the events it held.
-    @app.agent(inputs, supervisor_strategy=CrashingSupervisor)
-    async def score(stream: faust.Stream) -> None:
+    def classify(batch: list[Parsed]) -> tuple[tuple, float]:
+        t0 = time.perf_counter()
+        return core.scorer.classify(batch), time.perf_counter() - t0
+
+    async def start_batch(batch_events: list[Any]) -> tuple:
+        """Validates a batch (dead letters sent) and starts classifying it."""
+        arrived = time.perf_counter()
+        events = await score_gaps.fill(batch_events, app.consumer_generation_id)
+        batch: list[tuple[Any, Parsed]] = []
+        pending: list[Any] = []
+        for ev in events:
+            msg = ev.message
+            kind = "post" if msg.topic == settings.topic_posts else "lm"
+            source = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
+            parsed = core.scorer.parse(ev.value if ev.value is not None else b"", kind, source)
+            if isinstance(parsed, DeadLetter):
+                pending.append(await reject(parsed))
+            elif not in_range(parsed.record.created_at):
+                metrics.skipped.labels(run).inc()
+            else:
+                batch.append((ev, parsed))
         loop = asyncio.get_running_loop()
-        async for batch_events in micro_batches(stream, settings.batch_size, settings.batch_within_seconds):
-            arrived = time.perf_counter()
-            events = await score_gaps.fill(batch_events, app.consumer_generation_id)
-            batch: list[tuple[Any, Parsed]] = []
-            pending: list[Any] = []
-            for ev in events:
-                msg = ev.message
-                kind = "post" if msg.topic == settings.topic_posts else "lm"
-                source = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
-                parsed = core.scorer.parse(ev.value if ev.value is not None else b"", kind, source)
-                if isinstance(parsed, DeadLetter):
-                    pending.append(await reject(parsed))
-                elif not in_range(parsed.record.created_at):
-                    metrics.skipped.labels(run).inc()
-                else:
-                    batch.append((ev, parsed))
-            if not batch:
-                await asyncio.gather(*pending)
-                continue
-            t0 = time.perf_counter()
-            outputs = await loop.run_in_executor(executor, core.scorer.classify, [p for _, p in batch])
-            metrics.classify_latency.labels(run).observe(time.perf_counter() - t0)
+        classified = loop.run_in_executor(executor, classify, [p for _, p in batch]) if batch else None
+        return batch_events, batch, pending, classified, arrived
+
+    async def finish_batch(stream: faust.Stream, held: tuple) -> None:
+        """Topics, groups and sends of a classified batch; then its events are acked."""
+        batch_events, batch, pending, classified, arrived = held
+        if classified is not None:
+            outputs, seconds = await classified
+            metrics.classify_latency.labels(run).observe(seconds)
             metrics.batch_size.labels(run).observe(len(batch))
             for i, (ev, parsed) in enumerate(batch):
                 # The author table writes to the changelog partition of the
@@ -266,22 +296,46 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                 if scored.topic_how == "explicit_unknown":
                     metrics.unknown_topics.labels(run).inc()
                 for key in (scored.topic, ALL):
-                    pending.append(await scores_topic.send(key=key.encode(), value=observation_message(scored, key)))
+                    msg = observation_message(scored, key, with_score=key != ALL)
+                    pending.append(await scores_topic.send(key=key.encode(), value=msg))
                 metrics.records.labels(run, scored.series.stream).inc()
                 if scored.behavior:
                     metrics.judged(scored)
                     for v in core.scorer.violations(scored):
                         pending.append(await violations_topic.send(key=v["id"].encode(), value=v))
-            # The batch's offsets may be committed once it returns: its scores and
-            # author updates must be on the broker by then, not in a buffer a
-            # kill -9 would lose.
-            await asyncio.gather(*pending)
-            await authors.delivered()
+        # The batch's offsets may be committed once it is acked: its scores and
+        # author updates must be on the broker by then, not in a buffer a
+        # kill -9 would lose.
+        await asyncio.gather(*pending)
+        await authors.delivered()
+        await ack_all(stream, batch_events)
+        if classified is not None:
             metrics.e2e_latency.labels(run).observe(time.perf_counter() - arrived)
+
+    # An agent that fails on infrastructure (not on data: data is dead-lettered)
+    # must take the worker down, so that a restart re-reads from the committed
+    # offsets; faust's default supervisor would restart it in place and skip
+    # the events it held.
+    @app.agent(inputs, supervisor_strategy=CrashingSupervisor)
+    async def score(stream: faust.Stream) -> None:
+        # Batches in flight: the next ones are classified (in the classifier's
+        # process) while this one is assembled and sent, so the classifier does
+        # not wait for the broker. Batches finish, and are acked, in order.
+        held: deque[tuple] = deque()
+        batches = micro_batches(stream, settings.batch_size, settings.batch_within_seconds, auto_ack=False, idle=True)
+        async for batch_events in batches:
+            if batch_events:
+                held.append(await start_batch(batch_events))
+            while held and (len(held) > settings.classify_ahead or not batch_events):
+                await finish_batch(stream, held.popleft())
+
+    def restore_event(token: Any) -> None:
+        _current_event.set(token)
 
     @app.agent(scores_topic, supervisor_strategy=CrashingSupervisor)
     async def aggregate(stream: faust.Stream) -> None:
-        # Micro-batches so that one wait for the changelog covers many events.
+        # Micro-batches, so that one wait for the changelog covers many events
+        # and each changed key is written once per batch (``WriteBack``).
         async for batch_events in micro_batches(stream, settings.aggregate_batch_size, settings.batch_within_seconds):
             pending = []
             events = await scores_gaps.fill(batch_events, app.consumer_generation_id)
@@ -296,9 +350,13 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                            "offset": event.message.offset}
                     pending.append(await reject(DeadLetter(raw, src, "invalid_score", str(exc))))
                     continue
-                fresh = obs.topic != ALL  # count a late record once, in its own topic
-                if not core.aggregator.add(obs, origin) and fresh:
+                own = obs.topic != ALL  # count a record once, in its own topic
+                if core.aggregator.add(obs, origin):
+                    if own:
+                        metrics.counted.labels(run, obs.series.stream).inc()
+                elif own:
                     metrics.late.labels(run, obs.series.stream).inc()
+            window_cache.flush(restore_event)
             await asyncio.gather(*pending)
             await windows_table.delivered()
 
