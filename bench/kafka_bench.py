@@ -44,6 +44,22 @@ def texts() -> list[tuple[str, dict]]:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid] + [q for k in kids for q in process_tree(int(k))]
+
+
+def peak_mb(pid: int) -> float:
+    return next(int(x.split()[1]) for x in Path(f"/proc/{pid}/status").read_text().splitlines()
+                if x.startswith("VmHWM")) / 1024
+
+
 def counted(worker: Worker, metric: str = "affectwatch_counted_records_total") -> float:
     """Records the worker has counted in its windows (or, with another metric, scored)."""
     body = worker.get("/metrics")[1]
@@ -134,9 +150,16 @@ def main() -> None:
         worker.wait_ready()
         batch = [recs[i % len(recs)] for i in range(args.records)]
         batch = [(k, dict(r, id=f"{r['id']}-{i}")) for i, (k, r) in enumerate(batch)]
+        # Who uses the two cores during the burst: broker, worker, classifier process.
+        procs = {"broker": kafka.proc.pid, "worker": worker.proc.pid}
+        for child in process_tree(worker.proc.pid)[1:]:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():  # not the resource tracker
+                procs[f"classifier process {child}"] = child
+        cpu0 = {k: cpu_seconds(p) for k, p in procs.items()}
         t0 = time.time()
         produce(s, batch, None, stamp_now=False)
         t_scored, t1 = wait_counted(worker, len(batch), 600)
+        cores = {k: (cpu_seconds(p) - cpu0[k]) / (t1 - t0) for k, p in procs.items()}
         e2e = len(batch) / (t1 - t0)
         scoring = len(batch) / (t_scored - t0)
         runs = []
@@ -155,9 +178,7 @@ def main() -> None:
             scrapes.append(time.perf_counter() - c)
         scrape = {"ms": statistics.median(scrapes) * 1000, "max_ms": max(scrapes) * 1000,
                   "kb": len(body.encode()) / 1024, "series": sum(1 for x in body.splitlines() if x[:1] not in "#")}
-        pid = worker.proc.pid
-        hwm = next(int(x.split()[1]) for x in Path(f"/proc/{pid}/status").read_text().splitlines()
-                   if x.startswith("VmHWM"))
+        hwm = {k: peak_mb(p) for k, p in procs.items() if k != "broker"}
         worker.stop()
     clf = Classifier()
     clf.predict(["warm up"] * 16)
@@ -174,7 +195,8 @@ def main() -> None:
     for r in runs:
         print(f"at {r['share']:.0%} of max ({r['rate']:.0f}/s, {r['records']} records): timestamp -> figures "
               f"p50 {r['p50_s']:.2f}s, p99 {r['p99_s']:.2f}s ({r['included']} seen)")
-    print(f"worker peak memory (VmHWM): {hwm / 1024:.0f} MB")
+    print("CPU during the burst, in cores: " + ", ".join(f"{k} {v:.2f}" for k, v in cores.items()))
+    print("worker peak memory (VmHWM): " + ", ".join(f"{k} {v:.0f} MB" for k, v in hwm.items()))
     print(f"scrape of /metrics: median {scrape['ms']:.1f} ms, max {scrape['max_ms']:.1f} ms over 20, "
           f"{scrape['kb']:.0f} KB, {scrape['series']} series")
 

@@ -38,13 +38,24 @@ def _predict(texts: list[object]) -> tuple:
 
 class ClassifierProcess:
     """``Classifier``'s interface (``predict``, ``version``, ``thresholds``),
-    served by one child process started with ``spawn`` (forking a process that
-    already runs threads is unsafe)."""
+    served by child processes started with ``spawn`` (forking a process that
+    already runs threads is unsafe; scripts that use it need the usual
+    ``if __name__ == "__main__"`` guard).
 
-    def __init__(self, **kwargs: Any) -> None:
-        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_start,
-                                         initargs=(kwargs,))
-        self.version, self.thresholds, self.sha256 = self._pool.submit(_describe).result()
+    With several processes each runs one onnxruntime thread and takes whole
+    calls, so two batches are classified side by side and no core waits at the
+    end of a batch for its slowest text; the caller keeps that many calls in
+    flight (``AFFECTWATCH_CLASSIFY_AHEAD``)."""
+
+    def __init__(self, processes: int = 1, **kwargs: Any) -> None:
+        if processes > 1:
+            kwargs = {**kwargs, "threads": 1}
+        self._pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_start, initargs=(kwargs,))
+        # One call per process at once starts them all now, not mid-stream.
+        described = [self._pool.submit(_describe) for _ in range(processes)]
+        answers = [f.result() for f in described]
+        self.version, self.thresholds, self.sha256 = answers[0]
 
     def predict(self, texts: Sequence[object]) -> tuple:
         return self._pool.submit(_predict, list(texts)).result()

@@ -70,6 +70,7 @@ class Scorer:
 
     def __post_init__(self) -> None:
         self.limits = Limits(tuple(self.settings.groups), self.settings.max_text_chars)
+        self._thresholds = self.classifier.thresholds  # a property that builds arrays: read once
         self._dike_for: tuple | None = None
         self._dike_cache: tuple[list, list] = ([], [])
 
@@ -108,7 +109,7 @@ class Scorer:
         Touches the author table, so on Kafka it runs on the event loop inside
         the record's own event (that decides the changelog partition)."""
         emo, mor, emb, lengths, truncated = outputs
-        th = self.classifier.thresholds
+        th = self._thresholds
         rec = parsed.record
         group = self._group(rec, parsed.source) if isinstance(rec, Post) else ""
         topic, how = self.topics.assign(rec.topic, rec.text, emb[i])

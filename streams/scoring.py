@@ -40,10 +40,7 @@ class Scored:
             topic=self.topic,
             event_ms=self.event_ms,
             labels=self.labels,
-            probs={
-                "emotion": tuple(float(x) for x in self.emotion),
-                "moral": tuple(float(x) for x in self.moral),
-            },
+            probs={"emotion": tuple(self.emotion.tolist()), "moral": tuple(self.moral.tolist())},
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -78,4 +75,4 @@ def series_of(parsed: Parsed, group: str) -> Series:
 
 
 def predicted(probs: np.ndarray, thresholds: np.ndarray, names: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(n for n, p, t in zip(names, probs, thresholds, strict=True) if p >= t)
+    return tuple(names[j] for j in np.flatnonzero(probs >= thresholds).tolist())

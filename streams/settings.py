@@ -128,10 +128,10 @@ class Settings(BaseSettings):
         200, description="scores a worker aggregates before it waits for their table writes to reach the broker"
     )
     classify_ahead: int = Field(
-        1, ge=0, description="micro-batches a worker classifies ahead of the one it is sending (0: one at a time)"
+        2, ge=0, description="micro-batches a worker classifies ahead of the one it is sending (0: one at a time)"
     )
-    classifier_process: bool = Field(
-        True, description="a worker runs the classifier in a child process (its own GIL: twice the speed under load)"
+    classifier_processes: int = Field(
+        2, ge=0, description="child processes that run a worker's classifier (0: in the worker's own process)"
     )
     producer_batch_bytes: int = Field(
         1_048_576, description="largest batch of messages the worker's producer sends to one partition at a time"

@@ -151,7 +151,10 @@ class Windows:
         sources = dict(wval.get("src", {})) if wval else {}
         src = origin[0] if origin else "-"
         low = min(sources.values()) if len(sources) >= self.cfg.expected_sources else None
-        horizon = self.horizon(obs.topic)
+        # As ``horizon()``, from the watermark already read.
+        horizon = None if wm is None else (
+            self.bucket_of(wm if low is None else low) - self.cfg.longest_span_ms - self.cfg.lateness_ms
+        )
         ok = (low is None or obs.event_ms >= low - self.cfg.lateness_ms) and (
             horizon is None or self.bucket_of(obs.event_ms) >= horizon
         )

@@ -3,8 +3,8 @@
 - ``score`` consumes ``posts`` and ``lm-responses``: validates (dead letters with
   their reason, bytes and topic/partition/offset), micro-batches them
   (``micro_batches``, not faust's racy ``take_events``), runs the classifier in
-  a child process (``ClassifierProcess``: its own GIL) while the loop sends the
-  previous batch, and publishes each score twice to ``affect-scores``, keyed
+  child processes (``ClassifierProcess``: their own GILs) while the loop sends
+  the previous batch, and publishes each score twice to ``affect-scores``, keyed
   by its topic (with the score record) and by ``all`` (the observation only),
   so that every group of one topic key meets on one partition.
 - ``aggregate`` consumes ``affect-scores`` in micro-batches and counts each
@@ -220,12 +220,12 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         key_serializer="json",
         value_serializer="json",
     )
-    if classifier is None and settings.classifier_process:
-        classifier = ClassifierProcess(**classifier_kwargs(settings))
+    if classifier is None and settings.classifier_processes:
+        classifier = ClassifierProcess(settings.classifier_processes, **classifier_kwargs(settings))
     core = build_core(settings, classifier)
     metrics = core.metrics
     run = metrics.run
-    executor = ThreadPoolExecutor(1, thread_name_prefix="classify")
+    executor = ThreadPoolExecutor(max(1, settings.classifier_processes), thread_name_prefix="classify")
 
     inputs = app.topic(settings.topic_posts, settings.topic_responses, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")

@@ -98,6 +98,20 @@ def test_version_carries_variant_and_hash(clf: Classifier):
     assert len(clf.version.rsplit("-", 1)[1]) == 12
 
 
+def test_the_child_process_gives_the_same_scores(clf: Classifier):
+    from models.classifier_process import ClassifierProcess
+
+    texts = ["I am furious about this.", "What a lovely, hopeful day!", "", "x" * 3000]
+    child = ClassifierProcess()
+    try:
+        assert (child.version, child.sha256) == (clf.version, clf.sha256)
+        assert all(np.array_equal(child.thresholds[d], clf.thresholds[d]) for d in ("emotion", "moral"))
+        for mine, theirs in zip(child.predict(texts), clf.predict(texts), strict=True):
+            assert np.array_equal(np.asarray(mine), np.asarray(theirs))
+    finally:
+        child.close()
+
+
 @pytest.mark.slow
 def test_int8_meets_the_emotion_bars_and_agrees_with_fp32(clf: Classifier):
     dev = read_semeval_ec("dev")
