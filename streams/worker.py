@@ -212,8 +212,8 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         broker_heartbeat_interval=settings.kafka_heartbeat_seconds,
         stream_recovery_delay=settings.recovery_delay_seconds,
         producer_acks=-1,
-        # With 16 KiB (the default) a batch of scores filled the batch of the
-        # partition in flight and each send waited for the broker's answer.
+        # The client's 16 KiB default holds about ten score messages: once full,
+        # a send waits for the batch in flight to come back.
         producer_max_batch_size=settings.producer_batch_bytes,
         producer_max_request_size=max(settings.producer_batch_bytes, 1_048_576),
         processing_guarantee="at_least_once",
