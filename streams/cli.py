@@ -312,7 +312,7 @@ def dike_fit(
     out: Path | None = typer.Option(None, help="where to save Γ; default: <name>.gamma.json beside the spectrum"),
 ) -> None:
     """Fit Γ (one emotion-frequency vector per level) from labeled example texts."""
-    from models.classifier import Classifier
+    from streams.app import make_classifier
     from streams.behavior import BehaviorSpectrum
     from streams.dike_fit import fit, read_examples
     from streams.guardrails import gamma_path
@@ -326,7 +326,7 @@ def dike_fit(
     except (OSError, ValueError) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
-    gamma = fit(spec, texts, levels, Classifier(), top_m, prior)
+    gamma = fit(spec, texts, levels, make_classifier(_settings()), top_m, prior)
     path = gamma.save(out or gamma_path(spectrum, spec.name))
     counts = ", ".join(f"{n}: {c}" for n, c in zip(spec.names, gamma.examples, strict=True))
     console.print(f"wrote {path} (version {gamma.version}; examples per level: {counts})")
@@ -373,12 +373,12 @@ def dike_rewrite(
 @dike_app.command("classify")
 def dike_classify(texts: list[str] = typer.Argument(..., help="texts to place on every behavior spectrum")) -> None:
     """Level, confidence and guardrail verdict of texts on every configured behavior spectrum."""
-    from models.classifier import Classifier
+    from streams.app import make_classifier
     from streams.pipeline import load_dike
 
     settings = _settings()
     spectra, rails = load_dike(settings, bundled_if_none=True)
-    emo = Classifier().predict(texts)[0]
+    emo = make_classifier(settings).predict(texts)[0]
     for text, e in zip(texts, emo, strict=True):
         console.print(f"[bold]{text[:80]}[/bold]")
         console.print("  spectra: " + ", ".join(f"{k} {v:+.2f}" for k, v in spectra.intensities(e).items()))
@@ -397,7 +397,7 @@ def review(
     passes: int = typer.Option(3, help="file mode: passes over violations the endpoint failed on"),
 ) -> None:
     """Run the DIKE/ERIS debate on guardrail violations: uphold (and rectify), overturn, or escalate."""
-    from models.classifier import Classifier
+    from streams.app import make_classifier
     from streams.metrics import Metrics
     from streams.pipeline import load_dike
     from streams.review_queue import review_file, review_kafka
@@ -415,7 +415,7 @@ def review(
     chat = _chat_client(settings)
     _, rails = load_dike(settings, bundled_if_none=True)
     by_name = {r.spectrum.name: r for r in rails}
-    clf = Classifier()
+    clf = make_classifier(settings)
 
     def check(text: str, spectrum: str) -> tuple[str, bool]:
         rail = by_name[spectrum]

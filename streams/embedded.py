@@ -47,7 +47,6 @@ Progress = Callable[[int, int], None]
 
 class EmbeddedRunner:
     REFRESH_SHARE = 0.01  # of the run's time, spent on refreshing /metrics mid-run
-    CLASSIFY_AHEAD = 2  # batches being classified while one is counted
     def __init__(
         self,
         scorer: Scorer,
@@ -86,23 +85,20 @@ class EmbeddedRunner:
         m = self.metrics
         batches = [todo[i : i + size] for i in range(0, len(todo), size)]
 
-        def classify(batch: list[Parsed]) -> tuple[tuple, float]:
-            t0 = time.perf_counter()
-            return self.scorer.classify(batch), time.perf_counter() - t0
-
         # The next batches are classified (onnxruntime, outside the GIL) while
-        # this one is grouped, topic-assigned and counted. Two classify calls
-        # run at once, so the classifier's threads go from one batch to the
+        # this one is grouped, topic-assigned and counted. Several classify
+        # calls run at once (two by default), so the classifier's threads go from one batch to the
         # next without waiting at the end of each for its slowest text (scores
         # are per text, so this changes nothing). Counting stays in batch
         # order, so the figures do not change.
-        with ThreadPoolExecutor(self.CLASSIFY_AHEAD, thread_name_prefix="classify-ahead") as ahead:
-            pending = deque(ahead.submit(classify, b) for b in batches[: self.CLASSIFY_AHEAD])
+        depth = max(1, self.scorer.settings.classify_ahead)  # batches being classified while one is counted
+        with ThreadPoolExecutor(depth, thread_name_prefix="classify-ahead") as ahead:
+            pending = deque(ahead.submit(self.scorer.classify_timed, b) for b in batches[:depth])
             for k, batch in enumerate(batches):
                 arrived = time.perf_counter()
                 outputs, seconds = pending.popleft().result()
-                if k + self.CLASSIFY_AHEAD < len(batches):
-                    pending.append(ahead.submit(classify, batches[k + self.CLASSIFY_AHEAD]))
+                if k + depth < len(batches):
+                    pending.append(ahead.submit(self.scorer.classify_timed, batches[k + depth]))
                 if m:
                     m.classify_latency.labels(m.run).observe(seconds)
                     m.batch_size.labels(m.run).observe(len(batch))

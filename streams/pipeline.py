@@ -4,6 +4,7 @@ provides: dicts in the embedded runner, changelog-backed tables on Kafka."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -102,6 +103,11 @@ class Scorer:
         if not batch:
             return ()
         return self.classifier.predict([p.record.text for p in batch])
+
+    def classify_timed(self, batch: Sequence[Parsed]) -> tuple[tuple, float]:
+        """``classify`` and the seconds it took (for the classify-latency metric)."""
+        t0 = time.perf_counter()
+        return self.classify(batch), time.perf_counter() - t0
 
     def assemble(self, parsed: Parsed, outputs: tuple, i: int) -> Scored:
         """Group, topic and labels of the i-th record of a classified batch.

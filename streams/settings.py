@@ -128,7 +128,8 @@ class Settings(BaseSettings):
         200, description="scores a worker aggregates before it waits for their table writes to reach the broker"
     )
     classify_ahead: int = Field(
-        2, ge=0, description="micro-batches a worker classifies ahead of the one it is sending (0: one at a time)"
+        2, ge=0, description="micro-batches classified ahead of the one being counted or sent (0: a worker takes "
+        "one at a time; the embedded runner keeps at least one ahead)"
     )
     classifier_processes: int = Field(
         2, ge=0, description="child processes that run a worker's classifier (0: in the worker's own process)"

@@ -54,9 +54,10 @@ class Topics:
         # lower(); exact for ASCII keywords), so most texts skip the regexes.
         literals = [[k.lower() for k in t.keywords] + ["#" + h.lower().lstrip("#") for h in t.hashtags]
                     for t in self.topics]
-        self._literals = literals if all(k.isascii() for ks in literals for k in ks) else None
+        ascii_only = bool(alts) and all(k.isascii() for ks in literals for k in ks)
+        self._literals = literals if ascii_only else None
         # All the literals in one alternation: one C-level scan per text.
-        self._literal_any = re.compile("|".join(re.escape(k) for ks in literals for k in ks)) if alts else None
+        self._literal_any = re.compile("|".join(re.escape(k) for ks in literals for k in ks)) if ascii_only else None
 
     @staticmethod
     def _compile(t: Topic) -> re.Pattern[str] | None:
@@ -104,9 +105,9 @@ class Topics:
     def by_rules(self, text: str) -> str | None:
         if self._any is None:
             return None
-        if self._literals is not None:
+        if self._literal_any is not None and self._literals is not None:
             low = text.translate(_FOLDS).lower()
-            if self._literal_any is not None and self._literal_any.search(low) is None:
+            if self._literal_any.search(low) is None:
                 return None
             candidates = [any(k in low for k in ks) for ks in self._literals]
         else:

@@ -151,10 +151,7 @@ class Windows:
         sources = dict(wval.get("src", {})) if wval else {}
         src = origin[0] if origin else "-"
         low = min(sources.values()) if len(sources) >= self.cfg.expected_sources else None
-        # As ``horizon()``, from the watermark already read.
-        horizon = None if wm is None else (
-            self.bucket_of(wm if low is None else low) - self.cfg.longest_span_ms - self.cfg.lateness_ms
-        )
+        horizon = self._horizon_of(wval)
         ok = (low is None or obs.event_ms >= low - self.cfg.lateness_ms) and (
             horizon is None or self.bucket_of(obs.event_ms) >= horizon
         )
@@ -205,7 +202,10 @@ class Windows:
         """Buckets before this can no longer be reached by any span, nor taken
         by any source partition: the slowest one once all have been seen, else
         the fastest (so that an idle partition cannot hold memory forever)."""
-        w = self.table.get(f"w{SEP}{topic}")
+        return self._horizon_of(self.table.get(f"w{SEP}{topic}"))
+
+    def _horizon_of(self, w: dict | None) -> int | None:
+        """``horizon()`` from a topic key's watermark value already read."""
         if w is None:
             return None
         sources = w.get("src", {})

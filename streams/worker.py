@@ -167,21 +167,23 @@ class TableMapping(MutableMapping[str, dict]):
         return list(self.table.keys())
 
 
-def observation_message(scored: Any, topic_key: str, with_score: bool = True) -> dict[str, Any]:
-    """The message of one score for one topic key. The score record travels
-    once, with its own topic; the ``all`` copy carries only what the windows
-    need (``score`` is null)."""
+def observation_messages(scored: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(topic key, message) of one score: its own topic, with the score record,
+    and ``all``, with only what the windows need (``score`` is null), so the
+    score record travels once."""
     obs = scored.observation()
     src = scored.parsed.source
-    return {
-        "topic_key": topic_key,
+    base = {
         "series": obs.series.id,
         "event_ms": obs.event_ms,
         "labels": {k: list(v) for k, v in obs.labels.items()},
         "probs": {k: list(v) for k, v in obs.probs.items()},
         "origin": [f"{src['topic']}/{src['partition']}", src["offset"]],
-        "score": scored.to_record() if with_score else None,
     }
+    return [
+        (scored.topic, {"topic_key": scored.topic, **base, "score": scored.to_record()}),
+        (ALL, {"topic_key": ALL, **base, "score": None}),
+    ]
 
 
 def observation_of(msg: dict[str, Any]) -> tuple[Observation, tuple[str, int]]:
@@ -256,10 +258,6 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         metrics.dead_letters.labels(run, dead.reason).inc()
         return await dead_topic.send(key=None, value=dead.to_dict(settings.dead_letter_max_raw_bytes))
 
-    def classify(batch: list[Parsed]) -> tuple[tuple, float]:
-        t0 = time.perf_counter()
-        return core.scorer.classify(batch), time.perf_counter() - t0
-
     async def start_batch(batch_events: list[Any]) -> tuple:
         """Validates a batch (dead letters sent) and starts classifying it."""
         arrived = time.perf_counter()
@@ -277,8 +275,10 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                 metrics.skipped.labels(run).inc()
             else:
                 batch.append((ev, parsed))
-        loop = asyncio.get_running_loop()
-        classified = loop.run_in_executor(executor, classify, [p for _, p in batch]) if batch else None
+        classified = None
+        if batch:
+            loop = asyncio.get_running_loop()
+            classified = loop.run_in_executor(executor, core.scorer.classify_timed, [p for _, p in batch])
         return batch_events, batch, pending, classified, arrived
 
     async def finish_batch(stream: faust.Stream, held: tuple) -> None:
@@ -295,8 +295,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                 scored = core.scorer.assemble(parsed, outputs, i)
                 if scored.topic_how == "explicit_unknown":
                     metrics.unknown_topics.labels(run).inc()
-                for key in (scored.topic, ALL):
-                    msg = observation_message(scored, key, with_score=key != ALL)
+                for key, msg in observation_messages(scored):
                     pending.append(await scores_topic.send(key=key.encode(), value=msg))
                 metrics.records.labels(run, scored.series.stream).inc()
                 if scored.behavior:
@@ -329,9 +328,6 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
             while held and (len(held) > settings.classify_ahead or not batch_events):
                 await finish_batch(stream, held.popleft())
 
-    def restore_event(token: Any) -> None:
-        _current_event.set(token)
-
     @app.agent(scores_topic, supervisor_strategy=CrashingSupervisor)
     async def aggregate(stream: faust.Stream) -> None:
         # Micro-batches, so that one wait for the changelog covers many events
@@ -356,7 +352,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                         metrics.counted.labels(run, obs.series.stream).inc()
                 elif own:
                     metrics.late.labels(run, obs.series.stream).inc()
-            window_cache.flush(restore_event)
+            window_cache.flush(_current_event.set)  # each key to its own event's partition
             await asyncio.gather(*pending)
             await windows_table.delivered()
 
