@@ -22,10 +22,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	bash deploy/ensure-tools.sh
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 # Benchmarks print figures; the classifier one compares with PyTorch, so it
 # runs in .venv-train (make train-venv) when that exists.

@@ -23,9 +23,9 @@ sys.path.insert(0, str(ROOT))
 
 from models.classifier import Classifier  # noqa: E402
 from models.datasets import shared_data_dir  # noqa: E402
-from streams.behavior import BehaviorSpectrum, Gamma, ordinal_baseline  # noqa: E402
-from streams.dike_fit import evaluate, level_entropy, read_voc  # noqa: E402
-from streams.guardrails import gamma_path  # noqa: E402
+from streams.dike.behavior import BehaviorSpectrum, Gamma, ordinal_baseline  # noqa: E402
+from streams.dike.fitting import evaluate, level_entropy, read_voc  # noqa: E402
+from streams.dike.guardrails import gamma_path  # noqa: E402
 from streams.settings import BUNDLED  # noqa: E402
 
 LETTER = BUNDLED / "behavior" / "letter.yaml"

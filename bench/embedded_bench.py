@@ -61,10 +61,10 @@ class Replayed:
 
 def child(mode: str, repeat: int) -> None:
     from models.classifier import Classifier
-    from streams.app import build_core
+    from streams.core.inputs import RawInput
     from streams.embedded import EmbeddedRunner
-    from streams.inputs import RawInput
     from streams.settings import Settings
+    from streams.wiring import build_core
 
     recs = records(repeat)
     clf = Classifier()

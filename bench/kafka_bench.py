@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 from kafka import KafkaConsumer, KafkaProducer  # noqa: E402
 
 from models.classifier import Classifier  # noqa: E402
-from streams.kafka_io import create_topics  # noqa: E402
-from streams.localkafka import LocalKafka  # noqa: E402
+from streams.kafka.io import create_topics  # noqa: E402
+from streams.kafka.localkafka import LocalKafka  # noqa: E402
 from streams.settings import BUNDLED  # noqa: E402
 from tests.kafka_support import Worker, isolated_settings  # noqa: E402
 

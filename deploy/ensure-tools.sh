@@ -14,4 +14,4 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
 # Resolve the Kafka jars once (cached under ~/.cache/affectwatch/kafka).
-"${PYTHON:-.venv/bin/python}" -m streams.localkafka jars >/dev/null
+"${PYTHON:-.venv/bin/python}" -m streams.kafka.localkafka jars >/dev/null

@@ -109,3 +109,86 @@ def read_voc(split: str) -> list[tuple[str, int]]:
         reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
         next(reader)
         return [(row[1], int(row[3].split(":")[0])) for row in reader]
+
+
+# --- affect-2: six moral labels (purity from the MFRC vote counts), GoEmotions ---
+
+MORALS6: tuple[str, ...] = ("care", "fairness", "loyalty", "authority", "purity", "non-moral")
+VOTERS = 3  # MFRC comments usually have three annotators; vote shares are votes / 3, capped at 1
+
+
+@dataclass(frozen=True)
+class SoftExample:
+    """A text with soft targets in [0, 1] and a mask of the labels its source knows."""
+
+    text: str
+    targets: tuple[float, ...]
+    known: tuple[int, ...]  # 0 where the source has no such label (MFTC has no purity)
+    gold: tuple[int, ...]  # majority labels, what dev metrics are computed on
+    source: str
+
+
+def _is_dev(text: str, dev_share: float = 0.15) -> bool:
+    digest = int(hashlib.sha1(text.encode("utf-8")).hexdigest()[:8], 16)
+    return digest / 0xFFFFFFFF < dev_share
+
+
+def _mfrc_vote_example(row: dict[str, str]) -> SoftExample:
+    v = {k: int(row[k]) for k in ("care", "equality", "proportionality", "loyalty", "authority", "purity", "non_moral")}
+    # Equality and proportionality are the two halves of the older `fairness`; an
+    # annotator rarely picks both, so their votes add (capped at the voters).
+    votes = {
+        "care": v["care"],
+        "fairness": min(v["equality"] + v["proportionality"], VOTERS),
+        "loyalty": v["loyalty"],
+        "authority": v["authority"],
+        "purity": v["purity"],
+    }
+    gold = [int(votes[m] >= 2) for m in MORALS6[:-1]]
+    gold.append(int(not any(gold)))
+    soft = [min(votes[m], VOTERS) / VOTERS for m in MORALS6[:-1]]
+    soft.append(min(v["non_moral"], VOTERS) / VOTERS)
+    return SoftExample(row["text"].strip(), tuple(soft), (1,) * 6, tuple(gold), "mfrc_votes")
+
+
+def read_moral6(split: str) -> list[SoftExample]:
+    """MFTC + the full MFRC (vote counts) over six labels, grouped by text, 15% dev by a
+    stable hash of the text. MFRC comments come from the vote file (soft targets =
+    vote shares); MFTC tweets and the few MFRC comments only in the annotator file
+    get the annotators' share per label, with purity unknown (masked)."""
+    out: dict[str, SoftExample] = {}
+    with (shared_data_dir() / "moral" / "mfrc_votes" / "train.csv").open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            ex = _mfrc_vote_example(row)
+            if ex.text:
+                out[ex.text] = ex
+    by_text: dict[str, list[set[str]]] = defaultdict(list)
+    for row in _moral_rows():
+        text = row["text"].strip()
+        if text and text not in out:
+            by_text[text].append(set(row["labels5"].split("|")))
+    for text, sets in by_text.items():
+        n = len(sets)
+        gold5 = combine_annotators(sets)  # care fairness loyalty authority non-moral
+        shares = [sum(m in s for s in sets) / n for m in MORALS[:-1]]
+        soft = (*shares, 0.0, sum("non-moral" in s for s in sets) / n)
+        gold = (*gold5[:4], 0, gold5[4])
+        out[text] = SoftExample(text, soft, (1, 1, 1, 1, 0, 1), gold, "mftc_mfrc")
+    return sorted((e for t, e in out.items() if (split == "dev") == _is_dev(t)), key=lambda e: e.text)
+
+
+def read_goemotions(split: str) -> tuple[list[Example], tuple[str, ...]]:
+    """GoEmotions (28 labels incl. neutral), multi-hot."""
+    base = shared_data_dir() / "emotion" / "goemotions" / "original"
+    labels = tuple((base / "labels.txt").read_text(encoding="utf-8").split())
+    out = []
+    with (base / f"{split}.tsv").open(encoding="utf-8") as fh:
+        for line in fh:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 2:
+                continue
+            hot = [0] * len(labels)
+            for i in parts[1].split(","):
+                hot[int(i)] = 1
+            out.append(Example(parts[0], tuple(hot)))
+    return out, labels

@@ -15,13 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streams.figures import Figures
-from streams.inputs import RawInput, read_records
-from streams.metrics import Metrics
-from streams.pipeline import Aggregator, Scorer
-from streams.records import DeadLetter, Parsed
-from streams.scoring import Scored
-from streams.topics import ALL, OTHER
+from streams.core.figures import Figures
+from streams.core.inputs import RawInput, read_records
+from streams.core.pipeline import Aggregator, Scorer
+from streams.core.records import DeadLetter, Parsed
+from streams.core.scoring import Scored
+from streams.core.topics import ALL, OTHER
+from streams.observe.metrics import Metrics
 
 
 @dataclass

@@ -22,7 +22,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def kafka():
     """One real broker (KRaft) for the whole session; each test isolates its topics and group."""
-    from streams.localkafka import LocalKafka
+    from streams.kafka.localkafka import LocalKafka
 
     with LocalKafka(extra={"group.initial.rebalance.delay.ms": "0"}) as k:
         yield k

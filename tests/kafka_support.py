@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kafka import KafkaConsumer
 
-from streams.localkafka import free_port
+from streams.kafka.localkafka import free_port
 from streams.settings import BUNDLED, Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from streams.localkafka import free_port
+from streams.kafka.localkafka import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "deploy" / "prometheus" / "rules" / "affectwatch.rules.yml"

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from streams.alert_webhook import WebhookReceiver
-from streams.dashboards import build_all, concrete, queries
-from streams.inputs import RawInput
-from streams.kafka_io import create_topics, plan, replay
-from streams.prom_report import build_report
+from streams.core.inputs import RawInput
+from streams.kafka.io import create_topics, plan, replay
+from streams.observe.alert_webhook import WebhookReceiver
+from streams.observe.dashboards import build_all, concrete, queries
+from streams.observe.prom_report import build_report
 from streams.settings import BUNDLED
 from tests.conftest import T0
 from tests.kafka_support import Worker, isolated_settings

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from streams.dashboards import DATASOURCE, UIDS, build_all, queries
+from streams.observe.dashboards import DATASOURCE, UIDS, build_all, queries
 from tests.prom_support import ALERTMANAGER, RULES, binary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,7 +119,7 @@ def test_dashboards_push_posts_each_dashboard_with_the_token(tmp_path):
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from streams.dashboards import push
+    from streams.observe.dashboards import push
 
     got = []
 

@@ -1,4 +1,4 @@
-"""JSD, entropy and the significance tests of streams.divergence."""
+"""JSD, entropy and the significance tests of streams.core.divergence."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import entropy as scipy_entropy
 
-from streams.divergence import (
+from streams.core.divergence import (
     bootstrap_gap_p_value,
     entropy_bits,
     jsd,
@@ -122,9 +122,9 @@ def test_a_refresh_reuses_tests_whose_counts_did_not_move_and_gives_the_same_fig
     counts: a second refresh over unchanged windows runs no test, a refresh
     after one more record reruns only the tests that record touched, and the
     figures equal those of a fresh maker."""
-    import streams.figures as figures_module
-    from streams.figures import FigureConfig, FigureMaker
-    from streams.windows import Observation, Series, WindowConfig, Windows
+    import streams.core.figures as figures_module
+    from streams.core.figures import FigureConfig, FigureMaker
+    from streams.core.windows import Observation, Series, WindowConfig, Windows
 
     cfg = FigureConfig(spans={"1h": 3_600_000}, min_samples=2, permutations=19)
     w = Windows({}, WindowConfig(300_000, 3_600_000, 600_000, 3_600_000))

@@ -7,9 +7,9 @@ import random
 import urllib.request
 from pathlib import Path
 
-from streams.app import build_core
+from streams.core.inputs import read_records
 from streams.embedded import EmbeddedRunner, read_inputs, write_outputs
-from streams.inputs import read_records
+from streams.wiring import build_core
 
 
 def run(settings, classifier, inputs):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from models.datasets import shared_data_dir
-from streams.groups import AuthorScore, DomainTable, group_of, normalize_domain
+from streams.core.groups import AuthorScore, DomainTable, group_of, normalize_domain
 
 
 @pytest.mark.parametrize(

@@ -11,12 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.labels import EMOTIONS
-from streams.app import build_core
-from streams.behavior import BehaviorSpectrum, Gamma, top_m
+from streams.dike.behavior import BehaviorSpectrum, Gamma, top_m
+from streams.dike.guardrails import Guardrail, gamma_path
+from streams.dike.spectra import Spectra
 from streams.embedded import EmbeddedRunner, read_inputs, write_outputs
-from streams.guardrails import Guardrail, gamma_path
 from streams.settings import BUNDLED
-from streams.spectra import Spectra
+from streams.wiring import build_core
 
 LETTER = BUNDLED / "behavior" / "letter.yaml"
 HOSTILITY = BUNDLED / "behavior" / "hostility.yaml"

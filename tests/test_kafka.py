@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from streams.app import build_core
+from streams.core.inputs import RawInput
 from streams.embedded import EmbeddedRunner, read_inputs
-from streams.inputs import RawInput
-from streams.kafka_io import create_topics, plan, replay
-from streams.localkafka import LocalKafka
+from streams.kafka.io import create_topics, plan, replay
+from streams.kafka.localkafka import LocalKafka
 from streams.settings import BUNDLED
+from streams.wiring import build_core
 from tests.conftest import T0
 from tests.kafka_support import Snapshots, Worker, figures_by_topic, isolated_settings, read_topic, total_n
 
@@ -236,7 +236,7 @@ def _event_ms(item: RawInput) -> int | None:
 
 
 def test_gap_filler_reads_offsets_faust_never_delivered(kafka, tmp_path):
-    """The safety net under faust's consumer (streams/gaps.py): a batch that
+    """The safety net under faust's consumer (streams/kafka/gaps.py): a batch that
     jumps from offset 2 to 7 gets 3..6 read from the broker and put first."""
     import asyncio
     from types import SimpleNamespace
@@ -244,7 +244,7 @@ def test_gap_filler_reads_offsets_faust_never_delivered(kafka, tmp_path):
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.structs import OffsetAndMetadata
 
-    from streams.gaps import GapEvent, GapFiller
+    from streams.kafka.gaps import GapEvent, GapFiller
 
     s = isolated_settings(kafka.bootstrap, tmp_path)
     create_topics(s)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from streams.records import DeadLetter, Limits, Parsed, parse, to_epoch_ms
+from streams.core.records import DeadLetter, Limits, Parsed, parse, to_epoch_ms
 
 LIMITS = Limits(groups=("liberal", "conservative"), max_text_chars=1000)
 SRC = {"file": "x", "line": 1}

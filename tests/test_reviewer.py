@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from streams.chat import ChatClient, ChatConfig
 from streams.cli import app
-from streams.metrics import Metrics
-from streams.review_queue import read_jsonl, review_file, review_kafka
-from streams.reviewer import Debate, contentiousness_schedule
+from streams.observe.metrics import Metrics
+from streams.review.chat import ChatClient, ChatConfig
+from streams.review.queue import read_jsonl, review_file, review_kafka
+from streams.review.reviewer import Debate, contentiousness_schedule
 from tests.chat_server import ChatServer, ScriptedDebate, ok
 from tests.kafka_support import isolated_settings, read_topic
 
@@ -152,7 +152,7 @@ def test_the_reviewer_refuses_to_start_without_an_endpoint(monkeypatch, tmp_path
 def test_reviews_on_kafka_commit_only_after_the_review_is_sent(kafka, server, tmp_path):
     from kafka import KafkaProducer
 
-    from streams.kafka_io import create_topics
+    from streams.kafka.io import create_topics
 
     s = isolated_settings(kafka.bootstrap, tmp_path)
     create_topics(s)
@@ -181,8 +181,9 @@ def test_reviews_on_kafka_commit_only_after_the_review_is_sent(kafka, server, tm
 
 
 def test_dike_rewrite_asks_for_every_level_of_every_seed_and_fits(server, tmp_path, monkeypatch):
-    from streams.behavior import BehaviorSpectrum
-    from streams.dike_fit import read_examples, rewrite_examples
+    from streams.dike.behavior import BehaviorSpectrum
+    from streams.dike.fitting import read_examples
+    from streams.review.rewrite import rewrite_examples
     from streams.settings import BUNDLED
 
     spectrum = BehaviorSpectrum.load(BUNDLED / "behavior" / "hostility.yaml")

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streams.core.topics import OTHER, Topic, Topics
 from streams.settings import BUNDLED
-from streams.topics import OTHER, Topic, Topics
 
 
 def topics() -> Topics:
@@ -79,7 +79,7 @@ def test_the_one_scan_gate_never_changes_a_rule_decision(words, seps):
 def test_the_case_folds_of_the_fast_path_are_all_that_unicode_regex_folding_adds():
     import re
 
-    from streams.topics import _FOLDS
+    from streams.core.topics import _FOLDS
 
     chars = "".join(chr(c) for c in range(0x80, 0x110000) if not 0xD800 <= c <= 0xDFFF)
     found = {}

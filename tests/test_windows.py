@@ -8,7 +8,7 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.windows import Observation, Series, WindowConfig, Windows, set_key
+from streams.core.windows import Observation, Series, WindowConfig, Windows, set_key
 
 BUCKET = 60_000
 CFG = WindowConfig(bucket_ms=BUCKET, longest_span_ms=10 * BUCKET, lateness_ms=3 * BUCKET, reference_ms=5 * BUCKET)

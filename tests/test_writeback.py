@@ -8,8 +8,8 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.windows import Windows
-from streams.writeback import WriteBack
+from streams.core.windows import Windows
+from streams.kafka.writeback import WriteBack
 from tests.test_windows import CFG, Crash, CrashingTable, events, obs
 
 ops = st.lists(

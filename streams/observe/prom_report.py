@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 
-from streams.report import STEER_COLORS, png_bytes
+from streams.observe.report import STEER_COLORS, png_bytes
 
 
 class PrometheusError(RuntimeError):

@@ -24,7 +24,7 @@ def _chat_client(settings: Settings):
     """The OpenAI-compatible client of the reviewer and of `dike rewrite`, from settings."""
     import os
 
-    from streams.chat import ChatClient, ChatConfig
+    from streams.review.chat import ChatClient, ChatConfig
 
     return ChatClient(ChatConfig(settings.review_endpoint or "", settings.review_model,
                                  os.environ.get(settings.review_api_key_env), settings.review_timeout_seconds,
@@ -103,9 +103,9 @@ def score(
 def _run_files(
     settings: Settings, posts: Path | None, responses: Path | None, out: Path, title: str, keep_scores: bool
 ) -> None:
-    from streams.app import build_core
+    from streams.wiring import build_core
     from streams.embedded import EmbeddedRunner, read_inputs, write_outputs
-    from streams.report import print_report, write_report
+    from streams.observe.report import print_report, write_report
 
     for path in (posts, responses):
         if path is not None and not path.is_file():
@@ -197,7 +197,7 @@ def topics_create(
     partitions: int | None = typer.Option(None, help="partitions per topic"),
 ) -> None:
     """Create posts, lm-responses, affect-scores, dead-letters and drift-snapshots."""
-    from streams.kafka_io import create_topics
+    from streams.kafka.io import create_topics
 
     settings = _settings(kafka_bootstrap=bootstrap, partitions=partitions)
     for name, status in create_topics(settings).items():
@@ -219,8 +219,8 @@ def worker(
     start into its own consumer group, tables, score and snapshot topics, with
     ``run="NAME"`` on its metrics, so live state is never touched.
     """
-    from streams.records import to_epoch_ms
-    from streams.worker import run_worker
+    from streams.core.records import to_epoch_ms
+    from streams.kafka.worker import run_worker
 
     try:
         lo = to_epoch_ms(start) if start else None
@@ -251,9 +251,9 @@ def replay(
 ) -> None:
     """Produce records from files to the input topics with their event times."""
     from streams.embedded import read_inputs
-    from streams.kafka_io import plan
-    from streams.kafka_io import replay as produce
-    from streams.records import to_epoch_ms
+    from streams.kafka.io import plan
+    from streams.kafka.io import replay as produce
+    from streams.core.records import to_epoch_ms
 
     settings = _settings(kafka_bootstrap=bootstrap)
     try:
@@ -285,8 +285,8 @@ def report(
     out: Path = typer.Option(Path("affectwatch-report"), help="folder for the PNGs and report.html"),
 ) -> None:
     """Alignment and drift over a time range from Prometheus, as PNGs and one HTML file."""
-    from streams.prom_report import PrometheusError, build_report
-    from streams.records import to_epoch_ms
+    from streams.observe.prom_report import PrometheusError, build_report
+    from streams.core.records import to_epoch_ms
 
     try:
         hi = to_epoch_ms(end) / 1000 if end else time.time()
@@ -312,10 +312,10 @@ def dike_fit(
     out: Path | None = typer.Option(None, help="where to save Γ; default: <name>.gamma.json beside the spectrum"),
 ) -> None:
     """Fit Γ (one emotion-frequency vector per level) from labeled example texts."""
-    from streams.app import make_classifier
-    from streams.behavior import BehaviorSpectrum
-    from streams.dike_fit import fit, read_examples
-    from streams.guardrails import gamma_path
+    from streams.wiring import make_classifier
+    from streams.dike.behavior import BehaviorSpectrum
+    from streams.dike.fitting import fit, read_examples
+    from streams.dike.guardrails import gamma_path
 
     if prior not in ("uniform", "empirical") or top_m < 1:
         err.print("[red]--prior is uniform or empirical, --top-m at least 1[/red]")
@@ -340,8 +340,8 @@ def dike_rewrite(
     out: Path = typer.Option(..., help="examples JSONL to write, ready for `affectwatch dike fit`"),
 ) -> None:
     """Ask an OpenAI-compatible endpoint to rewrite seed documents at each level of a spectrum."""
-    from streams.behavior import BehaviorSpectrum
-    from streams.dike_fit import rewrite_examples
+    from streams.dike.behavior import BehaviorSpectrum
+    from streams.dike.fitting import rewrite_examples
 
     settings = _settings()
     if not settings.review_endpoint:
@@ -373,8 +373,8 @@ def dike_rewrite(
 @dike_app.command("classify")
 def dike_classify(texts: list[str] = typer.Argument(..., help="texts to place on every behavior spectrum")) -> None:
     """Level, confidence and guardrail verdict of texts on every configured behavior spectrum."""
-    from streams.app import make_classifier
-    from streams.pipeline import load_dike
+    from streams.wiring import make_classifier
+    from streams.core.pipeline import load_dike
 
     settings = _settings()
     spectra, rails = load_dike(settings, bundled_if_none=True)
@@ -397,11 +397,11 @@ def review(
     passes: int = typer.Option(3, help="file mode: passes over violations the endpoint failed on"),
 ) -> None:
     """Run the DIKE/ERIS debate on guardrail violations: uphold (and rectify), overturn, or escalate."""
-    from streams.app import make_classifier
-    from streams.metrics import Metrics
-    from streams.pipeline import load_dike
-    from streams.review_queue import review_file, review_kafka
-    from streams.reviewer import Debate
+    from streams.wiring import make_classifier
+    from streams.observe.metrics import Metrics
+    from streams.core.pipeline import load_dike
+    from streams.review.queue import review_file, review_kafka
+    from streams.review.reviewer import Debate
 
     settings = _settings()
     if not settings.review_endpoint:
@@ -443,13 +443,13 @@ def review(
 
 dashboards_app = typer.Typer(no_args_is_help=True, help="Grafana dashboards, generated from code.")
 app.add_typer(dashboards_app, name="dashboards")
-DASHBOARDS_DIR = Path(__file__).resolve().parent.parent / "dashboards"
+DASHBOARDS_DIR = Path(__file__).resolve().parents[2] / "dashboards"
 
 
 @dashboards_app.command("build")
 def dashboards_build(out: Path = typer.Option(DASHBOARDS_DIR, help="folder for the JSON files")) -> None:
     """Write the dashboards' JSON (overview, distributions, drift, health)."""
-    from streams.dashboards import write_all
+    from streams.observe.dashboards import write_all
 
     for path in write_all(out):
         console.print(f"wrote {path}")
@@ -464,7 +464,7 @@ def dashboards_push(
     """Upload the dashboards to a Grafana with grafana-client (overwrites by uid)."""
     import os
 
-    from streams.dashboards import build_all, push
+    from streams.observe.dashboards import build_all, push
 
     token = os.environ.get(token_env)
     if not token:
@@ -489,7 +489,7 @@ def alerts_webhook(
     out: Path | None = typer.Option(None, help="append every notification to this JSON-lines file"),
 ) -> None:
     """An example Alertmanager webhook receiver: prints each alert it gets."""
-    from streams.alert_webhook import WebhookReceiver
+    from streams.observe.alert_webhook import WebhookReceiver
 
     receiver = WebhookReceiver(host, port, out)
     seen = 0

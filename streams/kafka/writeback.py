@@ -7,7 +7,7 @@ and dimension) over and over, so the batch works on this cache and each
 changed key is written once at the end.
 
 Exactness is kept: each key's value remembers the last source offset it took
-per source partition (``streams.windows``), and a key's flushed value holds
+per source partition (``streams.core.windows``), and a key's flushed value holds
 every update of the batch to that key, so a replay after a crash mid-flush
 skips exactly the updates that reached each key. Watermark keys (``w|``) are
 flushed last, because a watermark that has taken a record means the record is

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 
-from streams.figures import Figures
+from streams.core.figures import Figures
 
 if TYPE_CHECKING:
-    from streams.scoring import Scored
+    from streams.core.scoring import Scored
 
 SERIES_LABELS = ["run", "stream", "group", "model", "steering", "topic", "dimension", "window"]
 PAIR_LABELS = ["run", "model", "steering", "group", "topic", "dimension", "window"]

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.chat import ChatClient, ChatError
+from streams.review.chat import ChatClient, ChatError
 
 START, DECAY, FLOOR = 0.9, 1.2, 0.1
 STANCES = {

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from models.labels import DIMENSIONS
-from streams.divergence import (
+from streams.core.divergence import (
     bootstrap_gap_p_value,
     categories,
     entropy_bits,
@@ -19,8 +19,8 @@ from streams.divergence import (
     normalize,
     permutation_p_value,
 )
-from streams.spectra import Spectra
-from streams.windows import Series, Totals, Windows
+from streams.core.windows import Series, Totals, Windows
+from streams.dike.spectra import Spectra
 
 
 @dataclass

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from streams.chat import ChatError
-from streams.metrics import Metrics
-from streams.reviewer import Debate
+from streams.observe.metrics import Metrics
+from streams.review.chat import ChatError
+from streams.review.reviewer import Debate
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

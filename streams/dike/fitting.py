@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from streams.behavior import BehaviorSpectrum, Gamma
+from streams.dike.behavior import BehaviorSpectrum, Gamma
 
 
 def read_examples(path: Path, spectrum: BehaviorSpectrum) -> tuple[list[str], np.ndarray]:
@@ -63,35 +63,3 @@ def evaluate(pred: np.ndarray, gold: np.ndarray, n_levels: int) -> dict[str, flo
         "mae_levels": float(np.mean(np.abs(pred - gold))),
         "entropy_bits": level_entropy(pred, n_levels),
     }
-
-
-def rewrite_prompt(spectrum: BehaviorSpectrum, level: int, seed: str) -> list[dict[str, str]]:
-    lv = spectrum.levels[level]
-    scale = ", ".join(f"{x.name} ({x.intensity:+.1f})" for x in spectrum.levels)
-    return [
-        {"role": "system", "content": "You rewrite texts in a requested emotional register, keeping their "
-                                      "content. You answer with the rewritten text only."},
-        {"role": "user", "content": f"Spectrum '{spectrum.name}': {spectrum.description}\nLevels: {scale}.\n\n"
-                                    f"Rewrite the text below at the level '{lv.name}' ({lv.intensity:+.1f}), "
-                                    f"keeping what it says.\n\nText:\n{seed}"},
-    ]
-
-
-def rewrite_examples(spectrum: BehaviorSpectrum, seeds: Sequence[str], chat, n: int | None = None
-                     ) -> tuple[list[dict], list[dict]]:
-    """Asks the endpoint to rewrite each of the first ``n`` seeds at every level;
-    returns (examples as {"text", "level", "seed"}, failures with their reason).
-    A failed rewrite is reported, never silently dropped."""
-    from streams.chat import ChatError
-
-    examples, failures = [], []
-    for i, seed in enumerate(list(seeds)[:n]):
-        for level in range(len(spectrum.levels)):
-            chat.reset_budget()
-            try:
-                text = chat.complete(rewrite_prompt(spectrum, level, seed)).strip().strip('"')
-            except ChatError as exc:
-                failures.append({"seed": i, "level": spectrum.levels[level].name, "reason": str(exc)})
-                continue
-            examples.append({"text": text, "level": spectrum.levels[level].name, "seed": i})
-    return examples, failures

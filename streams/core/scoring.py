@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from models.labels import EMOTIONS, MORALS
-from streams.records import LMResponse, Parsed, Post
-from streams.windows import Observation, Series, clean_label
+from streams.core.records import LMResponse, Parsed, Post
+from streams.core.windows import Observation, Series, clean_label
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Scored:
     truncated: bool
     model_version: str
     spectra: dict[str, float] = field(default_factory=dict)  # DIKE emotion spectra, every record
-    behavior: tuple = ()  # streams.guardrails.Judgement per behavior spectrum, LM responses only
+    behavior: tuple = ()  # streams.dike.guardrails.Judgement per behavior spectrum, LM responses only
 
     @property
     def event_ms(self) -> int:

@@ -7,8 +7,8 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 
 from models.classifier import Classifier
-from streams.metrics import Metrics
-from streams.pipeline import Aggregator, Scorer, load_dike, load_domains, load_topics
+from streams.core.pipeline import Aggregator, Scorer, load_dike, load_domains, load_topics
+from streams.observe.metrics import Metrics
 from streams.settings import Settings
 
 

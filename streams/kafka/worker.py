@@ -8,7 +8,7 @@
   by its topic (with the score record) and by ``all`` (the observation only),
   so that every group of one topic key meets on one partition.
 - ``aggregate`` consumes ``affect-scores`` in micro-batches and counts each
-  score in our own event-time windows (``streams.windows``), stored in a plain
+  score in our own event-time windows (``streams.core.windows``), stored in a plain
   changelog-backed table; faust's windowed tables are not used (their issues
   #118, #172, #185, #651). A batch is acked only once its table writes are on
   the broker (``DeliveredTable``).
@@ -17,7 +17,7 @@
 
 Exactness: processing is at-least-once, and every state update is idempotent:
 each table value remembers the last source offset it took per source
-partition (``streams.windows``), so a killed worker that replays records changes
+partition (``streams.core.windows``), so a killed worker that replays records changes
 nothing twice. The authors table is updated the same way.
 """
 
@@ -30,7 +30,6 @@ import socket
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -41,160 +40,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from models.classifier import Classifier
 from models.classifier_process import ClassifierProcess
-from streams.app import build_core, classifier_kwargs
-from streams.gaps import GapFiller
-from streams.records import DeadLetter, Parsed
+from streams.core.records import DeadLetter, Parsed
+from streams.core.topics import ALL
+from streams.core.windows import Windows
+from streams.kafka.batches import ack_all, micro_batches
+from streams.kafka.gaps import GapFiller
+from streams.kafka.messages import observation_messages, observation_of
+from streams.kafka.tables import TableMapping, delivered_table
+from streams.kafka.writeback import WriteBack
 from streams.settings import Settings
-from streams.topics import ALL
-from streams.windows import Observation, Series, Windows
-from streams.writeback import WriteBack
-
-
-class DeliveredTable(faust.Table):
-    """A table that can wait until its changelog writes are on the broker.
-
-    faust commits a stream's offsets after ``producer.flush()``, but that flush
-    gives up when its buffer makes no progress for 0.1 s, so an offset could be
-    committed ahead of the table writes it caused; a kill -9 then loses them
-    (seen as 1-6 missing records in a thousand). The agents therefore await
-    ``delivered()`` before their events can be acked.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._unsent: list[asyncio.Future] = []
-
-    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
-        fut = super().send_changelog(*args, **kwargs)
-        self._unsent.append(fut)
-        return fut
-
-    async def delivered(self) -> None:
-        while self._unsent:
-            futs, self._unsent = self._unsent, []
-            await asyncio.gather(*futs)
-
-
-async def micro_batches(
-    stream: faust.Stream, max_size: int, within: float, auto_ack: bool = True, idle: bool = False
-) -> AsyncIterator[list[Any]]:
-    """Events in batches of at most ``max_size``, waiting at most ``within``
-    seconds to fill one. With ``auto_ack`` a batch's events are acked only after
-    the caller has processed it (when it asks for the next batch); without it
-    the caller acks them itself (``ack_all``), so it can hold two batches at
-    once. With ``idle`` an empty batch is yielded after ``within`` seconds
-    without events, so a caller holding a batch can finish it.
-
-    faust's ``take_events`` is not used: an event that its background reader
-    appends while the previous batch is being processed can be cleared from its
-    buffer and acked unprocessed (seen here as ~100 records lost after a worker
-    took over partitions). Here the reader hands events over through a bounded
-    queue, so an event is either in a batch the caller gets or still queued.
-    """
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=max_size)
-
-    async def hand_over(value: Any) -> Any:
-        event = stream.current_event
-        if event is None:
-            raise RuntimeError("a stream value without its event")
-        await queue.put(event)
-        return value
-
-    stream.enable_acks = False
-    stream.add_processor(hand_over)
-    stream._enable_passive(aiter(stream.channel))  # the reader faust's own take_events uses
-    loop = asyncio.get_running_loop()
-    while not stream.should_stop:
-        try:
-            # An item stays queued if a wait is cancelled: nothing is lost.
-            batch = [await (asyncio.wait_for(queue.get(), within) if idle else queue.get())]
-        except TimeoutError:
-            yield []
-            continue
-        deadline = loop.time() + within
-        while len(batch) < max_size:
-            left = deadline - loop.time()
-            if left <= 0:
-                break
-            try:
-                batch.append(await asyncio.wait_for(queue.get(), left))
-            except TimeoutError:
-                break
-        yield batch
-        if auto_ack:
-            await ack_all(stream, batch)
-
-
-async def ack_all(stream: faust.Stream, events: list[Any]) -> None:
-    for event in events:
-        await stream.ack(event)
-
-
-def delivered_table(app: faust.App, name: str, partitions: int) -> DeliveredTable:
-    table = DeliveredTable(app, name=name, default=None, beacon=app.tables.beacon, partitions=partitions)
-    app.tables.add(table)
-    return table
-
-
-class TableMapping(MutableMapping[str, dict]):
-    """A faust Table seen as the plain mapping the core expects."""
-
-    def __init__(self, table: Any) -> None:
-        self.table = table
-
-    def __getitem__(self, key: str) -> dict:
-        return self.table[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.table.get(key, default)
-
-    def __setitem__(self, key: str, value: dict) -> None:
-        self.table[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.table[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self.table.keys()))
-
-    def __len__(self) -> int:
-        return len(self.table)
-
-    def items(self):  # type: ignore[override]
-        return list(self.table.items())
-
-    def keys(self):  # type: ignore[override]
-        return list(self.table.keys())
-
-
-def observation_messages(scored: Any) -> list[tuple[str, dict[str, Any]]]:
-    """(topic key, message) of one score: its own topic, with the score record,
-    and ``all``, with only what the windows need (``score`` is null), so the
-    score record travels once."""
-    obs = scored.observation()
-    src = scored.parsed.source
-    base = {
-        "series": obs.series.id,
-        "event_ms": obs.event_ms,
-        "labels": {k: list(v) for k, v in obs.labels.items()},
-        "probs": {k: list(v) for k, v in obs.probs.items()},
-        "origin": [f"{src['topic']}/{src['partition']}", src["offset"]],
-    }
-    return [
-        (scored.topic, {"topic_key": scored.topic, **base, "score": scored.to_record()}),
-        (ALL, {"topic_key": ALL, **base, "score": None}),
-    ]
-
-
-def observation_of(msg: dict[str, Any]) -> tuple[Observation, tuple[str, int]]:
-    obs = Observation(
-        series=Series.from_id(msg["series"]),
-        topic=msg["topic_key"],
-        event_ms=int(msg["event_ms"]),
-        labels={k: tuple(v) for k, v in msg["labels"].items()},
-        probs={k: tuple(v) for k, v in msg["probs"].items()},
-    )
-    return obs, (str(msg["origin"][0]), int(msg["origin"][1]))
+from streams.wiring import build_core, classifier_kwargs
 
 
 def create_app(settings: Settings, classifier: Classifier | None = None) -> faust.App:
@@ -414,7 +269,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
 
 
 def run_worker(settings: Settings, loglevel: str = "warning") -> None:
-    from streams.kafka_io import create_topics
+    from streams.kafka.io import create_topics
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     create_topics(settings)  # idempotent; a backfill run needs its own score and snapshot topics

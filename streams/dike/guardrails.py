@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from streams.behavior import BehaviorSpectrum, Gamma
+from streams.dike.behavior import BehaviorSpectrum, Gamma
 
 
 def gamma_path(spectrum_file: Path, name: str) -> Path:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streams.records import Kind
+from streams.core.records import Kind
 
 csv.field_size_limit(50_000_000)
 LIST_FIELDS = ("urls", "domains")

@@ -10,15 +10,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from models.labels import EMOTIONS, MORALS
-from streams.figures import FigureConfig, FigureMaker, Figures
-from streams.groups import UNASSIGNED, AuthorScore, DomainTable, group_of
-from streams.guardrails import Guardrail, load_guardrails, violation_record
-from streams.records import DeadLetter, Kind, Limits, Parsed, Post, parse
-from streams.scoring import Scored, predicted, series_of
+from streams.core.figures import FigureConfig, FigureMaker, Figures
+from streams.core.groups import UNASSIGNED, AuthorScore, DomainTable, group_of
+from streams.core.records import DeadLetter, Kind, Limits, Parsed, Post, parse
+from streams.core.scoring import Scored, predicted, series_of
+from streams.core.topics import ALL, Topics
+from streams.core.windows import Observation, WindowConfig, Windows
+from streams.dike.guardrails import Guardrail, load_guardrails, violation_record
+from streams.dike.spectra import Spectra
 from streams.settings import Settings
-from streams.spectra import Spectra
-from streams.topics import ALL, Topics
-from streams.windows import Observation, WindowConfig, Windows
 
 
 class ClassifierLike:  # the slice of models.Classifier the core needs

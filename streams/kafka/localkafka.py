@@ -2,8 +2,8 @@
 for tests, benchmarks and developers, started from jars that Maven resolves
 from Maven Central (deploy/kafka/pom.xml names the version).
 
-    python -m streams.localkafka start --port 9092   # stays in the foreground
-    python -m streams.localkafka jars                # just resolve the jars
+    python -m streams.kafka.localkafka start --port 9092   # stays in the foreground
+    python -m streams.kafka.localkafka jars                # just resolve the jars
 
 Debian has no Kafka package and no Docker engine runs here, hence the jars.
 Test-only settings (no initial rebalance delay) are passed by the caller, not
@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 POM = ROOT / "deploy" / "kafka" / "pom.xml"
 CACHE = Path(os.environ.get("AFFECTWATCH_KAFKA_CACHE", Path.home() / ".cache" / "affectwatch" / "kafka"))
 

@@ -16,8 +16,8 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from streams.inputs import RawInput
-from streams.records import to_epoch_ms
+from streams.core.inputs import RawInput
+from streams.core.records import to_epoch_ms
 from streams.settings import Settings
 
 

@@ -15,8 +15,8 @@ import matplotlib.pyplot as plt
 from rich.console import Console
 from rich.table import Table
 
-from streams.figures import Figures
-from streams.topics import ALL
+from streams.core.figures import Figures
+from streams.core.topics import ALL
 
 STEER_COLORS = {"liberal": "#2b6cb0", "conservative": "#c53030", "default": "#4a5568"}
 GROUP_COLORS = {"liberal": "#2b6cb0", "conservative": "#c53030"}

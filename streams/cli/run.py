@@ -1,0 +1,163 @@
+"""Embedded commands: ``score``, ``run`` and ``demo`` (no broker)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from models.labels import EMOTIONS, MORALS
+from streams.cli.shell import _settings, app, console, err
+from streams.settings import BUNDLED, Settings
+
+
+@app.command()
+def score(
+    texts: list[str] = typer.Argument(None, help="texts to score"),
+    file: Path | None = typer.Option(None, "--file", "-f", help="JSONL with a 'text' field, or plain lines"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object a line"),
+    variant: str = typer.Option("int8", help="int8 or fp32"),
+) -> None:
+    """Print the labels and probabilities of texts."""
+    from models.classifier import Classifier, InvalidText
+
+    items: list[object] = list(texts or [])
+    if file:
+        for n, line in enumerate(file.read_text(encoding="utf-8", errors="surrogateescape").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                items.append(obj["text"] if isinstance(obj, dict) else obj)
+            except (json.JSONDecodeError, KeyError):
+                if file.suffix == ".jsonl":
+                    err.print(f"[yellow]line {n}: not a JSON object with 'text'; scored as plain text[/yellow]")
+                items.append(line)
+    if not items:
+        err.print("nothing to score: give texts or --file")
+        raise typer.Exit(2)
+    clf = Classifier(variant=variant)
+    try:
+        scores = clf.score(items)
+    except InvalidText as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    for text, s in zip(items, scores, strict=True):
+        labels = clf.labels(s)
+        if as_json:
+            print(
+                json.dumps(
+                    {
+                        "text": text,
+                        "labels": labels,
+                        "model_version": clf.version,
+                        "truncated": s.truncated,
+                        "emotion": {k: round(float(v), 4) for k, v in zip(EMOTIONS, s.emotion, strict=True)},
+                        "moral": {k: round(float(v), 4) for k, v in zip(MORALS, s.moral, strict=True)},
+                    },
+                    ensure_ascii=False,
+                )
+            )
+            continue
+        t = Table(title=str(text)[:100], title_justify="left")
+        t.add_column("label")
+        t.add_column("probability", justify="right")
+        t.add_column("predicted")
+        for dim, names, probs in (("emotion", EMOTIONS, s.emotion), ("moral", MORALS, s.moral)):
+            for name, p in sorted(zip(names, probs, strict=True), key=lambda x: -x[1]):
+                t.add_row(f"{dim}:{name}", f"{p:.3f}", "✔" if name in labels[dim] else "")
+        console.print(t)
+    if not as_json:
+        console.print(f"[dim]{clf.version}[/dim]")
+
+
+def _run_files(
+    settings: Settings, posts: Path | None, responses: Path | None, out: Path, title: str, keep_scores: bool
+) -> None:
+    from streams.embedded import EmbeddedRunner, read_inputs, write_outputs
+    from streams.observe.report import print_report, write_report
+    from streams.wiring import build_core
+
+    for path in (posts, responses):
+        if path is not None and not path.is_file():
+            err.print(f"[red]no such file: {path}[/red]")
+            raise typer.Exit(2)
+    started = time.perf_counter()
+    core = build_core(settings)
+    port = None
+    if settings.metrics_port >= 0:
+        try:
+            port = core.metrics.serve(settings.metrics_host, settings.metrics_port)
+        except OSError:
+            port = core.metrics.serve(settings.metrics_host, 0)  # the usual port is taken: any free one
+        console.print(f"serving metrics at http://{settings.metrics_host}:{port}/metrics")
+    inputs = read_inputs(posts, responses)
+    runner = EmbeddedRunner(core.scorer, core.aggregator, core.metrics, keep_scores=keep_scores)
+    with Progress(
+        TextColumn("scoring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("scoring", total=len(inputs))
+        result = runner.run(inputs, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    paths = write_outputs(result, out, settings.dead_letter_max_raw_bytes)
+    print_report(result.figures, console)
+    rate = result.scored / result.seconds if result.seconds else 0.0
+    meta = {
+        "records": str(result.records),
+        "scored": str(result.scored),
+        "dead letters": str(len(result.dead_letters)),
+        "late": str(result.late),
+        "guardrail violations": str(len(result.violations)),
+        "records/s": f"{rate:.0f}",
+        "classifier": core.classifier.version,
+    }
+    paths.update(write_report(result.figures, out, title, meta))
+    console.print(
+        f"{result.records} records: {result.scored} scored, {len(result.dead_letters)} dead letters "
+        f"{result.dead_letter_reasons() or ''}, {result.late} late, {len(result.violations)} guardrail "
+        f"violations; {rate:.0f} records/s; "
+        f"{time.perf_counter() - started:.1f}s in all"
+    )
+    for name, path in sorted(paths.items()):
+        console.print(f"  {name}: {path}")
+
+
+@app.command()
+def run(
+    posts: Path | None = typer.Option(None, help="human posts, JSONL or CSV"),
+    responses: Path | None = typer.Option(None, help="LM responses, JSONL or CSV"),
+    out: Path | None = typer.Option(None, help="output folder (default: settings.output_dir)"),
+    metrics_port: int | None = typer.Option(None, help="/metrics port; 0 any free, -1 off"),
+    scores: bool = typer.Option(False, help="also write affect-scores.jsonl"),
+) -> None:
+    """Run the embedded pipeline (no broker) over files and report the figures."""
+    if posts is None and responses is None:
+        err.print("give --posts and/or --responses")
+        raise typer.Exit(2)
+    settings = _settings(metrics_port=metrics_port)
+    _run_files(settings, posts, responses, out or settings.output_dir, "affectwatch run", scores)
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("affectwatch-demo"), help="output folder"),
+    metrics_port: int | None = typer.Option(None, help="/metrics port; 0 any free, -1 off"),
+) -> None:
+    """Run the bundled CC-BY sample (MFRC posts vs persona-LM statements) end to end."""
+    sample = BUNDLED / "demo"
+    settings = _settings(metrics_port=metrics_port)
+    console.print(
+        "[bold]affectwatch demo[/bold]: r/Conservative vs r/politics + r/neoliberal comments (MFRC, CC-BY-4.0) "
+        "against persona-LM statements (Anthropic persona evals, CC-BY-4.0) under liberal, conservative and "
+        "default steering; the default steering leans conservative after three hours."
+    )
+    _run_files(settings, sample / "posts.jsonl", sample / "responses.jsonl", out, "affectwatch demo", False)
+    console.print(f"open {out / 'report.html'} in a browser for the charts")
+

@@ -1,0 +1,35 @@
+"""What every command group shares: the Typer app, the consoles, settings and
+the chat client built from settings."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from streams.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Streaming monitor of emotional and moral affect.")
+# Wide tables even when the output is a pipe or a CI log, not a terminal.
+console = Console(width=None if Console().is_terminal else 160)
+err = Console(stderr=True)
+
+
+def _chat_client(settings: Settings):
+    """The OpenAI-compatible client of the reviewer and of `dike rewrite`, from settings."""
+    import os
+
+    from streams.review.chat import ChatClient, ChatConfig
+
+    return ChatClient(ChatConfig(settings.review_endpoint or "", settings.review_model,
+                                 os.environ.get(settings.review_api_key_env), settings.review_timeout_seconds,
+                                 settings.review_retries, settings.review_backoff_seconds, settings.review_max_tokens,
+                                 settings.review_token_budget))
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except Exception as exc:  # a settings error is the user's to fix: say it plainly
+        err.print(f"[red]invalid settings:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
