@@ -18,10 +18,11 @@ from pathlib import Path
 from streams.core.figures import Figures
 from streams.core.inputs import RawInput, read_records
 from streams.core.pipeline import Aggregator, Scorer
-from streams.core.records import DeadLetter, Parsed
+from streams.core.records import DeadLetter, Parsed, internal_error
 from streams.core.scoring import Scored
 from streams.core.topics import ALL, OTHER
 from streams.observe.metrics import Metrics
+from streams.safe_files import open_output, output_dir, write_text
 
 
 @dataclass
@@ -72,13 +73,22 @@ class EmbeddedRunner:
         parsed: list[tuple[int, int, int, Parsed]] = []
         for order, item in enumerate(inputs):
             result.records += 1
+            if item.reject is not None:
+                raw = item.raw if isinstance(item.raw, bytes) else repr(item.raw).encode("utf-8", "surrogatepass")
+                self._reject(result, DeadLetter(raw, item.source, *item.reject))
+                continue
             p = self.scorer.parse(item.raw, item.kind, item.source)
             if isinstance(p, DeadLetter):
                 self._reject(result, p)
             else:
                 parsed.append((p.record.created_at, 0 if p.kind == "post" else 1, order, p))
         parsed.sort(key=lambda t: t[:3])
-        todo = [t[3] for t in parsed]
+        todo: list[Parsed] = []
+        for p in self.scorer.admit([t[3] for t in parsed]):  # the stream clock, in event order
+            if isinstance(p, DeadLetter):
+                self._reject(result, p)
+            else:
+                todo.append(p)
         size = self.scorer.settings.batch_size
         last_figures = time.perf_counter()
         interval = self.figures_every
@@ -96,14 +106,19 @@ class EmbeddedRunner:
             pending = deque(ahead.submit(self.scorer.classify_timed, b) for b in batches[:depth])
             for k, batch in enumerate(batches):
                 arrived = time.perf_counter()
-                outputs, seconds = pending.popleft().result()
+                future = pending.popleft()
                 if k + depth < len(batches):
                     pending.append(ahead.submit(self.scorer.classify_timed, batches[k + depth]))
-                if m:
-                    m.classify_latency.labels(m.run).observe(seconds)
-                    m.batch_size.labels(m.run).observe(len(batch))
-                for i, p in enumerate(batch):
-                    self._take(result, self.scorer.assemble(p, outputs, i))
+                try:
+                    outputs, seconds = future.result()
+                except Exception:  # one text broke the batch: classify one by one, dead-letter the culprits
+                    self._one_by_one(result, batch)
+                else:
+                    if m:
+                        m.classify_latency.labels(m.run).observe(seconds)
+                        m.batch_size.labels(m.run).observe(len(batch))
+                    for i, p in enumerate(batch):
+                        self._take_safely(result, p, outputs, i)
                 last_figures, interval = self._maybe_publish(arrived, last_figures, interval)
                 if progress:
                     progress(min((k + 1) * size, len(todo)), len(todo))
@@ -124,6 +139,22 @@ class EmbeddedRunner:
             # about REFRESH_SHARE of the run, however large the state grows.
             interval = max(self.figures_every, (last_figures - t_fig) / self.REFRESH_SHARE)
         return last_figures, interval
+
+    def _take_safely(self, result: RunResult, p: Parsed, outputs: tuple, i: int) -> None:
+        """Count one record; whatever raises while handling it makes its dead letter."""
+        try:
+            self._take(result, self.scorer.assemble(p, outputs, i))
+        except Exception as exc:
+            self._reject(result, internal_error(p, exc))
+
+    def _one_by_one(self, result: RunResult, batch: list[Parsed]) -> None:
+        for p in batch:
+            try:
+                outputs = self.scorer.classify([p])
+            except Exception as exc:
+                self._reject(result, internal_error(p, exc))
+                continue
+            self._take_safely(result, p, outputs, 0)
 
     def _take(self, result: RunResult, s: Scored) -> None:
         m = self.metrics
@@ -166,13 +197,14 @@ def read_inputs(posts: Path | None, responses: Path | None) -> list[RawInput]:
 
 
 def write_outputs(result: RunResult, out_dir: Path, max_raw_bytes: int | None = None) -> dict[str, Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    output_dir(out_dir)
     paths = {
         "figures": out_dir / "figures.json",
         "dead_letters": out_dir / "dead-letters.jsonl",
         "violations": out_dir / "guardrail-violations.jsonl",
     }
-    paths["figures"].write_text(
+    write_text(
+        paths["figures"],
         json.dumps(
             {
                 "records": result.records,
@@ -187,15 +219,15 @@ def write_outputs(result: RunResult, out_dir: Path, max_raw_bytes: int | None = 
             default=float,
         )
     )
-    with paths["dead_letters"].open("w") as fh:
+    with open_output(paths["dead_letters"]) as fh:
         for d in result.dead_letters:
             fh.write(json.dumps(d.to_dict(max_raw_bytes)) + "\n")
-    with paths["violations"].open("w") as fh:
+    with open_output(paths["violations"]) as fh:
         for v in result.violations:
             fh.write(json.dumps(v) + "\n")
     if result.scores:
         paths["scores"] = out_dir / "affect-scores.jsonl"
-        with paths["scores"].open("w") as fh:
+        with open_output(paths["scores"]) as fh:
             for rec in result.scores:
                 fh.write(json.dumps(rec) + "\n")
     return paths

@@ -8,11 +8,12 @@ Every field is documented in README.md ("Settings"); keep the two in step
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -40,12 +41,33 @@ class Settings(BaseSettings):
 
     # Classifier
     classifier_variant: str = Field("int8", description="shipped graph to load: int8 or fp32")
-    classifier_threads: int = Field(0, description="onnxruntime intra-op threads; 0 = one per core")
-    batch_size: int = Field(16, description="texts per classifier micro-batch")
-    max_tokens: int = Field(256, description="word pieces kept per text (head + tail truncation)")
-    max_text_chars: int = Field(50_000, description="longer texts are dead-lettered as text_too_long")
+    classifier_threads: int = Field(0, ge=0, le=256, description="onnxruntime intra-op threads; 0 = one per core")
+    batch_size: int = Field(16, ge=1, le=4096, description="texts per classifier micro-batch")
+    max_tokens: int = Field(256, ge=8, le=512, description="word pieces kept per text (head + tail truncation)")
+    max_text_chars: int = Field(
+        50_000, ge=1, le=10_000_000,
+        description="longer texts are dead-lettered as text_too_long",
+    )
     dead_letter_max_raw_bytes: int = Field(
-        65_536, description="bytes of a rejected record kept in its dead letter (the rest: size and SHA-256)"
+        65_536, ge=0, description="bytes of a rejected record kept in its dead letter (the rest: size and SHA-256)"
+    )
+
+    # The validation boundary (every record crosses it first, in both runners)
+    max_record_bytes: int = Field(
+        2_000_000, ge=64, le=100_000_000, description="larger records are dead-lettered as record_too_large"
+    )
+    max_json_depth: int = Field(16, ge=2, le=200, description="deeper nesting of objects and lists: too_deep")
+    max_json_values: int = Field(10_000, ge=16, description="more values in one record: too_many_values")
+    max_list_items: int = Field(256, ge=1, description="entries of a post's urls or domains")
+    min_event_time: datetime = Field(
+        datetime(2000, 1, 1, tzinfo=UTC), description="earlier event times are dead-lettered (timestamp_out_of_range)"
+    )
+    max_future_seconds: int = Field(
+        3600, ge=0, description="event times further past the wall clock are dead-lettered (timestamp_out_of_range)"
+    )
+    max_event_skew_seconds: int = Field(
+        172_800, ge=0, description="a record further ahead of the newest admitted event time (and not near the "
+        "wall clock) is dead-lettered as timestamp_ahead_of_stream; 0 turns this off"
     )
 
     # Groups
@@ -61,8 +83,14 @@ class Settings(BaseSettings):
     # The shipped fine-tuned encoder's pooled embedding clusters texts by affect
     # more than by subject (off-topic sentences reach cosine 0.64 to a topic
     # centroid), so only near-paraphrases of a topic's examples pass by default.
-    topic_min_similarity: float = Field(0.9, description="cosine to a topic centroid needed to assign it")
-    max_topics: int = Field(20, description="topics beyond this many in the file are refused (label cardinality)")
+    topic_min_similarity: float = Field(
+        0.9, ge=-1.0, le=1.0,
+        description="cosine to a topic centroid needed to assign it",
+    )
+    max_topics: int = Field(
+        20, ge=1, le=1000,
+        description="topics beyond this many in the file are refused (label cardinality)",
+    )
 
     # DIKE: emotion spectra, behavior spectra and guardrails, the reviewer
     spectra_file: Path = Field(BUNDLED / "spectra.yaml", description="the seven emotion spectra and their mapping")
@@ -77,32 +105,35 @@ class Settings(BaseSettings):
     )
     review_model: str = Field("gpt-4o-mini", description="model name sent to the review endpoint")
     review_api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the endpoint's key")
-    review_timeout_seconds: float = Field(60.0, description="timeout of one chat call")
-    review_retries: int = Field(3, description="retries of a failing chat call (exponential backoff)")
-    review_backoff_seconds: float = Field(1.0, description="first backoff; doubles each retry")
-    review_max_rounds: int = Field(13, description="cap on debate rounds (the schedule itself gives 13)")
-    review_max_tokens: int = Field(300, description="max_tokens of each chat reply")
-    review_token_budget: int = Field(40_000, description="tokens one review may use in all; beyond: unreviewed")
+    review_timeout_seconds: float = Field(60.0, gt=0, description="timeout of one chat call")
+    review_retries: int = Field(3, ge=0, le=100, description="retries of a failing chat call (exponential backoff)")
+    review_backoff_seconds: float = Field(1.0, ge=0, description="first backoff; doubles each retry")
+    review_max_rounds: int = Field(13, ge=1, le=100, description="cap on debate rounds (the schedule itself gives 13)")
+    review_max_tokens: int = Field(300, ge=1, description="max_tokens of each chat reply")
+    review_token_budget: int = Field(40_000, ge=1, description="tokens one review may use in all; beyond: unreviewed")
 
     # Windows
-    bucket_seconds: int = Field(300, description="event-time bucket width")
+    bucket_seconds: int = Field(300, gt=0, description="event-time bucket width")
     spans: dict[str, int] = Field({"1h": 3600, "24h": 86400}, description="rolling spans: name -> seconds")
-    allowed_lateness_seconds: int = Field(600, description="records older than watermark minus this are late")
+    allowed_lateness_seconds: int = Field(600, ge=0, description="records older than watermark minus this are late")
     drift_reference_seconds: int = Field(
-        3600, description="a series' first span of this length is pinned as its drift reference"
+        3600, gt=0, description="a series' first span of this length is pinned as its drift reference"
     )
 
     # Divergence
     soft_distributions: bool = Field(False, description="sum probabilities instead of counting labels")
     include_none: bool = Field(True, description="texts with no label count as a 'none' category")
-    min_samples: int = Field(30, description="texts needed on each side before a figure is trusted")
-    permutations: int = Field(300, description="permutations in the significance test")
-    alpha: float = Field(0.05, description="significance level")
+    min_samples: int = Field(30, ge=1, description="texts needed on each side before a figure is trusted")
+    permutations: int = Field(300, ge=1, le=1_000_000, description="permutations in the significance test")
+    alpha: float = Field(0.05, gt=0, lt=1, description="significance level")
     seed: int = Field(20240601, description="seed of the permutation test (same input, same p-values)")
 
     # Metrics and outputs
     metrics_host: str = Field("127.0.0.1", description="address of the /metrics server")
-    metrics_port: int = Field(9464, description="port of the /metrics server; 0 picks a free one, -1 turns it off")
+    metrics_port: int = Field(
+        9464, ge=-1, le=65535,
+        description="port of the /metrics server; 0 picks a free one, -1 turns it off",
+    )
     run_label: str = Field("live", description="value of the `run` label on every figure metric")
     output_dir: Path = Field(Path("affectwatch-out"), description="where runs write figures, plots and reports")
 
@@ -116,16 +147,20 @@ class Settings(BaseSettings):
     topic_violations: str = Field("guardrail-violations", description="LM responses outside their guardrail")
     topic_reviews: str = Field("reviews", description="the reviewer's verdicts, transcripts and rectifications")
     topic_snapshots: str = Field("drift-snapshots", description="figures published by each worker's timer")
-    partitions: int = Field(4, description="partitions of every topic the project creates")
-    replication_factor: int = Field(1, description="replication factor of those topics")
+    partitions: int = Field(4, ge=1, le=10_000, description="partitions of every topic the project creates")
+    replication_factor: int = Field(1, ge=1, description="replication factor of those topics")
     input_retention_ms: int = Field(
-        -1, description="retention.ms of the input topics (-1 keeps all: replays carry old event times)"
+        -1, ge=-1, description="retention.ms of the input topics (-1 keeps all: replays carry old event times)"
     )
     store: str = Field("rocksdb://", description="faust table store: rocksdb:// or memory://")
     data_dir: Path = Field(Path("affectwatch-data"), description="worker state folder (RocksDB files)")
-    batch_within_seconds: float = Field(0.2, description="longest wait to fill a classifier or aggregation micro-batch")
+    batch_within_seconds: float = Field(
+        0.2, gt=0, le=60,
+        description="longest wait to fill a classifier or aggregation micro-batch",
+    )
     aggregate_batch_size: int = Field(
-        200, description="scores a worker aggregates before it waits for their table writes to reach the broker"
+        200, ge=1, le=100_000,
+        description="scores a worker aggregates before it waits for their table writes to reach the broker"
     )
     classify_ahead: int = Field(
         2, ge=0, description="micro-batches classified ahead of the one being counted or sent (0: a worker takes "
@@ -135,16 +170,31 @@ class Settings(BaseSettings):
         2, ge=0, description="child processes that run a worker's classifier (0: in the worker's own process)"
     )
     producer_batch_bytes: int = Field(
-        1_048_576, description="largest batch of messages the worker's producer sends to one partition at a time"
+        1_048_576, ge=1024,
+        description="largest batch of messages the worker's producer sends to one partition at a time"
     )
-    figures_interval_seconds: float = Field(5.0, description="how often a worker recomputes and exports figures")
+    figures_interval_seconds: float = Field(5.0, gt=0, description="how often a worker recomputes and exports figures")
     worker_web_host: str = Field("127.0.0.1", description="address of the worker's /ready and /metrics")
-    worker_web_port: int = Field(6066, description="port of the worker's /ready and /metrics")
-    kafka_session_timeout_seconds: float = Field(60.0, description="consumer group session timeout")
-    kafka_heartbeat_seconds: float = Field(3.0, description="consumer group heartbeat interval")
+    worker_web_port: int = Field(6066, ge=1, le=65535, description="port of the worker's /ready and /metrics")
+    kafka_session_timeout_seconds: float = Field(60.0, gt=0, description="consumer group session timeout")
+    kafka_heartbeat_seconds: float = Field(3.0, gt=0, description="consumer group heartbeat interval")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="how every Kafka client connects: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="SASL mechanism with SASL_PLAINTEXT or SASL_SSL"
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user name")
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="SASL password (never printed; prefer the environment variable to the settings file)"
+    )
+    kafka_ssl_cafile: Path | None = Field(None, description="PEM file of the CA that signed the brokers' certificates")
+    kafka_ssl_certfile: Path | None = Field(None, description="PEM client certificate (mutual TLS only)")
+    kafka_ssl_keyfile: Path | None = Field(None, description="PEM key of that certificate (mutual TLS only)")
+    kafka_ssl_check_hostname: bool = Field(True, description="check that a broker's certificate names its host")
     event_from_ms: int | None = Field(None, description="a backfill run counts only records from this event time")
     event_to_ms: int | None = Field(None, description="... and before this one (epoch ms)")
-    recovery_delay_seconds: float = Field(3.0, description="pause before table recovery after a rebalance")
+    recovery_delay_seconds: float = Field(3.0, ge=0, description="pause before table recovery after a rebalance")
 
     @model_validator(mode="after")
     def _whole_buckets(self) -> Settings:
@@ -157,6 +207,34 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name}: {sec}s is not a whole number of {self.bucket_seconds}s buckets")
         if not self.liberal_max_score < self.conservative_min_score:
             raise ValueError("liberal_max_score must be below conservative_min_score")
+        return self
+
+    @model_validator(mode="after")
+    def _names_files_and_security(self) -> Settings:
+        from streams.core.names import name_problem
+
+        if not self.groups:
+            raise ValueError("groups: at least one group is needed")
+        for what, name in [*(("groups", g) for g in self.groups), ("run_label", self.run_label)]:
+            if problem := name_problem(name):
+                raise ValueError(f"{what}: {name[:40]!r} is not a usable name ({problem})")
+        files = [("topics_file", self.topics_file), ("spectra_file", self.spectra_file)]
+        files += [("behavior_spectra", s) for s in self.behavior_spectra]
+        files += [("domain_table", self.domain_table), ("kafka_ssl_cafile", self.kafka_ssl_cafile),
+                  ("kafka_ssl_certfile", self.kafka_ssl_certfile), ("kafka_ssl_keyfile", self.kafka_ssl_keyfile)]
+        for what, path in files:
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"{what}: no such file: {path}")
+        if self.min_event_time.tzinfo is None:
+            raise ValueError("min_event_time needs a zone offset (for example 2000-01-01T00:00:00Z)")
+        if self.kafka_heartbeat_seconds >= self.kafka_session_timeout_seconds:
+            raise ValueError("kafka_heartbeat_seconds must be below kafka_session_timeout_seconds")
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(f"{self.kafka_security_protocol} needs kafka_sasl_username and kafka_sasl_password")
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("kafka_ssl_certfile and kafka_ssl_keyfile go together")
         return self
 
     @property

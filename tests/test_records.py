@@ -53,7 +53,7 @@ def test_bad_posts_get_reasons(raw, reason):
 
 def test_record_too_large_and_deeply_nested():
     assert dead(b"{" + b" " * 2_000_001 + b"}").reason == "record_too_large"
-    assert dead(b"[" * 100_000 + b"]" * 100_000).reason == "malformed_json"
+    assert dead(b"[" * 100_000 + b"]" * 100_000).reason == "too_deep"  # was malformed_json: now says why
 
 
 def test_dead_letter_keeps_non_utf8_bytes_as_base64():
@@ -72,3 +72,67 @@ def test_times():
         to_epoch_ms(True)
     with pytest.raises(ValueError):
         to_epoch_ms(float("nan"))
+
+
+# --- hostile records (issue 10): each gets a dead letter with its own reason ---
+
+def _nested(depth: int) -> dict:
+    v: dict = {}
+    for _ in range(depth):
+        v = {"x": v}
+    return v
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind", "reason"),
+    [
+        (json.dumps({**POST, "text": "\ud800"}), "post", "invalid_string:text"),
+        (json.dumps({**POST, "extra": _nested(900)}), "post", "too_deep"),
+        (b'{"id": "1", "author_id": "a", "text": "t", "created_at": 1709294400000, "n": ' + b"9" * 5000 + b"}",
+         "post", "invalid_number"),
+        (json.dumps({**POST, "n": 2**70}), "post", "invalid_number"),
+        (b'{"id": "1", "author_id": "a", "text": "t", "created_at": 1709294400000, "n": NaN}', "post",
+         "invalid_number"),
+        (json.dumps({**POST, "text": ""}), "post", "empty_text"),
+        (json.dumps({**POST, "text": " \n\t "}), "post", "empty_text"),
+        (json.dumps({**LM, "model": "m" * 10_000}), "lm", "invalid_name:model"),
+        (json.dumps({**LM, "model": "bad\nname"}), "lm", "invalid_name:model"),
+        (json.dumps({**LM, "model": "\ud800"}), "lm", "invalid_string:model"),
+        (json.dumps({**LM, "steering": " padded"}), "lm", "invalid_name:steering"),
+        (json.dumps({**LM, "steering": ""}), "lm", "invalid_name:steering"),
+        (json.dumps({**POST, "topic": "t" * 200}), "post", "invalid_name:topic"),
+        (json.dumps({**POST, "author_id": "a" * 300}), "post", "invalid_name:author_id"),
+        (json.dumps({**POST, "urls": ["u"] * 1000}), "post", "invalid_field:urls"),
+        (json.dumps({**POST, "extra": list(range(20_000))}), "post", "too_many_values"),
+        (json.dumps({**POST, "created_at": "2100-01-01T00:00:00Z"}), "post", "timestamp_out_of_range"),
+        (json.dumps({**POST, "created_at": "9999-12-31T23:59:59Z"}), "post", "timestamp_out_of_range"),
+        (json.dumps({**POST, "created_at": 10**30}), "post", "invalid_number"),
+        (json.dumps({**POST, "created_at": 10**17}), "post", "timestamp_out_of_range"),
+        (json.dumps({**POST, "created_at": "0001-01-01T00:00:00Z"}), "post", "timestamp_out_of_range"),
+        (json.dumps({**POST, "created_at": -5}), "post", "timestamp_out_of_range"),
+        (json.dumps({**POST, "created_at": 1709294400}), "post", "timestamp_out_of_range"),
+    ],
+)
+def test_hostile_records_are_dead_lettered_with_reasons(raw, kind, reason):
+    d = dead(raw, kind)
+    assert d.reason == reason, d
+    json.dumps(d.to_dict())  # every dead letter can itself be written out
+
+
+def test_epoch_seconds_are_named_in_the_reason():
+    assert "epoch seconds" in dead(json.dumps({**POST, "created_at": 1709294400})).detail
+
+
+def test_a_leading_bom_is_ignored_and_names_with_unicode_pass():
+    ok = parse(b"\xef\xbb\xbf" + json.dumps(POST).encode(), "post", SRC, LIMITS)
+    assert isinstance(ok, Parsed)
+    lm = parse(json.dumps({**LM, "model": "Llama-3 8B · instruct/v2@2024"}), "lm", SRC, LIMITS)
+    assert isinstance(lm, Parsed)
+
+
+def test_event_times_inside_the_plausible_range_pass():
+    lim = Limits(now_ms=lambda: 1_709_294_400_000)
+    assert isinstance(parse(json.dumps({**POST, "created_at": 1_709_294_400_000 + 3_599_000}), "post", SRC, lim),
+                      Parsed)
+    late = parse(json.dumps({**POST, "created_at": 1_709_294_400_000 + 3_601_000}), "post", SRC, lim)
+    assert isinstance(late, DeadLetter) and late.reason == "timestamp_out_of_range"

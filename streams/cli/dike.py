@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from streams.cli.shell import _chat_client, _settings, app, console, err
+from streams.safe_files import write_text
 
 dike_app = typer.Typer(no_args_is_help=True, help="DIKE: behavior spectra, Γ, guardrails.")
 app.add_typer(dike_app, name="dike")
@@ -73,7 +74,7 @@ def dike_rewrite(
             texts.append(line)
     chat = _chat_client(settings)
     examples, failures = rewrite_examples(spec, texts, chat, n)
-    out.write_text("".join(json.dumps(e) + "\n" for e in examples), encoding="utf-8")
+    write_text(out, "".join(json.dumps(e) + "\n" for e in examples))
     console.print(f"wrote {len(examples)} examples to {out}")
     if failures:
         err.print(f"[yellow]{len(failures)} rewrites failed (first: {failures[0]['reason']})[/yellow]")

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from models.labels import EMOTIONS, MORALS
 from streams.cli.shell import _settings, app, console, err
+from streams.safe_files import output_dir
 from streams.settings import BUNDLED, Settings
 
 
@@ -86,6 +87,11 @@ def _run_files(
         if path is not None and not path.is_file():
             err.print(f"[red]no such file: {path}[/red]")
             raise typer.Exit(2)
+    try:
+        output_dir(out)  # before the work: a bad --out must not cost a finished run
+    except OSError as exc:
+        err.print(f"[red]cannot write to {out}: {exc}[/red]")
+        raise typer.Exit(2) from exc
     started = time.perf_counter()
     core = build_core(settings)
     port = None
@@ -106,8 +112,16 @@ def _run_files(
     ) as bar:
         task = bar.add_task("scoring", total=len(inputs))
         result = runner.run(inputs, progress=lambda done, total: bar.update(task, completed=done, total=total))
-    paths = write_outputs(result, out, settings.dead_letter_max_raw_bytes)
-    print_report(result.figures, console)
+    try:
+        paths = write_outputs(result, out, settings.dead_letter_max_raw_bytes)
+    except OSError as exc:
+        err.print(f"[red]the run finished ({result.records} records) but its outputs could not be written: {exc}[/red]")
+        raise typer.Exit(1) from exc
+    try:
+        print_report(result.figures, console)
+    except Exception as exc:  # the figures are written already; say why the table is missing
+        err.print(f"[yellow]the summary table could not be printed ({type(exc).__name__}: {exc}); "
+                  f"the figures are in {paths['figures']}[/yellow]")
     rate = result.scored / result.seconds if result.seconds else 0.0
     meta = {
         "records": str(result.records),
@@ -118,7 +132,11 @@ def _run_files(
         "records/s": f"{rate:.0f}",
         "classifier": core.classifier.version,
     }
-    paths.update(write_report(result.figures, out, title, meta))
+    try:
+        paths.update(write_report(result.figures, out, title, meta))
+    except Exception as exc:  # what was finished stays written; the report is the only loss
+        err.print(f"[yellow]the report could not be drawn ({type(exc).__name__}: {exc}); the figures, "
+                  f"scores and dead letters are written[/yellow]")
     console.print(
         f"{result.records} records: {result.scored} scored, {len(result.dead_letters)} dead letters "
         f"{result.dead_letter_reasons() or ''}, {result.late} late, {len(result.violations)} guardrail "

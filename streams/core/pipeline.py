@@ -4,12 +4,14 @@ provides: dicts in the embedded runner, changelog-backed tables on Kafka."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from models.labels import EMOTIONS, MORALS
+from streams.core.clock import EventClock
 from streams.core.figures import FigureConfig, FigureMaker, Figures
 from streams.core.groups import UNASSIGNED, AuthorScore, DomainTable, group_of
 from streams.core.records import DeadLetter, Kind, Limits, Parsed, Post, parse
@@ -70,13 +72,38 @@ class Scorer:
     guardrails: list[Guardrail] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.limits = Limits(tuple(self.settings.groups), self.settings.max_text_chars)
+        s = self.settings
+        self.limits = Limits(
+            groups=tuple(s.groups),
+            max_text_chars=s.max_text_chars,
+            max_record_bytes=s.max_record_bytes,
+            max_depth=s.max_json_depth,
+            max_values=s.max_json_values,
+            max_list_items=s.max_list_items,
+            min_event_ms=int(s.min_event_time.timestamp() * 1000),
+            max_future_ms=s.max_future_seconds * 1000,
+        )
+        self.clock = EventClock(s.max_event_skew_seconds * 1000)
         self._thresholds = self.classifier.thresholds  # a property that builds arrays: read once
         self._dike_for: tuple | None = None
         self._dike_cache: tuple[list, list] = ([], [])
 
     def parse(self, raw: bytes | str | dict, kind: Kind, source: dict[str, Any]) -> Parsed | DeadLetter:
         return parse(raw, kind, source, self.limits)
+
+    def admit(self, records: Sequence[Parsed]) -> list[Parsed | DeadLetter]:
+        """The stream clock's verdict on parsed records, in the order they will be
+        counted: each stays, or becomes a ``timestamp_ahead_of_stream`` dead letter."""
+        self.clock.seed([p.record.created_at for p in records])
+        out: list[Parsed | DeadLetter] = []
+        for p in records:
+            why = self.clock.admit(p.record.created_at)
+            if why is None:
+                out.append(p)
+            else:
+                raw = json.dumps(p.record.model_dump(), ensure_ascii=False).encode("utf-8")
+                out.append(DeadLetter(raw, p.source, "timestamp_ahead_of_stream", why))
+        return out
 
     def _group(self, post: Post, source: dict[str, Any]) -> str:
         if post.group:

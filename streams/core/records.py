@@ -1,7 +1,12 @@
 """Input records (``posts``, ``lm-responses``), their validation, dead letters.
 
-``parse`` never raises on data: it returns a validated record or a
-``DeadLetter`` that keeps the original bytes and a machine-readable reason.
+``parse`` is the one validation boundary: every record crosses it before
+anything else touches it, and it never raises on data. It returns a validated
+record or a ``DeadLetter`` that keeps the original bytes and a machine-readable
+reason. Bounded here: the record's size, JSON nesting depth and number of
+values, numbers (64-bit integers, finite floats), strings (must encode as
+UTF-8: no lone surrogates), names (``streams.core.names``), list fields, empty
+texts, and event times (a plausible range around the wall clock).
 """
 
 from __future__ import annotations
@@ -9,13 +14,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from streams.core.names import MAX_ID_CHARS, MAX_NAME_CHARS, name_problem
+
 Kind = Literal["post", "lm"]
+BOM = b"\xef\xbb\xbf"
+INT64 = 2**63
 
 
 def to_epoch_ms(value: Any) -> int:
@@ -112,11 +123,27 @@ class DeadLetter:
         return out
 
 
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def internal_error(parsed: Parsed, exc: BaseException) -> DeadLetter:
+    """The dead letter of a record whose handling raised: the worker goes on."""
+    raw = json.dumps(parsed.record.model_dump(), ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return DeadLetter(raw, parsed.source, f"internal_error:{type(exc).__name__}", str(exc)[:300])
+
+
 @dataclass
 class Limits:
     groups: tuple[str, ...] = ("liberal", "conservative")
     max_text_chars: int = 50_000
     max_record_bytes: int = 2_000_000
+    max_depth: int = 16  # nesting of objects and lists in one record
+    max_values: int = 10_000  # scalars, objects and lists in one record
+    max_list_items: int = 256  # entries of urls / domains
+    min_event_ms: int = 946_684_800_000  # 2000-01-01T00:00:00Z
+    max_future_ms: int = 3_600_000  # how far past the wall clock an event time may lie
+    now_ms: Callable[[], int] = wall_ms
 
 
 @dataclass(frozen=True)
@@ -133,34 +160,127 @@ def _reason(err: ValidationError) -> tuple[str, str]:
     return f"{kind}:{loc}", "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())[:500]
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _shape_problem(data: Any, limits: Limits) -> tuple[str, str] | None:
+    """(reason, detail) when a decoded record is deeper, larger or holds values
+    that cannot travel on (big integers, non-finite floats, unencodable strings).
+    Iterative, so no nesting can exhaust the stack."""
+    stack: list[tuple[Any, int, str]] = [(data, 1, "record")]
+    seen = 0
+    while stack:
+        value, depth, where = stack.pop()
+        seen += 1
+        if seen > limits.max_values:
+            return "too_many_values", f"more than {limits.max_values} values"
+        if isinstance(value, dict | list):
+            if depth > limits.max_depth:
+                return "too_deep", f"nested more than {limits.max_depth} levels at {where}"
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for k, v in items:
+                if isinstance(k, str) and not _encodes(k):
+                    return "invalid_string", f"a key at {where} has an unpaired surrogate"
+                stack.append((v, depth + 1, f"{where}.{k}" if depth < 4 else where))
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int):
+            if not -INT64 <= value < INT64:
+                return "invalid_number", f"an integer at {where} is outside 64 bits"
+        elif isinstance(value, float):
+            if value != value or value in (float("inf"), float("-inf")):
+                return "invalid_number", f"a non-finite number at {where}"
+        elif isinstance(value, str):
+            if not _encodes(value):
+                return f"invalid_string:{where.removeprefix('record.')}", "unpaired surrogate (not encodable as UTF-8)"
+        else:  # in-process inputs (CSV rows, dicts) may hold anything
+            return "invalid_field", f"{type(value).__name__} at {where}"
+    return None
+
+
+def _encodes(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_names(record: Post | LMResponse) -> tuple[str, str] | None:
+    names: list[tuple[str, str | None, int]] = [
+        ("id", record.id, MAX_ID_CHARS),
+        ("topic", record.topic, MAX_NAME_CHARS),
+    ]
+    if isinstance(record, Post):
+        names += [("author_id", record.author_id, MAX_ID_CHARS), ("group", record.group, MAX_NAME_CHARS)]
+    else:
+        names += [("model", record.model, MAX_NAME_CHARS), ("steering", record.steering, MAX_NAME_CHARS),
+                  ("prompt_id", record.prompt_id, MAX_ID_CHARS)]
+    for field_name, value, cap in names:
+        if value is not None and (problem := name_problem(value, cap)):
+            return f"invalid_name:{field_name}", problem
+    return None
+
+
+def _time_problem(ms: int, limits: Limits) -> str | None:
+    if ms < limits.min_event_ms:
+        hint = ""
+        if 10**9 <= ms < 10**11:
+            hint = " (it looks like epoch seconds: created_at takes epoch milliseconds or RFC 3339)"
+        return f"{ms} is before {iso(limits.min_event_ms)}{hint}"
+    latest = limits.now_ms() + limits.max_future_ms
+    if ms > latest:
+        return f"{ms} is more than {limits.max_future_ms // 1000}s past the wall clock"
+    return None
+
+
 def parse(raw: bytes | str | dict, kind: Kind, source: dict[str, Any], limits: Limits) -> Parsed | DeadLetter:
     """Validate one input; every failure becomes a dead letter with a reason."""
     if isinstance(raw, dict):
         data: Any = raw
-        raw_bytes = json.dumps(raw, ensure_ascii=False, default=str).encode("utf-8", "replace")
+        raw_bytes = json.dumps(raw, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass")
     else:
-        raw_bytes = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else bytes(raw)
+        raw_bytes = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
         if len(raw_bytes) > limits.max_record_bytes:
             return DeadLetter(raw_bytes, source, "record_too_large", f"{len(raw_bytes)} bytes")
         try:
-            text = raw_bytes.decode("utf-8")
+            # A leading BOM is allowed and ignored (RFC 8259, section 8.1).
+            text = raw_bytes.removeprefix(BOM).decode("utf-8")
         except UnicodeDecodeError as exc:
             return DeadLetter(raw_bytes, source, "invalid_utf8", str(exc))
         try:
-            data = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
+            data = json.loads(text, parse_constant=_no_constant)
+        except json.JSONDecodeError as exc:
             return DeadLetter(raw_bytes, source, "malformed_json", str(exc)[:200])
+        except RecursionError:
+            return DeadLetter(raw_bytes, source, "too_deep", "nesting deeper than the JSON decoder allows")
+        except ValueError as exc:  # NaN/Infinity, or an integer of more than 4300 digits
+            return DeadLetter(raw_bytes, source, "invalid_number", str(exc)[:200])
     if not isinstance(data, dict):
         return DeadLetter(raw_bytes, source, "not_an_object", type(data).__name__)
+    if problem := _shape_problem(data, limits):
+        return DeadLetter(raw_bytes, source, *problem)
     if "group" in data and data["group"] is not None and not isinstance(data["group"], str):
         return DeadLetter(raw_bytes, source, "invalid_field:group", "group must be a string")
+    for list_field in ("urls", "domains"):
+        value = data.get(list_field)
+        if isinstance(value, list) and len(value) > limits.max_list_items:
+            return DeadLetter(raw_bytes, source, f"invalid_field:{list_field}",
+                              f"{len(value)} entries, at most {limits.max_list_items}")
     try:
         record: Post | LMResponse = (Post if kind == "post" else LMResponse).model_validate(data)
     except ValidationError as exc:
         reason, detail = _reason(exc)
         return DeadLetter(raw_bytes, source, reason, detail)
+    if not record.text.strip():
+        return DeadLetter(raw_bytes, source, "empty_text", "the text is empty or white space only")
     if len(record.text) > limits.max_text_chars:
         return DeadLetter(raw_bytes, source, "text_too_long", f"{len(record.text)} characters")
+    if problem := _check_names(record):
+        return DeadLetter(raw_bytes, source, *problem)
     if isinstance(record, Post) and record.group is not None and record.group not in limits.groups:
         return DeadLetter(raw_bytes, source, "unknown_group", f"{record.group!r} not in {list(limits.groups)}")
+    if detail := _time_problem(record.created_at, limits):
+        return DeadLetter(raw_bytes, source, "timestamp_out_of_range", detail)
     return Parsed(kind, record, source)

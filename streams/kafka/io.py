@@ -61,7 +61,9 @@ class Outgoing:
 
 
 def _value_bytes(item: RawInput) -> bytes:
-    return item.raw if isinstance(item.raw, bytes) else json.dumps(item.raw, ensure_ascii=False).encode()
+    if isinstance(item.raw, bytes):
+        return item.raw
+    return json.dumps(item.raw, ensure_ascii=False).encode("utf-8", "surrogatepass")
 
 
 def plan(settings: Settings, items: Iterable[RawInput], start_ms: int | None = None,
@@ -78,9 +80,11 @@ def plan(settings: Settings, items: Iterable[RawInput], start_ms: int | None = N
         try:
             data = item.raw if isinstance(item.raw, dict) else json.loads(value)
             ts = to_epoch_ms(data["created_at"])
+            if not 0 <= ts < 2**63:  # not a Kafka timestamp: the worker dead-letters it with its reason
+                raise ValueError(ts)
             key_field = "author_id" if item.kind == "post" else "id"
-            key = str(data[key_field]).encode() if data.get(key_field) is not None else None
-        except (ValueError, KeyError, TypeError, AttributeError):
+            key = str(data[key_field]).encode("utf-8", "surrogatepass") if data.get(key_field) is not None else None
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             out.append((-1, n, Outgoing(topic, None, value, None)))
             continue
         if (start_ms is not None and ts < start_ms) or (end_ms is not None and ts >= end_ms):

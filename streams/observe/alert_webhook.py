@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from streams.safe_files import open_output
+
 
 class WebhookReceiver:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, out: Path | None = None) -> None:
@@ -46,7 +48,7 @@ class WebhookReceiver:
         with self._lock:
             self.received.append(notification)
             if self.out is not None:
-                with self.out.open("a", encoding="utf-8") as fh:
+                with open_output(self.out, append=True) as fh:
                     fh.write(json.dumps(notification) + "\n")
 
     def alerts(self) -> list[dict[str, Any]]:

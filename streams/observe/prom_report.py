@@ -20,6 +20,7 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 
 from streams.observe.report import STEER_COLORS, png_bytes
+from streams.safe_files import output_dir, redact_url, write_bytes, write_text
 
 
 class PrometheusError(RuntimeError):
@@ -109,7 +110,7 @@ def build_report(url: str, start: float, end: float, out_dir: Path, window: str 
     if not alignment and not drift:
         raise PrometheusError(f"no affectwatch_alignment or affectwatch_drift_jsd {sel} in {url} "
                               "between those times")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    output_dir(out_dir)
     span = (f"{dt.datetime.fromtimestamp(start, dt.UTC):%Y-%m-%d %H:%M} – "
             f"{dt.datetime.fromtimestamp(end, dt.UTC):%Y-%m-%d %H:%M} UTC")
     pngs = {
@@ -119,7 +120,7 @@ def build_report(url: str, start: float, end: float, out_dir: Path, window: str 
     paths = {}
     for name, data in pngs.items():
         paths[name] = out_dir / f"{name}.png"
-        paths[name].write_bytes(data)
+        write_bytes(paths[name], data)
     low = sorted(((min(c.values), c.labels) for c in alignment if c.values), key=lambda x: x[0])[:10]
     rows = "".join(
         f"<tr><td>{html.escape(lab.get('model', ''))}</td><td>{html.escape(lab.get('steering', ''))}</td>"
@@ -132,12 +133,12 @@ def build_report(url: str, start: float, end: float, out_dir: Path, window: str 
         for name, data in pngs.items()
     )
     paths["html"] = out_dir / "report.html"
-    paths["html"].write_text(f"""<!doctype html><meta charset="utf-8"><title>affectwatch report</title>
+    write_text(paths["html"], f"""<!doctype html><meta charset="utf-8"><title>affectwatch report</title>
 <style>body{{font:14px system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#1a202c}}
 img{{max-width:100%;margin:1em 0}}table{{border-collapse:collapse}}
 td,th{{padding:.2em .6em;border-bottom:1px solid #e2e8f0}}</style>
 <h1>affectwatch: alignment and drift</h1>
-<p>From <code>{html.escape(url)}</code>, {html.escape(span)}, window <b>{html.escape(window)}</b>,
+<p>From <code>{html.escape(redact_url(url))}</code>, {html.escape(span)}, window <b>{html.escape(window)}</b>,
 topic <b>{html.escape(topic or 'every topic')}</b>{', model <b>' + html.escape(model) + '</b>' if model else ''}.
 Alignment is 1 − Jensen-Shannon divergence (base 2) between a model's and a group's label distributions;
 the dotted line is the partisan baseline (liberal against conservative). Drift is the JSD of a series from its
@@ -145,5 +146,5 @@ pinned reference window.</p>
 {imgs}
 <h2>Lowest alignment in the range</h2>
 <table><tr><th>model</th><th>steering</th><th>group</th><th>topic</th><th>dimension</th><th>min</th></tr>{rows}</table>
-""", encoding="utf-8")
+""")
     return paths

@@ -17,6 +17,9 @@ from rich.table import Table
 
 from streams.core.figures import Figures
 from streams.core.topics import ALL
+from streams.safe_files import output_dir, write_bytes, write_text
+
+matplotlib.rcParams["text.parse_math"] = False  # model and group names are data, never TeX: "$" stays "$"
 
 STEER_COLORS = {"liberal": "#2b6cb0", "conservative": "#c53030", "default": "#4a5568"}
 GROUP_COLORS = {"liberal": "#2b6cb0", "conservative": "#c53030"}
@@ -137,7 +140,10 @@ def plot_alignment(figs: Figures, window: str) -> bytes:
 
 def plot_shares(figs: Figures, window: str) -> bytes:
     dims = sorted({s.dimension for s in figs.series})
-    fig, axes = plt.subplots(len(dims), 1, figsize=(11, 4.4 * max(len(dims), 1)), squeeze=False)
+    fig, axes = plt.subplots(max(len(dims), 1), 1, figsize=(11, 4.4 * max(len(dims), 1)), squeeze=False)
+    if not dims:  # nothing was scored: say so rather than draw empty axes
+        axes[0, 0].text(0.5, 0.5, "no scored records in this run", ha="center", va="center")
+        axes[0, 0].set_axis_off()
     for ax, dim in zip(axes[:, 0], dims, strict=False):
         rows = [
             s
@@ -214,7 +220,7 @@ text-align:right}th{background:#f7fafc}td:nth-child(-n+5){text-align:left}img{ma
 
 def write_report(figs: Figures, out_dir: Path, title: str, meta: dict[str, str]) -> dict[str, Path]:
     """PNG charts and report.html into out_dir; returns the paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    output_dir(out_dir)
     window = main_window(figs)
     pngs = {
         "alignment": plot_alignment(figs, window),
@@ -224,7 +230,7 @@ def write_report(figs: Figures, out_dir: Path, title: str, meta: dict[str, str])
     paths: dict[str, Path] = {}
     for name, data in pngs.items():
         paths[name] = out_dir / f"{name}.png"
-        paths[name].write_bytes(data)
+        write_bytes(paths[name], data)
     align_rows = []
     base = {(b.topic, b.dimension): b.value for b in figs.baseline if b.window == window}
     for a in sorted(figs.alignment, key=lambda a: (a.topic != ALL, a.topic, a.dimension, a.steering, a.group)):
@@ -291,5 +297,5 @@ value means significantly less aligned. Figures with fewer texts than the minimu
 <h2>Drift</h2>{_html_table(["topic", "dim", "series", "JSD", "n now/ref", "p"], drift_rows)}
 </body></html>"""
     paths["html"] = out_dir / "report.html"
-    paths["html"].write_text(doc, encoding="utf-8")
+    write_text(paths["html"], doc)
     return paths

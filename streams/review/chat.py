@@ -11,6 +11,8 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from streams.safe_files import redact_url
+
 
 class ChatError(RuntimeError):
     """The endpoint failed, or answered with something that is not a chat reply."""
@@ -67,7 +69,7 @@ class ChatClient:
             except urllib.error.HTTPError as exc:
                 last = exc
                 if exc.code < 500 and exc.code != 429:  # a request we got wrong: retrying will not help
-                    raise ChatError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
+                    raise ChatError(f"{redact_url(url)}: HTTP {exc.code} {exc.reason}") from exc
                 continue
             except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:  # network, timeout, bad JSON
                 last = exc
@@ -77,4 +79,4 @@ class ChatClient:
             # Endpoints that do not report usage are charged an estimate (4 characters a token).
             self.used_tokens += int(tokens) if isinstance(tokens, int) else (len(body) + len(text)) // 4
             return text
-        raise ChatError(f"{url}: no valid reply after {self.cfg.retries + 1} attempts: {last}")
+        raise ChatError(f"{redact_url(url)}: no valid reply after {self.cfg.retries + 1} attempts: {last}")

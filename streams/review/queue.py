@@ -22,6 +22,7 @@ from typing import Any
 from streams.observe.metrics import Metrics
 from streams.review.chat import ChatError
 from streams.review.reviewer import Debate
+from streams.safe_files import open_output, write_text
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -60,7 +61,7 @@ def review_file(violations: Path, reviews: Path, debate: Debate, metrics: Metric
                     metrics.review_failures.labels(metrics.run).inc()
                 still.append(v)
                 continue
-            with reviews.open("a", encoding="utf-8") as fh:
+            with open_output(reviews, append=True) as fh:
                 fh.write(json.dumps(review) + "\n")
             reviewed += 1
             if metrics:
@@ -68,7 +69,7 @@ def review_file(violations: Path, reviews: Path, debate: Debate, metrics: Metric
         pending = still
     unreviewed = [{"violation_id": v.get("id"), "reason": failures.get(str(v.get("id")), "")} for v in pending]
     out = reviews.with_name("unreviewed.jsonl")
-    out.write_text("".join(json.dumps(u) + "\n" for u in unreviewed))
+    write_text(out, "".join(json.dumps(u) + "\n" for u in unreviewed))
     return reviewed, unreviewed
 
 
