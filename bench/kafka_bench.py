@@ -32,6 +32,7 @@ from kafka import KafkaConsumer, KafkaProducer  # noqa: E402
 from models.classifier import Classifier  # noqa: E402
 from streams.kafka.io import create_topics  # noqa: E402
 from streams.kafka.localkafka import LocalKafka  # noqa: E402
+from streams.kafka.security import client_kwargs  # noqa: E402
 from streams.settings import BUNDLED  # noqa: E402
 from tests.kafka_support import Worker, isolated_settings  # noqa: E402
 
@@ -68,7 +69,7 @@ def counted(worker: Worker, metric: str = "affectwatch_counted_records_total") -
 
 def produce(settings, records, rate: float | None, stamp_now: bool) -> list[float]:
     """Sends records (fixed rate or all at once); returns each send's wall time."""
-    p = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5, acks="all")
+    p = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5, acks="all", **client_kwargs(settings))
     sent = []
     start = time.time()
     for i, (kind, rec) in enumerate(records):
@@ -102,7 +103,7 @@ def wait_counted(worker: Worker, target: float, timeout: float) -> tuple[float, 
 
 def latency_run(settings, worker: Worker, records, rate: float, base: float) -> dict:
     snaps = KafkaConsumer(settings.topic_snapshots, bootstrap_servers=settings.kafka_bootstrap,
-                          auto_offset_reset="latest", group_id=None)
+                          auto_offset_reset="latest", group_id=None, **client_kwargs(settings))
     snaps.poll(timeout_ms=1000)
     start_ms = int(time.time() * 1000)
     sent = produce(settings, records, rate, stamp_now=True)

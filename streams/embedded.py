@@ -196,6 +196,14 @@ def read_inputs(posts: Path | None, responses: Path | None) -> list[RawInput]:
     return items
 
 
+def _figures_without_late(figures: dict) -> dict:
+    """The figures' own late counts are per topic key and stream; they go under
+    ``late_by_topic`` so that ``late`` is the run's total (it used to be overwritten)."""
+    out = dict(figures)
+    out["late_by_topic"] = out.pop("late", {})
+    return out
+
+
 def write_outputs(result: RunResult, out_dir: Path, max_raw_bytes: int | None = None) -> dict[str, Path]:
     output_dir(out_dir)
     paths = {
@@ -207,13 +215,14 @@ def write_outputs(result: RunResult, out_dir: Path, max_raw_bytes: int | None = 
         paths["figures"],
         json.dumps(
             {
+                **_figures_without_late(result.figures.to_dict()),
+                # records = scored + sum(dead_letters) + late, exactly
                 "records": result.records,
                 "scored": result.scored,
                 "late": result.late,
                 "dead_letters": result.dead_letter_reasons(),
                 "guardrail_violations": len(result.violations),
                 "seconds": round(result.seconds, 2),
-                **result.figures.to_dict(),
             },
             indent=1,
             default=float,

@@ -21,10 +21,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def kafka():
-    """One real broker (KRaft) for the whole session; each test isolates its topics and group."""
+    """One real broker (KRaft) for the whole session; each test isolates its topics and group.
+    Beside its plaintext listener it serves SASL_SSL (PLAIN, SCRAM-SHA-256) for SASL_USERS."""
     from streams.kafka.localkafka import LocalKafka
 
-    with LocalKafka(extra={"group.initial.rebalance.delay.ms": "0"}) as k:
+    with LocalKafka(extra={"group.initial.rebalance.delay.ms": "0"}, sasl_users=SASL_USERS) as k:
         yield k
 
 
@@ -39,6 +40,7 @@ def settings(tmp_path: Path) -> Settings:
                     behavior_spectra=GUARDRAILS)
 
 
+SASL_USERS = {"alice": "alice-secret"}
 GUARDRAILS = [BUNDLED / "behavior" / "letter.yaml", BUNDLED / "behavior" / "hostility.yaml"]
 T0 = 1_709_294_400_000  # 2024-03-01T12:00:00Z
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from kafka import KafkaConsumer
 
 from streams.kafka.localkafka import free_port
+from streams.kafka.security import client_kwargs
 from streams.settings import BUNDLED, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,6 +64,11 @@ def env_of(settings: Settings) -> dict[str, str]:
                  "partitions"):
         env[f"AFFECTWATCH_{name.upper()}"] = str(getattr(settings, name))
     env["AFFECTWATCH_BEHAVIOR_SPECTRA"] = json.dumps([str(p) for p in settings.behavior_spectra])
+    for name in ("kafka_security_protocol", "kafka_sasl_mechanism", "kafka_sasl_username", "kafka_ssl_cafile"):
+        if getattr(settings, name) is not None:
+            env[f"AFFECTWATCH_{name.upper()}"] = str(getattr(settings, name))
+    if settings.kafka_sasl_password is not None:
+        env["AFFECTWATCH_KAFKA_SASL_PASSWORD"] = settings.kafka_sasl_password.get_secret_value()
     return env
 
 
@@ -128,7 +134,8 @@ class Snapshots:
     def __init__(self, settings: Settings, topic: str | None = None) -> None:
         self.consumer = KafkaConsumer(topic or settings.topic_snapshots, bootstrap_servers=settings.kafka_bootstrap,
                                       auto_offset_reset="earliest", enable_auto_commit=False,
-                                      group_id=None, value_deserializer=json.loads)
+                                      group_id=None, value_deserializer=json.loads,
+                                      **client_kwargs(settings))
         self.latest: dict[str, dict] = {}
         self.received_at: dict[str, float] = {}
 
@@ -182,7 +189,8 @@ def total_n(by_topic: dict[str, dict[str, list]], window: str = "24h") -> int:
 
 def read_topic(settings: Settings, topic: str, timeout_ms: int = 3000) -> list:
     c = KafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest",
-                      enable_auto_commit=False, group_id=None, consumer_timeout_ms=timeout_ms)
+                      enable_auto_commit=False, group_id=None, consumer_timeout_ms=timeout_ms,
+                      **client_kwargs(settings))
     try:
         return list(c)
     finally:

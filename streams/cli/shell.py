@@ -4,6 +4,7 @@ the chat client built from settings."""
 from __future__ import annotations
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from streams.settings import Settings
@@ -29,7 +30,14 @@ def _chat_client(settings: Settings):
 def _settings(**overrides: object) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except Exception as exc:  # a settings error is the user's to fix: say it plainly
-        err.print(f"[red]invalid settings:[/red] {exc}")
+    except ValidationError as exc:  # a settings error is the user's to fix: say it plainly, no traceback
+        err.print("[red]invalid settings:[/red]", markup=True)
+        for e in exc.errors():
+            where = ".".join(str(x) for x in e["loc"]) or "settings"
+            name = f"AFFECTWATCH_{where.split('.')[0].upper()}" if e["loc"] else where
+            err.print(f"  {name}: {e['msg']}", markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+    except Exception as exc:  # an unreadable settings file, for example
+        err.print(f"[red]invalid settings:[/red] {type(exc).__name__}: {exc}")
         raise typer.Exit(2) from exc
 

@@ -54,8 +54,9 @@ class GapEvent:
 
 
 class GapFiller:
-    def __init__(self, bootstrap: str, group_id: str, deserialize=lambda b: b) -> None:
+    def __init__(self, bootstrap: str, group_id: str, deserialize=lambda b: b, client: dict | None = None) -> None:
         self.bootstrap = bootstrap
+        self.client = client or {}  # security settings (streams.kafka.security.client_kwargs)
         self.group_id = group_id
         self.deserialize = deserialize
         self.expected: dict[tuple[str, int], int] = {}
@@ -63,7 +64,8 @@ class GapFiller:
         self.filled = 0  # records read directly so far (a metric for the curious)
 
     async def _committed(self, tps: list[TopicPartition]) -> dict[TopicPartition, int | None]:
-        c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False)
+        c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False,
+                             **self.client)
         await c.start()
         try:
             return {tp: await c.committed(tp) for tp in tps}
@@ -71,7 +73,7 @@ class GapFiller:
             await c.stop()
 
     async def _read(self, tp: TopicPartition, start: int, end: int) -> list[GapMessage]:
-        c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None)
+        c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None, **self.client)
         await c.start()
         out: list[GapMessage] = []
         try:

@@ -18,6 +18,7 @@ from kafka.errors import TopicAlreadyExistsError
 
 from streams.core.inputs import RawInput
 from streams.core.records import to_epoch_ms
+from streams.kafka.security import client_kwargs
 from streams.settings import Settings
 
 
@@ -28,7 +29,8 @@ def project_topics(settings: Settings) -> list[str]:
 
 def create_topics(settings: Settings) -> dict[str, str]:
     """Create the project's topics; returns name -> created / exists."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="affectwatch-admin")
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="affectwatch-admin",
+                             **client_kwargs(settings))
     out: dict[str, str] = {}
     try:
         existing = set(admin.list_topics())
@@ -99,7 +101,8 @@ def replay(settings: Settings, messages: list[Outgoing], speed: float | None,
     """Produce messages; ``speed`` None is as fast as possible, else a multiple
     of real time between event timestamps."""
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20,
-                             max_request_size=4_000_000, client_id="affectwatch-replay")
+                             max_request_size=4_000_000, client_id="affectwatch-replay",
+                             **client_kwargs(settings))
     first_ts = next((m.timestamp_ms for m in messages if m.timestamp_ms is not None), None)
     started = time.monotonic()
     try:

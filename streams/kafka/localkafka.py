@@ -7,7 +7,9 @@ from Maven Central (deploy/kafka/pom.xml names the version).
 
 Debian has no Kafka package and no Docker engine runs here, hence the jars.
 Test-only settings (no initial rebalance delay) are passed by the caller, not
-baked in.
+baked in. With ``sasl_users`` a second listener speaks SASL_SSL (PLAIN and
+SCRAM-SHA-256 for those users) with a CA and a broker certificate made by
+``openssl`` for this broker alone; the plaintext listener stays for tooling.
 """
 
 from __future__ import annotations
@@ -89,10 +91,14 @@ class LocalKafka:
     extra: dict[str, str] = field(default_factory=dict)
     heap: str = "512m"
     proc: subprocess.Popen | None = None
+    sasl_users: dict[str, str] | None = None  # user -> password, served on a SASL_SSL listener
+    secure_port: int = 0
 
     def __post_init__(self) -> None:
         self.port = self.port or free_port()
         self.controller_port = self.controller_port or free_port()
+        if self.sasl_users:
+            self.secure_port = self.secure_port or free_port()
         self._own_dir = self.data_dir is None
         self.data_dir = Path(self.data_dir or tempfile.mkdtemp(prefix="affectwatch-kafka-"))
         self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
@@ -101,6 +107,57 @@ class LocalKafka:
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def secure_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.secure_port}"
+
+    @property
+    def ca_file(self) -> Path:
+        assert self.data_dir is not None
+        return self.data_dir / "tls" / "ca.pem"
+
+    def _make_certificates(self) -> Path:
+        """A throw-away CA and a broker certificate for 127.0.0.1 / localhost (PEM)."""
+        assert self.data_dir is not None
+        tls = self.data_dir / "tls"
+        tls.mkdir(parents=True, exist_ok=True)
+
+        def ossl(*args: str) -> None:
+            subprocess.run(["openssl", *args], cwd=tls, check=True, capture_output=True)
+
+        ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+             "-subj", "/CN=affectwatch test CA")
+        ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "broker.key", "-out", "broker.csr",
+             "-subj", "/CN=127.0.0.1")
+        (tls / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        ossl("x509", "-req", "-in", "broker.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+             "-out", "broker.pem", "-days", "2", "-extfile", "san.cnf")
+        ossl("pkcs8", "-topk8", "-nocrypt", "-in", "broker.key", "-out", "broker.p8")
+        keystore = tls / "keystore.pem"  # Kafka's PEM key store: the PKCS#8 key, then the chain
+        keystore.write_text((tls / "broker.p8").read_text() + (tls / "broker.pem").read_text())
+        return tls
+
+    def _secure_properties(self) -> dict[str, str]:
+        if not self.sasl_users:
+            return {}
+        tls = self._make_certificates()
+        users = " ".join(f'user_{u}="{pw}"' for u, pw in self.sasl_users.items())
+        return {
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},SASL_SSL://127.0.0.1:{self.secure_port},"
+                         f"CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port},SASL_SSL://127.0.0.1:{self.secure_port}",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL",
+            "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256",
+            "listener.name.sasl_ssl.plain.sasl.jaas.config":
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};",
+            "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config":
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(tls / "keystore.pem"),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(tls / "ca.pem"),
+        }
 
     def properties(self) -> str:
         props = {
@@ -120,6 +177,7 @@ class LocalKafka:
             "transaction.state.log.min.isr": "1",
             "transaction.state.log.num.partitions": "4",
             "auto.create.topics.enable": "false",
+            **self._secure_properties(),
             **self.extra,
         }
         return "".join(f"{k}={v}\n" for k, v in props.items())
@@ -144,6 +202,9 @@ class LocalKafka:
         (self.data_dir / "log4j2.xml").write_text(LOG4J2)
         (self.data_dir / "server.properties").write_text(self.properties())
         if not (self.data_dir / "data" / "meta.properties").exists():
+            # SCRAM credentials live in the cluster metadata: KRaft adds them at format time.
+            scram = [a for u, pw in (self.sasl_users or {}).items()
+                     for a in ("--add-scram", f"SCRAM-SHA-256=[name={u},password={pw}]")]
             subprocess.run(
                 self._java(
                     "kafka.tools.StorageTool",
@@ -152,6 +213,7 @@ class LocalKafka:
                     self.cluster_id,
                     "-c",
                     str(self.data_dir / "server.properties"),
+                    *scram,
                 ),
                 check=True,
                 capture_output=True,

@@ -35,17 +35,19 @@ from typing import Any
 
 import faust
 from faust.streams import _current_event
+from faust.utils import json as faust_json
 from mode.supervisors import CrashingSupervisor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from models.classifier import Classifier
 from models.classifier_process import ClassifierProcess
-from streams.core.records import DeadLetter, Parsed
+from streams.core.records import DeadLetter, Parsed, internal_error
 from streams.core.topics import ALL
 from streams.core.windows import Windows
 from streams.kafka.batches import ack_all, micro_batches
 from streams.kafka.gaps import GapFiller
 from streams.kafka.messages import observation_messages, observation_of
+from streams.kafka.security import client_kwargs, faust_credentials
 from streams.kafka.tables import TableMapping, delivered_table
 from streams.kafka.writeback import WriteBack
 from streams.settings import Settings
@@ -62,12 +64,14 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         topic_replication_factor=settings.replication_factor,
         consumer_auto_offset_reset="earliest",
         web_host=settings.worker_web_host,
+        web_bind=settings.worker_web_host,  # faust listens on web_bind (default 0.0.0.0), not web_host
         web_port=settings.worker_web_port,
         web_enabled=True,
         autodiscover=False,
         broker_session_timeout=settings.kafka_session_timeout_seconds,
         broker_heartbeat_interval=settings.kafka_heartbeat_seconds,
         stream_recovery_delay=settings.recovery_delay_seconds,
+        broker_credentials=faust_credentials(settings),
         producer_acks=-1,
         # The client's 16 KiB default holds about ten score messages: once full,
         # a send waits for the batch in flight to come back.
@@ -99,8 +103,8 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     window_cache = WriteBack(TableMapping(windows_table), _current_event.get)
     core.aggregator.windows.table = window_cache
     state = {"figures_at": 0.0}
-    score_gaps = GapFiller(settings.kafka_bootstrap, settings.app_id)
-    scores_gaps = GapFiller(settings.kafka_bootstrap, settings.app_id, json.loads)
+    score_gaps = GapFiller(settings.kafka_bootstrap, settings.app_id, client=client_kwargs(settings))
+    scores_gaps = GapFiller(settings.kafka_bootstrap, settings.app_id, json.loads, client=client_kwargs(settings))
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
 
     def in_range(ms: int) -> bool:
@@ -109,9 +113,12 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         )
 
     async def reject(dead: DeadLetter) -> Any:
-        """Sends a dead letter; returns the delivery future to await before acking."""
+        """Sends a dead letter, keyed by its source offset (so a compacted topic or
+        a reader keeps one per offset); returns the delivery future to await before acking."""
         metrics.dead_letters.labels(run, dead.reason).inc()
-        return await dead_topic.send(key=None, value=dead.to_dict(settings.dead_letter_max_raw_bytes))
+        src = dead.source
+        key = f"{src.get('topic')}/{src.get('partition')}/{src.get('offset')}".encode()
+        return await dead_topic.send(key=key, value=dead.to_dict(settings.dead_letter_max_raw_bytes))
 
     async def start_batch(batch_events: list[Any]) -> tuple:
         """Validates a batch (dead letters sent) and starts classifying it."""
@@ -119,6 +126,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         events = await score_gaps.fill(batch_events, app.consumer_generation_id)
         batch: list[tuple[Any, Parsed]] = []
         pending: list[Any] = []
+        valid: list[tuple[Any, Parsed]] = []
         for ev in events:
             msg = ev.message
             kind = "post" if msg.topic == settings.topic_posts else "lm"
@@ -129,34 +137,59 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
             elif not in_range(parsed.record.created_at):
                 metrics.skipped.labels(run).inc()
             else:
-                batch.append((ev, parsed))
+                valid.append((ev, parsed))
+        # The stream clock: no record may carry event time far ahead of the others.
+        for (ev, _), verdict in zip(valid, core.scorer.admit([p for _, p in valid]), strict=True):
+            if isinstance(verdict, DeadLetter):
+                pending.append(await reject(verdict))
+            else:
+                batch.append((ev, verdict))
         classified = None
         if batch:
             loop = asyncio.get_running_loop()
             classified = loop.run_in_executor(executor, core.scorer.classify_timed, [p for _, p in batch])
         return batch_events, batch, pending, classified, arrived
 
+    async def send_scored(scored: Any, pending: list[Any]) -> None:
+        # Serialize first: a value that cannot be encoded fails before any send,
+        # so a record is either sent whole or dead-lettered.
+        messages = [(key.encode(), msg) for key, msg in observation_messages(scored)]
+        violations = core.scorer.violations(scored) if scored.behavior else []
+        faust_json.dumps([m for _, m in messages] + violations)  # the codec the sends use
+        if scored.topic_how == "explicit_unknown":
+            metrics.unknown_topics.labels(run).inc()
+        for key, msg in messages:
+            pending.append(await scores_topic.send(key=key, value=msg))
+        metrics.records.labels(run, scored.series.stream).inc()
+        if scored.behavior:
+            metrics.judged(scored)
+            for v in violations:
+                pending.append(await violations_topic.send(key=v["id"].encode(), value=v))
+
     async def finish_batch(stream: faust.Stream, held: tuple) -> None:
         """Topics, groups and sends of a classified batch; then its events are acked."""
         batch_events, batch, pending, classified, arrived = held
         if classified is not None:
-            outputs, seconds = await classified
-            metrics.classify_latency.labels(run).observe(seconds)
-            metrics.batch_size.labels(run).observe(len(batch))
-            for i, (ev, parsed) in enumerate(batch):
+            try:
+                outputs, seconds = await classified
+                metrics.classify_latency.labels(run).observe(seconds)
+                metrics.batch_size.labels(run).observe(len(batch))
+                work = [(ev, parsed, outputs, i) for i, (ev, parsed) in enumerate(batch)]
+            except Exception:  # one text broke the batch: classify one by one, dead-letter the culprits
+                work = []
+                for ev, parsed in batch:
+                    try:
+                        work.append((ev, parsed, core.scorer.classify([parsed]), 0))
+                    except Exception as exc:
+                        pending.append(await reject(internal_error(parsed, exc)))
+            for ev, parsed, outs, i in work:
                 # The author table writes to the changelog partition of the
                 # current event: make it this record's event, not the batch's last.
                 _current_event.set(weakref.ref(ev))
-                scored = core.scorer.assemble(parsed, outputs, i)
-                if scored.topic_how == "explicit_unknown":
-                    metrics.unknown_topics.labels(run).inc()
-                for key, msg in observation_messages(scored):
-                    pending.append(await scores_topic.send(key=key.encode(), value=msg))
-                metrics.records.labels(run, scored.series.stream).inc()
-                if scored.behavior:
-                    metrics.judged(scored)
-                    for v in core.scorer.violations(scored):
-                        pending.append(await violations_topic.send(key=v["id"].encode(), value=v))
+                try:
+                    await send_scored(core.scorer.assemble(parsed, outs, i), pending)
+                except Exception as exc:  # data must never stop a worker: this record's dead letter
+                    pending.append(await reject(internal_error(parsed, exc)))
         # The batch's offsets may be committed once it is acked: its scores and
         # author updates must be on the broker by then, not in a buffer a
         # kill -9 would lose.
@@ -193,16 +226,23 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
             for event in events:
                 # Table writes go to the changelog partition of the current event.
                 _current_event.set(weakref.ref(event))
+                src = {"topic": event.message.topic, "partition": event.message.partition,
+                       "offset": event.message.offset}
                 try:
                     obs, origin = observation_of(event.value)
                 except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                    raw = json.dumps(event.value, default=str).encode()
-                    src = {"topic": event.message.topic, "partition": event.message.partition,
-                           "offset": event.message.offset}
+                    raw = json.dumps(event.value, default=str).encode("utf-8", "surrogatepass")
                     pending.append(await reject(DeadLetter(raw, src, "invalid_score", str(exc))))
                     continue
                 own = obs.topic != ALL  # count a record once, in its own topic
-                if core.aggregator.add(obs, origin):
+                try:
+                    counted = core.aggregator.add(obs, origin)
+                except Exception as exc:  # never stop the worker on one message
+                    raw = json.dumps(event.value, default=str).encode("utf-8", "surrogatepass")
+                    pending.append(await reject(DeadLetter(raw, src, f"internal_error:{type(exc).__name__}",
+                                                           str(exc)[:300])))
+                    continue
+                if counted:
                     if own:
                         metrics.counted.labels(run, obs.series.stream).inc()
                 elif own:

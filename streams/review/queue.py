@@ -79,11 +79,14 @@ def review_kafka(settings: Any, debate: Debate, metrics: Metrics | None = None, 
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.structs import OffsetAndMetadata
 
+    from streams.kafka.security import client_kwargs
+
     consumer = KafkaConsumer(settings.topic_violations, bootstrap_servers=settings.kafka_bootstrap,
                              group_id=f"{settings.app_id}-reviewer", enable_auto_commit=False,
                              auto_offset_reset="earliest", max_poll_records=1,
-                             max_poll_interval_ms=30 * 60 * 1000)  # one debate can take minutes
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+                             max_poll_interval_ms=30 * 60 * 1000,  # one debate can take minutes
+                             **client_kwargs(settings))
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", **client_kwargs(settings))
     sent, idle_since = 0, time.monotonic()
     try:
         while idle_seconds is None or time.monotonic() - idle_since < idle_seconds:
