@@ -137,55 +137,52 @@ def latency_run(settings, worker: Worker, records, rate: float, base: float) -> 
             "p50_s": statistics.median(lat), "p99_s": lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))]}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--records", type=int, default=2400)
-    ap.add_argument("--seconds", type=float, default=30, help="length of each fixed-rate run")
-    ap.add_argument("--figures-interval", type=float, default=5.0,
-                    help="worker figure refresh (production default 5 s; it bounds the latency resolution)")
-    args = ap.parse_args()
-    recs = texts()
-    tmp = Path(tempfile.mkdtemp(prefix="affectwatch-bench-"))
-    with LocalKafka() as kafka:
-        s = isolated_settings(kafka.bootstrap, tmp)
-        create_topics(s)
-        # Production values, not the test suite's (tests/kafka_support.TEST_ENV).
-        prod = {"AFFECTWATCH_FIGURES_INTERVAL_SECONDS": str(args.figures_interval), "AFFECTWATCH_PERMUTATIONS": "300",
-                "AFFECTWATCH_MIN_SAMPLES": "30", "AFFECTWATCH_BATCH_SIZE": "16"}
-        worker = Worker(s, tmp / "worker.log", tmp / "state", extra_env=prod).start()
-        worker.wait_ready()
-        batch = [recs[i % len(recs)] for i in range(args.records)]
-        batch = [(k, dict(r, id=f"{r['id']}-{i}")) for i, (k, r) in enumerate(batch)]
-        # Who uses the two cores during the burst: broker, worker, classifier process.
-        procs = {"broker": kafka.proc.pid, "worker": worker.proc.pid}
-        for child in process_tree(worker.proc.pid)[1:]:
-            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():  # not the resource tracker
-                procs[f"classifier process {child}"] = child
-        cpu0 = {k: cpu_seconds(p) for k, p in procs.items()}
-        t0 = time.time()
-        produce(s, batch, None, stamp_now=False)
-        t_scored, t1 = wait_counted(worker, len(batch), 600)
-        cores = {k: (cpu_seconds(p) - cpu0[k]) / (t1 - t0) for k, p in procs.items()}
-        e2e = len(batch) / (t1 - t0)
-        scoring = len(batch) / (t_scored - t0)
-        runs = []
-        base = 0  # live records carry today's time: the 24h window holds only earlier live runs
-        for share in (0.5, 0.9):
-            rate = share * e2e
-            n = int(rate * args.seconds)
-            live = [(k, dict(r, id=f"live{share}-{i}")) for i, (k, r) in enumerate(batch[:n])]
-            runs.append({"share": share, **latency_run(s, worker, live, rate, base)})
-            base += n
-        # Scrape cost of the busy worker (all the figures of the runs above).
-        scrapes = []
-        for _ in range(20):
-            c = time.perf_counter()
-            body = worker.get("/metrics")[1]
-            scrapes.append(time.perf_counter() - c)
-        scrape = {"ms": statistics.median(scrapes) * 1000, "max_ms": max(scrapes) * 1000,
-                  "kb": len(body.encode()) / 1024, "series": sum(1 for x in body.splitlines() if x[:1] not in "#")}
-        hwm = {k: peak_mb(p) for k, p in procs.items() if k != "broker"}
-        worker.stop()
+def one_round(kafka: LocalKafka, args: argparse.Namespace, recs: list, tmp: Path, k: int) -> dict:
+    """One full measurement: burst, latency runs, scrape, then the classifier alone."""
+    s = isolated_settings(kafka.bootstrap, tmp / f"round-{k}")
+    create_topics(s)
+    # Production values, not the test suite's (tests/kafka_support.TEST_ENV).
+    prod = {"AFFECTWATCH_FIGURES_INTERVAL_SECONDS": str(args.figures_interval), "AFFECTWATCH_PERMUTATIONS": "300",
+            "AFFECTWATCH_MIN_SAMPLES": "30", "AFFECTWATCH_BATCH_SIZE": str(args.batch_size)}
+    worker = Worker(s, tmp / f"worker-{k}.log", tmp / f"state-{k}", extra_env=prod).start()
+    worker.wait_ready()
+    batch = [recs[i % len(recs)] for i in range(args.records)]
+    batch = [(kind, dict(r, id=f"{r['id']}-{i}")) for i, (kind, r) in enumerate(batch)]
+    # Who uses the two cores during the burst: broker, worker, classifier processes.
+    procs = {"broker": kafka.proc.pid, "worker": worker.proc.pid}
+    for child in process_tree(worker.proc.pid)[1:]:
+        if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():  # not the resource tracker
+            procs[f"classifier {child}"] = child
+    cpu0 = {name: cpu_seconds(pid) for name, pid in procs.items()}
+    t0 = time.time()
+    produce(s, batch, None, stamp_now=False)
+    t_scored, t1 = wait_counted(worker, len(batch), 600)
+    used = {name: cpu_seconds(pid) - cpu0[name] for name, pid in procs.items()}
+    per_record_ms = {
+        "broker": used["broker"] / len(batch) * 1000,
+        "worker loop": used["worker"] / len(batch) * 1000,
+        "classifier": sum(v for name, v in used.items() if name.startswith("classifier")) / len(batch) * 1000,
+    }
+    cores = {name: v / (t1 - t0) for name, v in used.items()}
+    e2e = len(batch) / (t1 - t0)
+    scoring = len(batch) / (t_scored - t0)
+    runs = []
+    base = 0  # live records carry today's time: the 24h window holds only earlier live runs
+    for share in (0.5, 0.9):
+        rate = share * e2e
+        n = int(rate * args.seconds)
+        live = [(kind, dict(r, id=f"live{share}-{i}")) for i, (kind, r) in enumerate(batch[:n])]
+        runs.append({"share": share, **latency_run(s, worker, live, rate, base)})
+        base += n
+    scrapes = []
+    for _ in range(20):
+        c = time.perf_counter()
+        body = worker.get("/metrics")[1]
+        scrapes.append(time.perf_counter() - c)
+    scrape = {"ms": statistics.median(scrapes) * 1000, "max_ms": max(scrapes) * 1000,
+              "kb": len(body.encode()) / 1024, "series": sum(1 for x in body.splitlines() if x[:1] not in "#")}
+    hwm = {name: peak_mb(pid) for name, pid in procs.items() if name != "broker"}
+    worker.stop()
     clf = Classifier()
     clf.predict(["warm up"] * 16)
     c0 = time.perf_counter()
@@ -193,18 +190,52 @@ def main() -> None:
     for i in range(0, len(alone_texts), 16):
         clf.predict(alone_texts[i : i + 16])
     alone = len(alone_texts) / (time.perf_counter() - c0)
-    print(f"records: {len(batch)} (demo sample), {os.cpu_count()} cores, one worker, 4 partitions, "
-          f"figures every {args.figures_interval:g} s")
-    print(f"end to end, all produced at once: {e2e:.1f} records/s counted ({scoring:.1f}/s scored)")
-    print(f"classifier alone, same texts:      {alone:.1f} texts/s")
-    print(f"ratio end to end / classifier:     {e2e / alone:.2f}")
-    for r in runs:
-        print(f"at {r['share']:.0%} of max ({r['rate']:.0f}/s, {r['records']} records): timestamp -> figures "
-              f"p50 {r['p50_s']:.2f}s, p99 {r['p99_s']:.2f}s ({r['included']} seen)")
-    print("CPU during the burst, in cores: " + ", ".join(f"{k} {v:.2f}" for k, v in cores.items()))
-    print("worker peak memory (VmHWM): " + ", ".join(f"{k} {v:.0f} MB" for k, v in hwm.items()))
-    print(f"scrape of /metrics: median {scrape['ms']:.1f} ms, max {scrape['max_ms']:.1f} ms over 20, "
-          f"{scrape['kb']:.0f} KB, {scrape['series']} series")
+    return {"e2e": e2e, "scoring": scoring, "alone": alone, "ratio": e2e / alone, "cores": cores,
+            "per_record_ms": per_record_ms, "runs": runs, "scrape": scrape, "hwm": hwm, "records": len(batch)}
+
+
+def _spread(values: list[float], fmt: str = "{:.2f}") -> str:
+    return f"median {fmt.format(statistics.median(values))} (" + ", ".join(fmt.format(v) for v in values) + ")"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--records", type=int, default=2400)
+    ap.add_argument("--seconds", type=float, default=30, help="length of each fixed-rate run")
+    ap.add_argument("--rounds", type=int, default=3, help="full measurements; the summary gives median and spread")
+    ap.add_argument("--batch-size", type=int, default=16, help="AFFECTWATCH_BATCH_SIZE of the worker")
+    ap.add_argument("--figures-interval", type=float, default=5.0,
+                    help="worker figure refresh (production default 5 s; it bounds the latency resolution)")
+    args = ap.parse_args()
+    recs = texts()
+    tmp = Path(tempfile.mkdtemp(prefix="affectwatch-bench-"))
+    results = []
+    with LocalKafka() as kafka:
+        for k in range(args.rounds):
+            r = one_round(kafka, args, recs, tmp, k)
+            results.append(r)
+            print(f"round {k + 1}: {r['e2e']:.1f} records/s counted ({r['scoring']:.1f}/s scored), classifier alone "
+                  f"{r['alone']:.1f} texts/s, ratio {r['ratio']:.2f}; CPU ms per record: "
+                  + ", ".join(f"{name} {v:.2f}" for name, v in r["per_record_ms"].items())
+                  + "; cores: " + ", ".join(f"{name} {v:.2f}" for name, v in r["cores"].items()), flush=True)
+            for run in r["runs"]:
+                print(f"  at {run['share']:.0%} of max ({run['rate']:.0f}/s, {run['records']} records): "
+                      f"timestamp -> figures p50 {run['p50_s']:.2f}s, p99 {run['p99_s']:.2f}s "
+                      f"({run['included']} seen)", flush=True)
+            print("  peak memory (VmHWM): " + ", ".join(f"{n} {v:.0f} MB" for n, v in r["hwm"].items())
+                  + f"; /metrics scrape median {r['scrape']['ms']:.1f} ms, {r['scrape']['kb']:.0f} KB, "
+                  f"{r['scrape']['series']} series", flush=True)
+    print(f"\n{args.records} records (demo sample), {os.cpu_count()} cores, one worker, 4 partitions, "
+          f"broker on the same cores, figures every {args.figures_interval:g} s, batch {args.batch_size}, "
+          f"{args.rounds} rounds")
+    print("ratio end to end / classifier alone: " + _spread([r["ratio"] for r in results]))
+    print("end to end records/s:                " + _spread([r["e2e"] for r in results], "{:.1f}"))
+    for name in ("broker", "worker loop", "classifier"):
+        print(f"CPU ms per record, {name + ':':12s}      " + _spread([r["per_record_ms"][name] for r in results]))
+    for name in ("broker", "worker loop"):
+        shares = [r["per_record_ms"][name] / r["per_record_ms"]["classifier"] for r in results]
+        print(f"{name} CPU / classifier CPU:         " + _spread(shares))
+    print("p99 timestamp -> figures at 90%:     " + _spread([r["runs"][1]["p99_s"] for r in results], "{:.2f}s"))
 
 
 if __name__ == "__main__":

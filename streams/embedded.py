@@ -83,12 +83,7 @@ class EmbeddedRunner:
             else:
                 parsed.append((p.record.created_at, 0 if p.kind == "post" else 1, order, p))
         parsed.sort(key=lambda t: t[:3])
-        todo: list[Parsed] = []
-        for p in self.scorer.admit([t[3] for t in parsed]):  # the stream clock, in event order
-            if isinstance(p, DeadLetter):
-                self._reject(result, p)
-            else:
-                todo.append(p)
+        todo = [t[3] for t in parsed]
         size = self.scorer.settings.batch_size
         last_figures = time.perf_counter()
         interval = self.figures_every

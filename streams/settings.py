@@ -66,8 +66,8 @@ class Settings(BaseSettings):
         3600, ge=0, description="event times further past the wall clock are dead-lettered (timestamp_out_of_range)"
     )
     max_event_skew_seconds: int = Field(
-        172_800, ge=0, description="a record further ahead of the newest admitted event time (and not near the "
-        "wall clock) is dead-lettered as timestamp_ahead_of_stream; 0 turns this off"
+        172_800, ge=0, description="how far one record may move a topic key's watermark ahead; beyond, a second "
+        "record within this distance must confirm the jump; 0 turns the guard off"
     )
 
     # Groups
@@ -172,6 +172,13 @@ class Settings(BaseSettings):
     producer_batch_bytes: int = Field(
         1_048_576, ge=1024,
         description="largest batch of messages the worker's producer sends to one partition at a time"
+    )
+    producer_linger_seconds: float = Field(
+        0.005, ge=0, le=1,
+        description="how long the worker's producer waits to fill a batch (envelopes and changelogs go together)",
+    )
+    producer_compression: Literal["none", "gzip", "lz4"] = Field(
+        "lz4", description="compression of everything the worker produces (scores, changelogs, snapshots)"
     )
     figures_interval_seconds: float = Field(5.0, gt=0, description="how often a worker recomputes and exports figures")
     worker_web_host: str = Field("127.0.0.1", description="address of the worker's /ready and /metrics")

@@ -270,3 +270,44 @@ def test_gap_filler_reads_offsets_faust_never_delivered(kafka, tmp_path):
     assert [e.message.offset for e in asyncio.run(filler.fill([event(9)], generation=5))] == [9]
     again = asyncio.run(filler.fill([event(3)], generation=6))
     assert [e.message.offset for e in again] == [1, 2, 3]
+
+
+def test_chaos_three_workers_killed_at_random_end_exact(kafka, classifier, tmp_path):
+    """Three workers; a random one is killed with SIGKILL several times while the
+    stream flows, and restarted on its own state: the figures end equal to the
+    embedded runner's, exactly. Bounded: 4 kills, each after a chunk of the stream."""
+    import random
+
+    rng = random.Random(20261128)
+    s = isolated_settings(kafka.bootstrap, tmp_path)
+    create_topics(s)
+    inputs = demo_inputs(1200)
+    expected = embedded_figures(s, classifier, inputs)
+    env = {"AFFECTWATCH_CLASSIFIER_PROCESSES": "1"}  # three workers share two cores
+    workers = [Worker(s, tmp_path / f"worker-{i}.log", tmp_path / f"state-{i}", extra_env=env).start()
+               for i in range(3)]
+    for w in workers:
+        w.wait_ready()
+    snaps = Snapshots(s)
+    messages = plan(s, inputs)
+    cut = [len(messages) * i // 5 for i in range(6)]
+    chunks = [messages[cut[i]:cut[i + 1]] for i in range(5)]  # in event order, as a live stream comes
+    try:
+        for n, chunk in enumerate(chunks):
+            replay(s, chunk, None)
+            if n == len(chunks) - 1:
+                break
+            time.sleep(rng.uniform(0.5, 4.0))
+            victim = rng.randrange(3)
+            workers[victim].kill()
+            workers[victim] = Worker(s, tmp_path / f"worker-{victim}-{n}.log", tmp_path / f"state-{victim}",
+                                     extra_env=env).start()
+        for w in workers:
+            w.wait_ready(180)
+        seen = snaps.wait_for(expected, timeout=300)
+        assert total_n(seen) == 1200
+        assert seen == expected
+    finally:
+        snaps.close()
+        for w in workers:
+            w.kill()

@@ -215,3 +215,37 @@ def test_expiry_waits_for_the_slowest_source_once_all_are_known():
     assert w.horizon("t1") == BUCKET - cfg.longest_span_ms - cfg.lateness_ms  # the slowest now
     assert w.expire() == 0
     assert not w.add(obs(-20 * BUCKET, 0, "t1", {"z"}), ("posts/1", 1))  # beyond the horizon: late
+
+
+# --- the watermark guard: one record cannot start or jump the watermark past the skew ---
+
+GUARDED = replace(CFG, skew_ms=20 * BUCKET)
+
+
+def test_one_far_ahead_record_is_counted_but_moves_no_watermark():
+    w = Windows({}, GUARDED)
+    for t in range(0, 10 * BUCKET, BUCKET):
+        assert w.add(obs(t, 0, "t1", {"x"}))
+    before = w.watermark("t1")
+    far = 10_000 * BUCKET
+    assert w.add(obs(far, 0, "t1", {"y"}))  # counted in its own bucket...
+    assert w.watermark("t1") == before  # ...but the spans stay where the stream is
+    assert w.add(obs(before + BUCKET, 1, "t1", {"x"}))  # later valid records are neither late nor lost
+    assert w.watermark("t1") == before + BUCKET
+    assert w.add(obs(far + BUCKET, 2, "t1", {"z"}))  # a second record confirms the jump
+    assert w.watermark("t1") == far + BUCKET
+
+
+def test_a_lone_first_record_does_not_start_the_watermark():
+    w = Windows({}, GUARDED)
+    assert w.add(obs(10_000 * BUCKET, 0, "t1", {"x"}))  # a hostile first record
+    assert w.watermark("t1") is None
+    assert w.add(obs(5 * BUCKET, 0, "t1", {"x"})) and w.watermark("t1") is None
+    assert w.add(obs(6 * BUCKET, 1, "t1", {"y"}))  # two agree: the stream's own time
+    assert w.watermark("t1") == 6 * BUCKET
+
+
+def test_without_the_guard_the_first_record_starts_the_watermark():
+    w = Windows({}, CFG)
+    w.add(obs(5 * BUCKET, 0, "t1", {"x"}))
+    assert w.watermark("t1") == 5 * BUCKET

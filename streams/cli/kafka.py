@@ -94,3 +94,43 @@ def replay(
         n = produce(settings, messages, rate, lambda done, total: bar.update(task, completed=done))
     console.print(f"{n} records sent to {settings.kafka_bootstrap}")
 
+
+
+@app.command()
+def scores(
+    bootstrap: str | None = typer.Option(None, help="Kafka bootstrap servers"),
+    follow: bool = typer.Option(False, "--follow", help="keep waiting for new scores"),
+    idle: float = typer.Option(5.0, help="without --follow: stop after this many seconds with nothing new"),
+    limit: int = typer.Option(0, help="stop after this many score records (0: no limit)"),
+    run_label: str | None = typer.Option(None, "--run", help="read a backfill run's scores topic"),
+) -> None:
+    """Print the affect-scores records one JSON line each, unpacked from the per-batch envelopes."""
+    import json as _json
+
+    from kafka import KafkaConsumer
+
+    from streams.kafka.messages import score_records
+    from streams.kafka.security import client_kwargs
+
+    settings = _settings(kafka_bootstrap=bootstrap)
+    topic = settings.topic_scores + (f"-{run_label}" if run_label and run_label != "live" else "")
+    consumer = KafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+                             auto_offset_reset="earliest", enable_auto_commit=False,
+                             consumer_timeout_ms=None if follow else int(idle * 1000), **client_kwargs(settings))
+    n = 0
+    try:
+        for message in consumer:
+            try:
+                envelope = _json.loads(message.value)
+            except ValueError:
+                err.print(f"[yellow]skipped a non-JSON message at {message.partition}/{message.offset}[/yellow]")
+                continue
+            for record in score_records(envelope):
+                print(_json.dumps(record, ensure_ascii=False), flush=True)
+                n += 1
+                if limit and n >= limit:
+                    return
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()

@@ -4,14 +4,12 @@ provides: dicts in the embedded runner, changelog-backed tables on Kafka."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from models.labels import EMOTIONS, MORALS
-from streams.core.clock import EventClock
 from streams.core.figures import FigureConfig, FigureMaker, Figures
 from streams.core.groups import UNASSIGNED, AuthorScore, DomainTable, group_of
 from streams.core.records import DeadLetter, Kind, Limits, Parsed, Post, parse
@@ -83,27 +81,12 @@ class Scorer:
             min_event_ms=int(s.min_event_time.timestamp() * 1000),
             max_future_ms=s.max_future_seconds * 1000,
         )
-        self.clock = EventClock(s.max_event_skew_seconds * 1000)
         self._thresholds = self.classifier.thresholds  # a property that builds arrays: read once
         self._dike_for: tuple | None = None
         self._dike_cache: tuple[list, list] = ([], [])
 
     def parse(self, raw: bytes | str | dict, kind: Kind, source: dict[str, Any]) -> Parsed | DeadLetter:
         return parse(raw, kind, source, self.limits)
-
-    def admit(self, records: Sequence[Parsed]) -> list[Parsed | DeadLetter]:
-        """The stream clock's verdict on parsed records, in the order they will be
-        counted: each stays, or becomes a ``timestamp_ahead_of_stream`` dead letter."""
-        self.clock.seed([p.record.created_at for p in records])
-        out: list[Parsed | DeadLetter] = []
-        for p in records:
-            why = self.clock.admit(p.record.created_at)
-            if why is None:
-                out.append(p)
-            else:
-                raw = json.dumps(p.record.model_dump(), ensure_ascii=False).encode("utf-8")
-                out.append(DeadLetter(raw, p.source, "timestamp_ahead_of_stream", why))
-        return out
 
     def _group(self, post: Post, source: dict[str, Any]) -> str:
         if post.group:
@@ -197,6 +180,7 @@ def window_config(settings: Settings) -> WindowConfig:
         longest_span_ms=settings.longest_span * 1000,
         lateness_ms=settings.allowed_lateness_seconds * 1000,
         reference_ms=settings.drift_reference_seconds * 1000,
+        skew_ms=settings.max_event_skew_seconds * 1000,
     )
 
 

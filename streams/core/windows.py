@@ -16,7 +16,14 @@ the workers count exactly alike.
 Keys:
 - ``b|<series>|<topic>|<dimension>|<bucket_ms>`` -> ``{"sets": {...}, "soft": [...]}``
 - ``r|<series>|<topic>|<dimension>`` -> the drift reference: ``{"start": ms, "sets", "soft"}``
-- ``w|<topic>`` -> ``{"ms": max event time seen in that topic key, "src": {source partition: max}}``
+- ``w|<topic>`` -> ``{"ms": the watermark, "src": {source partition: max}, "ahead": [held event times]}``
+
+The watermark is the newest event time of the topic key, with one guard: it
+never moves more than ``skew_ms`` ahead (nor starts) on the word of a single
+record. Such a record is counted in its bucket, but its time is held in
+``ahead`` until another record within ``skew_ms`` of it confirms the jump; a
+lone record of 2025 in a replay of 2019 therefore cannot move the spans six
+years on and empty every figure.
 - ``c|late|<topic>|<stream>`` -> ``{"n": count}``
 """
 
@@ -83,6 +90,13 @@ class WindowConfig:
     # partitions). Until all have been seen, the slowest is unknown and no
     # record is judged late (it still must fall within the expiry horizon).
     expected_sources: int = 1
+    # How far ahead of the watermark one record may move it; further needs a
+    # second record within this distance (0: no guard).
+    skew_ms: int = 0
+
+
+CONFIRMATIONS = 2  # records that must agree before the watermark starts or jumps past the skew
+MAX_AHEAD = 16  # held event times kept per topic key
 
 
 def merge_sets(into: Counter[str], sets: dict[str, int]) -> None:
@@ -105,7 +119,23 @@ class Windows:
     # -- state -------------------------------------------------------------
     def watermark(self, topic: str) -> int | None:
         w = self.table.get(f"w{SEP}{topic}")
-        return None if w is None else int(w["ms"])
+        return None if w is None or w["ms"] is None else int(w["ms"])
+
+    def _advance(self, wval: dict | None, event_ms: int, src: str) -> tuple[int | None, dict, list[int]]:
+        """The watermark, source maxima and held times after one counted record."""
+        wm = None if wval is None or wval["ms"] is None else int(wval["ms"])
+        sources = dict(wval.get("src", {})) if wval else {}
+        ahead = list(wval.get("ahead", [])) if wval else []
+        skew = self.cfg.skew_ms
+        if skew <= 0 or (wm is not None and event_ms <= wm + skew):
+            new = event_ms if wm is None else max(wm, event_ms)
+        else:
+            near = [t for t in ahead if abs(t - event_ms) <= skew]
+            if len(near) + 1 < CONFIRMATIONS:  # alone so far: counted, but it moves nothing yet
+                return wm, sources, [*ahead, event_ms][-MAX_AHEAD:]
+            new = max([*near, event_ms] + ([wm] if wm is not None else []))
+        sources[src] = max(sources.get(src, event_ms), event_ms)
+        return new, sources, [t for t in ahead if t > new + skew]
 
     def topics(self) -> list[str]:
         return sorted(k.split(SEP, 1)[1] for k in list(self.table.keys()) if k.startswith("w|"))
@@ -144,7 +174,6 @@ class Windows:
         wval = self.table.get(wkey)
         if not self._fresh(wval, origin):
             return True  # fully applied before a restart (the watermark is written last)
-        wm = None if wval is None else int(wval["ms"])
         # Lateness is judged against the slowest source partition, so that
         # partitions consumed at different paces (a replay at full speed) do
         # not make each other's records late; expiry follows the fastest.
@@ -174,10 +203,12 @@ class Windows:
                     sets[sk] = sets.get(sk, 0) + 1
                     self._put(key, {"sets": sets, "soft": _add_soft(val["soft"], obs.probs[dim])}, old, origin)
                 self._add_reference(f"r{SEP}{base}", ref_start, sk, obs.probs[dim], origin)
-        new_ms = obs.event_ms if wm is None else max(wm, obs.event_ms)
-        sources[src] = max(sources.get(src, obs.event_ms), obs.event_ms)
-        if origin is not None or new_ms != wm or sources != (wval or {}).get("src"):
-            self._put(wkey, {"ms": new_ms, "src": sources}, wval, origin)
+        new_ms, sources, ahead = self._advance(wval, obs.event_ms, src)
+        value: dict = {"ms": new_ms, "src": sources}
+        if ahead:
+            value["ahead"] = ahead
+        if origin is not None or wval is None or any(value.get(k) != wval.get(k) for k in ("ms", "src", "ahead")):
+            self._put(wkey, value, wval, origin)
         return ok
 
     def _add_reference(
@@ -206,7 +237,7 @@ class Windows:
 
     def _horizon_of(self, w: dict | None) -> int | None:
         """``horizon()`` from a topic key's watermark value already read."""
-        if w is None:
+        if w is None or w["ms"] is None:
             return None
         sources = w.get("src", {})
         base = min(sources.values()) if len(sources) >= self.cfg.expected_sources else int(w["ms"])

@@ -46,7 +46,7 @@ from streams.core.topics import ALL
 from streams.core.windows import Windows
 from streams.kafka.batches import ack_all, micro_batches
 from streams.kafka.gaps import GapFiller
-from streams.kafka.messages import observation_messages, observation_of
+from streams.kafka.messages import envelopes, observation_entry, observations_of
 from streams.kafka.security import client_kwargs, faust_credentials
 from streams.kafka.tables import TableMapping, delivered_table
 from streams.kafka.writeback import WriteBack
@@ -77,6 +77,8 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         # a send waits for the batch in flight to come back.
         producer_max_batch_size=settings.producer_batch_bytes,
         producer_max_request_size=max(settings.producer_batch_bytes, 1_048_576),
+        producer_linger=settings.producer_linger_seconds,
+        producer_compression_type=None if settings.producer_compression == "none" else settings.producer_compression,
         processing_guarantee="at_least_once",
         key_serializer="json",
         value_serializer="json",
@@ -91,6 +93,8 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     inputs = app.topic(settings.topic_posts, settings.topic_responses, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
     scores_topic = app.topic(settings.topic_scores, key_serializer="raw", value_serializer="json")
+    # Envelopes are encoded here, once, so that a value the codec refuses is found before any send.
+    scores_out = app.topic(settings.topic_scores, key_serializer="raw", value_serializer="raw")
     dead_topic = app.topic(settings.topic_dead_letters, key_serializer="raw", value_serializer="json")
     violations_topic = app.topic(settings.topic_violations, key_serializer="raw", value_serializer="json")
     snapshot_topic = app.topic(settings.topic_snapshots, key_serializer="raw", value_serializer="json")
@@ -99,7 +103,9 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     windows_table = delivered_table(app, "windows", settings.partitions)
     # Every topic key is fed by all partitions of both input topics.
     core.aggregator.windows.cfg.expected_sources = 2 * settings.partitions
-    core.scorer.authors = TableMapping(authors)
+    # Authors are written once per changed author per micro-batch, like the windows.
+    authors_cache = WriteBack(TableMapping(authors), _current_event.get)
+    core.scorer.authors = authors_cache
     window_cache = WriteBack(TableMapping(windows_table), _current_event.get)
     core.aggregator.windows.table = window_cache
     state = {"figures_at": 0.0}
@@ -117,7 +123,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         a reader keeps one per offset); returns the delivery future to await before acking."""
         metrics.dead_letters.labels(run, dead.reason).inc()
         src = dead.source
-        key = f"{src.get('topic')}/{src.get('partition')}/{src.get('offset')}".encode()
+        key = "/".join(str(src.get(k)) for k in ("topic", "partition", "offset", "index") if k in src).encode()
         return await dead_topic.send(key=key, value=dead.to_dict(settings.dead_letter_max_raw_bytes))
 
     async def start_batch(batch_events: list[Any]) -> tuple:
@@ -126,7 +132,6 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         events = await score_gaps.fill(batch_events, app.consumer_generation_id)
         batch: list[tuple[Any, Parsed]] = []
         pending: list[Any] = []
-        valid: list[tuple[Any, Parsed]] = []
         for ev in events:
             msg = ev.message
             kind = "post" if msg.topic == settings.topic_posts else "lm"
@@ -137,34 +142,19 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
             elif not in_range(parsed.record.created_at):
                 metrics.skipped.labels(run).inc()
             else:
-                valid.append((ev, parsed))
-        # The stream clock: no record may carry event time far ahead of the others.
-        for (ev, _), verdict in zip(valid, core.scorer.admit([p for _, p in valid]), strict=True):
-            if isinstance(verdict, DeadLetter):
-                pending.append(await reject(verdict))
-            else:
-                batch.append((ev, verdict))
+                batch.append((ev, parsed))
         classified = None
         if batch:
             loop = asyncio.get_running_loop()
             classified = loop.run_in_executor(executor, core.scorer.classify_timed, [p for _, p in batch])
         return batch_events, batch, pending, classified, arrived
 
-    async def send_scored(scored: Any, pending: list[Any]) -> None:
-        # Serialize first: a value that cannot be encoded fails before any send,
-        # so a record is either sent whole or dead-lettered.
-        messages = [(key.encode(), msg) for key, msg in observation_messages(scored)]
+    def encode_entry(scored: Any) -> tuple[dict[str, Any], dict[str, Any], list[dict]]:
+        """A score's observation entry, record and violations, checked to encode."""
+        entry, record = observation_entry(scored), scored.to_record()
         violations = core.scorer.violations(scored) if scored.behavior else []
-        faust_json.dumps([m for _, m in messages] + violations)  # the codec the sends use
-        if scored.topic_how == "explicit_unknown":
-            metrics.unknown_topics.labels(run).inc()
-        for key, msg in messages:
-            pending.append(await scores_topic.send(key=key, value=msg))
-        metrics.records.labels(run, scored.series.stream).inc()
-        if scored.behavior:
-            metrics.judged(scored)
-            for v in violations:
-                pending.append(await violations_topic.send(key=v["id"].encode(), value=v))
+        faust_json.dumps([entry, record, violations])  # the codec the sends use: fail here, per record
+        return entry, record, violations
 
     async def finish_batch(stream: faust.Stream, held: tuple) -> None:
         """Topics, groups and sends of a classified batch; then its events are acked."""
@@ -182,14 +172,29 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                         work.append((ev, parsed, core.scorer.classify([parsed]), 0))
                     except Exception as exc:
                         pending.append(await reject(internal_error(parsed, exc)))
+            entries = []
             for ev, parsed, outs, i in work:
                 # The author table writes to the changelog partition of the
                 # current event: make it this record's event, not the batch's last.
                 _current_event.set(weakref.ref(ev))
                 try:
-                    await send_scored(core.scorer.assemble(parsed, outs, i), pending)
+                    scored = core.scorer.assemble(parsed, outs, i)
+                    entry, record, violations = encode_entry(scored)
                 except Exception as exc:  # data must never stop a worker: this record's dead letter
                     pending.append(await reject(internal_error(parsed, exc)))
+                    continue
+                entries.append((scored.topic, entry, record))
+                if scored.topic_how == "explicit_unknown":
+                    metrics.unknown_topics.labels(run).inc()
+                metrics.records.labels(run, scored.series.stream).inc()
+                if scored.behavior:
+                    metrics.judged(scored)
+                    for v in violations:
+                        pending.append(await violations_topic.send(key=v["id"].encode(), value=v))
+            authors_cache.flush(_current_event.set)  # each author to its own event's partition
+            # One message per topic key per micro-batch instead of two per record.
+            for key, envelope in envelopes(entries):
+                pending.append(await scores_out.send(key=key.encode(), value=faust_json.dumps(envelope).encode()))
         # The batch's offsets may be committed once it is acked: its scores and
         # author updates must be on the broker by then, not in a buffer a
         # kill -9 would lose.
@@ -229,24 +234,26 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                 src = {"topic": event.message.topic, "partition": event.message.partition,
                        "offset": event.message.offset}
                 try:
-                    obs, origin = observation_of(event.value)
+                    items = list(observations_of(event.value))
                 except (KeyError, TypeError, ValueError, AttributeError) as exc:
                     raw = json.dumps(event.value, default=str).encode("utf-8", "surrogatepass")
                     pending.append(await reject(DeadLetter(raw, src, "invalid_score", str(exc))))
                     continue
-                own = obs.topic != ALL  # count a record once, in its own topic
-                try:
-                    counted = core.aggregator.add(obs, origin)
-                except Exception as exc:  # never stop the worker on one message
-                    raw = json.dumps(event.value, default=str).encode("utf-8", "surrogatepass")
-                    pending.append(await reject(DeadLetter(raw, src, f"internal_error:{type(exc).__name__}",
-                                                           str(exc)[:300])))
-                    continue
-                if counted:
-                    if own:
-                        metrics.counted.labels(run, obs.series.stream).inc()
-                elif own:
-                    metrics.late.labels(run, obs.series.stream).inc()
+                for j, (obs, origin) in enumerate(items):
+                    own = obs.topic != ALL  # count a record once, in its own topic
+                    try:
+                        counted = core.aggregator.add(obs, origin)
+                    except Exception as exc:  # never stop the worker on one observation
+                        raw = json.dumps(event.value["obs"][j] if "obs" in event.value else event.value,
+                                         default=str).encode("utf-8", "surrogatepass")
+                        pending.append(await reject(DeadLetter(raw, {**src, "index": j},
+                                                               f"internal_error:{type(exc).__name__}", str(exc)[:300])))
+                        continue
+                    if counted:
+                        if own:
+                            metrics.counted.labels(run, obs.series.stream).inc()
+                    elif own:
+                        metrics.late.labels(run, obs.series.stream).inc()
             window_cache.flush(_current_event.set)  # each key to its own event's partition
             await asyncio.gather(*pending)
             await windows_table.delivered()
