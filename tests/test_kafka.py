@@ -305,9 +305,25 @@ def test_chaos_three_workers_killed_at_random_end_exact(kafka, classifier, tmp_p
         for w in workers:
             w.wait_ready(180)
         seen = snaps.wait_for(expected, timeout=300)
-        assert total_n(seen) == 1200
+        assert total_n(seen) == 1200, _diagnose(workers)
         assert seen == expected
     finally:
         snaps.close()
         for w in workers:
             w.kill()
+
+
+def _diagnose(workers: list[Worker]) -> str:
+    """What each worker says it did, for a failure message."""
+    out = []
+    for w in workers:
+        try:
+            body = w.get("/metrics")[1]
+        except OSError as exc:
+            out.append(f"{w.log.name}: no /metrics ({exc})")
+            continue
+        keep = [x for x in body.splitlines() if x.startswith((
+            "affectwatch_records_total", "affectwatch_counted_records_total", "affectwatch_consumer_lag",
+            "affectwatch_late_records_total", "affectwatch_dead_letters_total", "affectwatch_last_update"))]
+        out.append(f"{w.log.name}:\n  " + "\n  ".join(keep))
+    return "\n".join(out)

@@ -194,7 +194,9 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
             authors_cache.flush(_current_event.set)  # each author to its own event's partition
             # One message per topic key per micro-batch instead of two per record.
             for key, envelope in envelopes(entries):
-                pending.append(await scores_out.send(key=key.encode(), value=faust_json.dumps(envelope).encode()))
+                payload = faust_json.dumps(envelope)  # bytes with orjson, str without
+                payload = payload.encode() if isinstance(payload, str) else payload
+                pending.append(await scores_out.send(key=key.encode(), value=payload))
         # The batch's offsets may be committed once it is acked: its scores and
         # author updates must be on the broker by then, not in a buffer a
         # kill -9 would lose.
@@ -315,12 +317,44 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     return app
 
 
+CLEAN_MARK = "clean-shutdown"
+
+
+def prepare_state(data_dir) -> bool:
+    """Keep the local table state only if the last run of this folder stopped
+    cleanly; returns whether it was kept.
+
+    A worker killed mid-batch can leave writes in its RocksDB whose changelog
+    messages never reached the broker, with its input offsets uncommitted. On
+    restart faust trusts the local files and replays only the changelog past
+    its last acknowledged offset, so those writes live on here (and make the
+    replayed records look applied) but exist nowhere else: the next worker to
+    take the partition over would miss them. After an unclean stop the state is
+    therefore rebuilt from the changelog alone, the one source of truth.
+    """
+    import shutil
+
+    mark = data_dir / CLEAN_MARK
+    kept = mark.exists()
+    if kept:
+        mark.unlink()  # from now on this run is unclean until it stops cleanly
+    else:
+        shutil.rmtree(data_dir / "v1", ignore_errors=True)  # faust's table files
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return kept
+
+
 def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     from streams.kafka.io import create_topics
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_state(settings.data_dir)
     create_topics(settings)  # idempotent; a backfill run needs its own score and snapshot topics
     app = create_app(settings)
     # The web host and port come from the app's settings (web_host, web_port).
     worker = faust.Worker(app, loglevel=loglevel, redirect_stdouts=False)
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        if exc.code in (0, None):  # stopped cleanly: producer flushed, every batch delivered
+            (settings.data_dir / CLEAN_MARK).touch()
+        raise
