@@ -70,6 +70,12 @@ class Settings(BaseSettings):
         "record within this distance must confirm the jump; 0 turns the guard off"
     )
 
+    max_lm_series: int = Field(
+        200, ge=1, le=100_000,
+        description="model and steering pairs a runner tracks; responses of further pairs are dead-lettered "
+        "(too_many_series), so names cannot grow state and metrics without end",
+    )
+
     # Groups
     groups: list[str] = Field(["liberal", "conservative"], description="known human groups")
     domain_table: Path | None = Field(

@@ -313,3 +313,13 @@ def test_fuzz_records_in_equal_scored_plus_dead_plus_late(classifier, tmp_path, 
 def test_parse_never_raises_on_any_bytes(raw):
     out = parse(raw, "post", {"file": "f", "line": 1}, Limits())
     assert isinstance(out, Parsed | DeadLetter)
+
+
+def test_ever_new_model_names_cannot_grow_series_without_end(classifier, tmp_path):
+    responses = tmp_path / "responses.jsonl"
+    responses.write_text("".join(json.dumps(response(i, model=f"model-{i}")) + "\n" for i in range(12)))
+    _, result = run_files(tmp_path, classifier, None, responses, max_lm_series=5)
+    assert accounted(result) and result.scored == 5
+    assert result.dead_letter_reasons() == {"too_many_series": 7}
+    models = {r["series"] for r in result.figures.to_dict()["series"] if r["series"].startswith("lm:")}
+    assert len(models) == 5

@@ -4,6 +4,7 @@ provides: dicts in the embedded runner, changelog-backed tables on Kafka."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -12,7 +13,7 @@ from typing import Any
 from models.labels import EMOTIONS, MORALS
 from streams.core.figures import FigureConfig, FigureMaker, Figures
 from streams.core.groups import UNASSIGNED, AuthorScore, DomainTable, group_of
-from streams.core.records import DeadLetter, Kind, Limits, Parsed, Post, parse
+from streams.core.records import DeadLetter, Kind, Limits, LMResponse, Parsed, Post, parse
 from streams.core.scoring import Scored, predicted, series_of
 from streams.core.topics import ALL, Topics
 from streams.core.windows import Observation, WindowConfig, Windows
@@ -82,11 +83,23 @@ class Scorer:
             max_future_ms=s.max_future_seconds * 1000,
         )
         self._thresholds = self.classifier.thresholds  # a property that builds arrays: read once
+        self._lm_series: set[tuple[str, str]] = set()
         self._dike_for: tuple | None = None
         self._dike_cache: tuple[list, list] = ([], [])
 
     def parse(self, raw: bytes | str | dict, kind: Kind, source: dict[str, Any]) -> Parsed | DeadLetter:
-        return parse(raw, kind, source, self.limits)
+        out = parse(raw, kind, source, self.limits)
+        if isinstance(out, Parsed) and isinstance(out.record, LMResponse):
+            # Each (model, steering) pair is a series in every window, figure and
+            # metric: a stream of ever-new names must not grow them without end.
+            pair = (out.record.model, out.record.steering)
+            if pair not in self._lm_series:
+                if len(self._lm_series) >= self.settings.max_lm_series:
+                    data = raw if isinstance(raw, bytes) else json.dumps(out.record.model_dump()).encode()
+                    return DeadLetter(data, source, "too_many_series",
+                                      f"more than {self.settings.max_lm_series} model and steering pairs")
+                self._lm_series.add(pair)
+        return out
 
     def _group(self, post: Post, source: dict[str, Any]) -> str:
         if post.group:
