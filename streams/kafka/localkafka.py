@@ -75,6 +75,15 @@ def resolve_jars(cache: Path = CACHE) -> Path:
     return target
 
 
+def cluster_id() -> str:
+    """A random cluster id, never starting with '-': the storage tool would read
+    such an id as an option and refuse to format (1 start in 64 failed)."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -101,7 +110,7 @@ class LocalKafka:
             self.secure_port = self.secure_port or free_port()
         self._own_dir = self.data_dir is None
         self.data_dir = Path(self.data_dir or tempfile.mkdtemp(prefix="affectwatch-kafka-"))
-        self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        self.cluster_id = cluster_id()
         self._formatted = False
 
     @property
