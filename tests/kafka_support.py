@@ -113,6 +113,17 @@ class Worker:
             time.sleep(0.5)
         raise TimeoutError(f"worker not ready after {timeout}s; see {self.log}")
 
+    def stacks(self) -> str:
+        """The worker's Python stacks (asyncio tasks included) when py-spy is
+        installed: what a stalled worker waits for, for a failure message."""
+        import shutil
+
+        spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        if self.proc is None or self.proc.poll() is not None or not Path(spy).exists():
+            return ""
+        run = subprocess.run([spy, "dump", "--pid", str(self.proc.pid)], capture_output=True, text=True, timeout=60)
+        return run.stdout[-6000:] + run.stderr[-500:]
+
     def kill(self) -> None:
         """kill -9: no shutdown, no flush, no commit."""
         if self.proc and self.proc.poll() is None:

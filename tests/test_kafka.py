@@ -144,7 +144,7 @@ def test_two_workers_equal_one_and_survive_losing_one(kafka, classifier, small_s
         w1.kill()
         replay(s, plan(s, more), None)
         seen = snaps.wait_for(expected := embedded_figures(s, classifier, first + more), timeout=240)
-        assert total_n(seen) == 240 + 400
+        assert total_n(seen) == 240 + 400, _diagnose([w2])
         assert seen == expected
     finally:
         snaps.close()
@@ -325,5 +325,5 @@ def _diagnose(workers: list[Worker]) -> str:
         keep = [x for x in body.splitlines() if x.startswith((
             "affectwatch_records_total", "affectwatch_counted_records_total", "affectwatch_consumer_lag",
             "affectwatch_late_records_total", "affectwatch_dead_letters_total", "affectwatch_last_update"))]
-        out.append(f"{w.log.name}:\n  " + "\n  ".join(keep))
+        out.append(f"{w.log.name}:\n  " + "\n  ".join(keep) + "\n" + w.stacks())
     return "\n".join(out)
