@@ -9,6 +9,13 @@ every offset from the committed one on must be seen: the agents ask
 ``GapFiller.fill`` for each batch, and any offsets missing before an event are
 read straight from the broker and processed first, in order. Records faust
 delivers twice are harmless: every state update is idempotent.
+
+A skipped run at the *end* of a partition has no later event to reveal it,
+and was the loss seen under load (a worker that took partitions over went
+idle with a few hundred records unprocessed and the consumer at the end of
+the log). So when an agent has been idle for a while, ``fill_tail`` compares
+each assigned partition's end with the next offset the agent expects and
+reads what lies between.
 """
 
 from __future__ import annotations
@@ -90,12 +97,41 @@ class GapFiller:
             await c.stop()
         return out
 
-    async def fill(self, events: list[Any], generation: int) -> list[Any]:
-        """The batch with any skipped records inserted (as GapEvents) before the
-        event that revealed them."""
+    def _new_generation(self, generation: int) -> None:
         if generation != self.generation:  # a rebalance: positions restart at the committed offsets
             self.generation = generation
             self.expected.clear()
+
+    async def fill_tail(self, assigned: list[TopicPartition], ends: dict[TopicPartition, int | None],
+                        generation: int) -> list[GapEvent]:
+        """Records between the next expected offset and the end of each assigned
+        partition, read directly. Call it only when the agent has seen nothing
+        for a while (faust has delivered all it buffered) and no rebalance or
+        recovery is under way."""
+        self._new_generation(generation)
+        unknown = [tp for tp in assigned if (tp.topic, tp.partition) not in self.expected]
+        if unknown:
+            for tp, off in (await self._committed(sorted(unknown))).items():
+                if off is not None and off >= 0:
+                    self.expected[(tp.topic, tp.partition)] = off
+        out: list[GapEvent] = []
+        for tp in assigned:
+            key = (tp.topic, tp.partition)
+            want, end = self.expected.get(key), ends.get(tp)
+            if want is None or end is None or end <= want:
+                continue
+            log.warning("%s[%d] offsets %d..%d never reached the agent: reading them directly", key[0], key[1],
+                        want, end - 1)
+            for m in await self._read(tp, want, end):
+                out.append(GapEvent(m, self.deserialize(m.value)))
+                self.filled += 1
+            self.expected[key] = max(self.expected.get(key, 0), end)
+        return out
+
+    async def fill(self, events: list[Any], generation: int) -> list[Any]:
+        """The batch with any skipped records inserted (as GapEvents) before the
+        event that revealed them."""
+        self._new_generation(generation)
         unknown = {TopicPartition(e.message.topic, e.message.partition) for e in events
                    if (e.message.topic, e.message.partition) not in self.expected}
         if unknown:

@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
+from aiokafka import TopicPartition
 from faust.streams import _current_event
 from faust.utils import json as faust_json
 from mode.supervisors import CrashingSupervisor
@@ -126,10 +127,33 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         key = "/".join(str(src.get(k)) for k in ("topic", "partition", "offset", "index") if k in src).encode()
         return await dead_topic.send(key=key, value=dead.to_dict(settings.dead_letter_max_raw_bytes))
 
-    async def start_batch(batch_events: list[Any]) -> tuple:
+    input_names = {settings.topic_posts, settings.topic_responses}
+
+    class IdleTail:
+        """After about a second without events, and with no rebalance or
+        recovery under way, asks the gap filler for records at the end of the
+        agent's partitions that faust never delivered."""
+
+        IDLE_BATCHES = max(2, round(1.0 / settings.batch_within_seconds))
+
+        def __init__(self, topics: set[str], gaps: GapFiller) -> None:
+            self.topics, self.gaps, self.streak = topics, gaps, 0
+
+        async def check(self, busy: bool) -> list[Any]:
+            self.streak = 0 if busy else self.streak + 1
+            if self.streak < self.IDLE_BATCHES or self.streak % self.IDLE_BATCHES:
+                return []
+            if app.rebalancing or not app.tables.recovery.completed.is_set():
+                return []
+            consumer = app.consumer
+            owned = [tp for tp in consumer.assignment() if tp.topic in self.topics]
+            ends = {TopicPartition(tp.topic, tp.partition): consumer.highwater(tp) for tp in owned}
+            return await self.gaps.fill_tail(list(ends), ends, app.consumer_generation_id)
+
+    async def start_batch(batch_events: list[Any], read_directly: list[Any] | None = None) -> tuple:
         """Validates a batch (dead letters sent) and starts classifying it."""
         arrived = time.perf_counter()
-        events = await score_gaps.fill(batch_events, app.consumer_generation_id)
+        events = (read_directly or []) + await score_gaps.fill(batch_events, app.consumer_generation_id)
         batch: list[tuple[Any, Parsed]] = []
         pending: list[Any] = []
         for ev in events:
@@ -217,19 +241,28 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         # not wait for the broker. Batches finish, and are acked, in order.
         held: deque[tuple] = deque()
         batches = micro_batches(stream, settings.batch_size, settings.batch_within_seconds, auto_ack=False, idle=True)
+        idle = IdleTail(input_names, score_gaps)
         async for batch_events in batches:
             if batch_events:
                 held.append(await start_batch(batch_events))
             while held and (len(held) > settings.classify_ahead or not batch_events):
                 await finish_batch(stream, held.popleft())
+            if not held and (tail := await idle.check(bool(batch_events))):
+                for i in range(0, len(tail), settings.batch_size):
+                    await finish_batch(stream, await start_batch([], tail[i : i + settings.batch_size]))
 
     @app.agent(scores_topic, supervisor_strategy=CrashingSupervisor)
     async def aggregate(stream: faust.Stream) -> None:
         # Micro-batches, so that one wait for the changelog covers many events
         # and each changed key is written once per batch (``WriteBack``).
-        async for batch_events in micro_batches(stream, settings.aggregate_batch_size, settings.batch_within_seconds):
+        idle = IdleTail({settings.topic_scores}, scores_gaps)
+        batches = micro_batches(stream, settings.aggregate_batch_size, settings.batch_within_seconds, idle=True)
+        async for batch_events in batches:
             pending = []
             events = await scores_gaps.fill(batch_events, app.consumer_generation_id)
+            events = await idle.check(bool(batch_events)) + events
+            if not events:
+                continue
             for event in events:
                 # Table writes go to the changelog partition of the current event.
                 _current_event.set(weakref.ref(event))
