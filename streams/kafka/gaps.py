@@ -97,10 +97,22 @@ class GapFiller:
             await c.stop()
         return out
 
-    def _new_generation(self, generation: int) -> None:
+    async def _start(self, generation: int, tps: list[TopicPartition]) -> None:
+        """A new generation forgets positions; partitions not seen in this one
+        start at their committed offsets."""
         if generation != self.generation:  # a rebalance: positions restart at the committed offsets
             self.generation = generation
             self.expected.clear()
+        unknown = {tp for tp in tps if (tp.topic, tp.partition) not in self.expected}
+        if unknown:
+            for tp, off in (await self._committed(sorted(unknown))).items():
+                if off is not None and off >= 0:
+                    self.expected[(tp.topic, tp.partition)] = off
+
+    async def _gap(self, tp: TopicPartition, start: int, end: int) -> list[GapEvent]:
+        found = [GapEvent(m, self.deserialize(m.value)) for m in await self._read(tp, start, end)]
+        self.filled += len(found)
+        return found
 
     async def fill_tail(self, assigned: list[TopicPartition], ends: dict[TopicPartition, int | None],
                         generation: int) -> list[GapEvent]:
@@ -108,12 +120,7 @@ class GapFiller:
         partition, read directly. Call it only when the agent has seen nothing
         for a while (faust has delivered all it buffered) and no rebalance or
         recovery is under way."""
-        self._new_generation(generation)
-        unknown = [tp for tp in assigned if (tp.topic, tp.partition) not in self.expected]
-        if unknown:
-            for tp, off in (await self._committed(sorted(unknown))).items():
-                if off is not None and off >= 0:
-                    self.expected[(tp.topic, tp.partition)] = off
+        await self._start(generation, assigned)
         out: list[GapEvent] = []
         for tp in assigned:
             key = (tp.topic, tp.partition)
@@ -122,22 +129,14 @@ class GapFiller:
                 continue
             log.warning("%s[%d] offsets %d..%d never reached the agent: reading them directly", key[0], key[1],
                         want, end - 1)
-            for m in await self._read(tp, want, end):
-                out.append(GapEvent(m, self.deserialize(m.value)))
-                self.filled += 1
+            out += await self._gap(tp, want, end)
             self.expected[key] = max(self.expected.get(key, 0), end)
         return out
 
     async def fill(self, events: list[Any], generation: int) -> list[Any]:
         """The batch with any skipped records inserted (as GapEvents) before the
         event that revealed them."""
-        self._new_generation(generation)
-        unknown = {TopicPartition(e.message.topic, e.message.partition) for e in events
-                   if (e.message.topic, e.message.partition) not in self.expected}
-        if unknown:
-            for tp, off in (await self._committed(sorted(unknown))).items():
-                if off is not None and off >= 0:
-                    self.expected[(tp.topic, tp.partition)] = off
+        await self._start(generation, [TopicPartition(e.message.topic, e.message.partition) for e in events])
         out: list[Any] = []
         for e in events:
             key = (e.message.topic, e.message.partition)
@@ -145,9 +144,7 @@ class GapFiller:
             if want is not None and e.message.offset > want:
                 log.warning("faust skipped %s[%d] offsets %d..%d: reading them directly", key[0], key[1], want,
                             e.message.offset - 1)
-                for m in await self._read(TopicPartition(*key), want, e.message.offset):
-                    out.append(GapEvent(m, self.deserialize(m.value)))
-                    self.filled += 1
+                out += await self._gap(TopicPartition(*key), want, e.message.offset)
             out.append(e)
             self.expected[key] = max(self.expected.get(key, 0), e.message.offset + 1)
         return out
