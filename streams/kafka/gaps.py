@@ -67,7 +67,9 @@ class GapFiller:
         self.group_id = group_id
         self.deserialize = deserialize
         self.expected: dict[tuple[str, int], int] = {}
+        self.uncommitted: set[tuple[str, int]] = set()  # asked this generation: no committed offset
         self.generation: int | None = None
+        self._probe: AIOKafkaConsumer | None = None  # one long-lived client for end offsets
         self.filled = 0  # records read directly so far (a metric for the curious)
 
     async def _committed(self, tps: list[TopicPartition]) -> dict[TopicPartition, int | None]:
@@ -103,11 +105,31 @@ class GapFiller:
         if generation != self.generation:  # a rebalance: positions restart at the committed offsets
             self.generation = generation
             self.expected.clear()
-        unknown = {tp for tp in tps if (tp.topic, tp.partition) not in self.expected}
+            self.uncommitted.clear()
+        unknown = {tp for tp in tps if (tp.topic, tp.partition) not in self.expected
+                   and (tp.topic, tp.partition) not in self.uncommitted}
         if unknown:
             for tp, off in (await self._committed(sorted(unknown))).items():
                 if off is not None and off >= 0:
                     self.expected[(tp.topic, tp.partition)] = off
+                else:  # never committed: nothing to compare with until an event arrives
+                    self.uncommitted.add((tp.topic, tp.partition))
+
+    async def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """Each partition's end, from the broker: faust's own highwater is only
+        refreshed by its fetches, which a stalled fetcher does not make."""
+        if not tps:
+            return {}
+        if self._probe is None:
+            self._probe = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
+                                           **self.client)
+            await self._probe.start()
+        return await self._probe.end_offsets(tps)
+
+    async def close(self) -> None:
+        if self._probe is not None:
+            await self._probe.stop()
+            self._probe = None
 
     async def _gap(self, tp: TopicPartition, start: int, end: int) -> list[GapEvent]:
         found = [GapEvent(m, self.deserialize(m.value)) for m in await self._read(tp, start, end)]

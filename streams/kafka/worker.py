@@ -145,10 +145,10 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                 return []
             if app.rebalancing or not app.tables.recovery.completed.is_set():
                 return []
-            consumer = app.consumer
-            owned = [tp for tp in consumer.assignment() if tp.topic in self.topics]
-            ends = {TopicPartition(tp.topic, tp.partition): consumer.highwater(tp) for tp in owned}
-            return await self.gaps.fill_tail(list(ends), ends, app.consumer_generation_id)
+            owned = [TopicPartition(tp.topic, tp.partition) for tp in app.consumer.assignment()
+                     if tp.topic in self.topics]
+            ends = await self.gaps.end_offsets(owned)
+            return await self.gaps.fill_tail(owned, ends, app.consumer_generation_id)
 
     async def start_batch(batch_events: list[Any], read_directly: list[Any] | None = None) -> tuple:
         """Validates a batch (dead letters sent) and starts classifying it."""
