@@ -122,14 +122,17 @@ class GapFiller:
             return {}
         if self._probe is None:
             self._probe = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
-                                           **self.client)
+                                           request_timeout_ms=8000, **self.client)
             await self._probe.start()
         return await self._probe.end_offsets(tps)
 
     async def close(self) -> None:
-        if self._probe is not None:
-            await self._probe.stop()
-            self._probe = None
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            try:
+                await probe.stop()
+            except Exception:  # a broken client is dropped either way
+                log.debug("closing the end-offsets client failed", exc_info=True)
 
     async def _gap(self, tp: TopicPartition, start: int, end: int) -> list[GapEvent]:
         found = [GapEvent(m, self.deserialize(m.value)) for m in await self._read(tp, start, end)]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import socket
 import time
@@ -53,6 +54,8 @@ from streams.kafka.tables import TableMapping, delivered_table
 from streams.kafka.writeback import WriteBack
 from streams.settings import Settings
 from streams.wiring import build_core, classifier_kwargs
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, classifier: Classifier | None = None) -> faust.App:
@@ -147,8 +150,13 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                 return []
             owned = [TopicPartition(tp.topic, tp.partition) for tp in app.consumer.assignment()
                      if tp.topic in self.topics]
-            ends = await self.gaps.end_offsets(owned)
-            return await self.gaps.fill_tail(owned, ends, app.consumer_generation_id)
+            try:
+                ends = await asyncio.wait_for(self.gaps.end_offsets(owned), 10)
+                return await self.gaps.fill_tail(owned, ends, app.consumer_generation_id)
+            except Exception as exc:  # a safety net must not take the worker down: try again next idle second
+                log.warning("idle check of %s failed (%r); retrying later", sorted(self.topics), exc)
+                await self.gaps.close()
+                return []
 
     async def start_batch(batch_events: list[Any], read_directly: list[Any] | None = None) -> tuple:
         """Validates a batch (dead letters sent) and starts classifying it."""
