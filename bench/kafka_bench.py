@@ -170,10 +170,10 @@ def one_round(kafka: LocalKafka, args: argparse.Namespace, recs: list, tmp: Path
     base = 0  # live records carry today's time: the 24h window holds only earlier live runs
     for share in (0.5, 0.9):
         rate = share * e2e
-        n = int(rate * args.seconds)
-        live = [(kind, dict(r, id=f"live{share}-{i}")) for i, (kind, r) in enumerate(batch[:n])]
+        n = int(rate * args.seconds)  # may exceed the burst's records: cycle through them
+        live = [(batch[i % len(batch)][0], dict(batch[i % len(batch)][1], id=f"live{share}-{i}")) for i in range(n)]
         runs.append({"share": share, **latency_run(s, worker, live, rate, base)})
-        base += n
+        base += len(live)
     scrapes = []
     for _ in range(20):
         c = time.perf_counter()
