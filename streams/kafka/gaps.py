@@ -21,6 +21,7 @@ reads what lies between.
 from __future__ import annotations
 
 import logging
+import time
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 log = logging.getLogger(__name__)
+RECHECK_SECONDS = 5.0
 
 
 @dataclass
@@ -67,7 +69,7 @@ class GapFiller:
         self.group_id = group_id
         self.deserialize = deserialize
         self.expected: dict[tuple[str, int], int] = {}
-        self.uncommitted: set[tuple[str, int]] = set()  # asked this generation: no committed offset
+        self.uncommitted: dict[tuple[str, int], float] = {}  # no committed offset yet: when we last asked
         self.generation: int | None = None
         self._probe: AIOKafkaConsumer | None = None  # one long-lived client for end offsets
         self.filled = 0  # records read directly so far (a metric for the curious)
@@ -106,14 +108,17 @@ class GapFiller:
             self.generation = generation
             self.expected.clear()
             self.uncommitted.clear()
+        now = time.monotonic()
+        # A partition without a committed offset is asked again after a while:
+        # during a rebalance the coordinator can answer "none" for a moment.
         unknown = {tp for tp in tps if (tp.topic, tp.partition) not in self.expected
-                   and (tp.topic, tp.partition) not in self.uncommitted}
+                   and now - self.uncommitted.get((tp.topic, tp.partition), -1e9) > RECHECK_SECONDS}
         if unknown:
             for tp, off in (await self._committed(sorted(unknown))).items():
                 if off is not None and off >= 0:
                     self.expected[(tp.topic, tp.partition)] = off
-                else:  # never committed: nothing to compare with until an event arrives
-                    self.uncommitted.add((tp.topic, tp.partition))
+                else:  # no committed offset (yet): nothing to compare with until asked again
+                    self.uncommitted[(tp.topic, tp.partition)] = now
 
     async def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         """Each partition's end, from the broker: faust's own highwater is only
