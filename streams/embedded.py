@@ -17,6 +17,7 @@ from pathlib import Path
 
 from streams.core.figures import Figures
 from streams.core.inputs import RawInput, read_records
+from streams.core.pairing import Pairing, add_scored
 from streams.core.pipeline import Aggregator, Scorer
 from streams.core.records import DeadLetter, Parsed, internal_error
 from streams.core.scoring import Scored
@@ -35,6 +36,7 @@ class RunResult:
     violations: list[dict] = field(default_factory=list)  # guardrail violations
     scores: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    pairing: Pairing = field(default_factory=Pairing)  # probe answers against their posts
 
     def dead_letter_reasons(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -164,6 +166,9 @@ class EmbeddedRunner:
             result.late += 1
             if m:
                 m.late.labels(m.run, s.series.stream).inc()
+        pairs = add_scored(result.pairing, s)
+        if pairs and m:
+            m.paired(s, pairs)
         if s.behavior:
             result.violations.extend(self.scorer.violations(s))
             if m:
@@ -182,12 +187,14 @@ class EmbeddedRunner:
         m.e2e_latency.labels(m.run).observe(time.perf_counter() - arrived)
 
 
-def read_inputs(posts: Path | None, responses: Path | None) -> list[RawInput]:
+def read_inputs(posts: Path | None, responses: Path | list[Path] | None) -> list[RawInput]:
+    """Records of a posts file and of one or more responses files (for example
+    persona statements beside a probe's answers)."""
     items: list[RawInput] = []
     if posts:
         items.extend(read_records(posts, "post"))
-    if responses:
-        items.extend(read_records(responses, "lm"))
+    for path in [responses] if isinstance(responses, Path) else responses or []:
+        items.extend(read_records(path, "lm"))
     return items
 
 
@@ -217,6 +224,7 @@ def write_outputs(result: RunResult, out_dir: Path, max_raw_bytes: int | None = 
                 "late": result.late,
                 "dead_letters": result.dead_letter_reasons(),
                 "guardrail_violations": len(result.violations),
+                "pairing": result.pairing.to_dict(),
                 "seconds": round(result.seconds, 2),
             },
             indent=1,

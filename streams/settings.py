@@ -209,6 +209,40 @@ class Settings(BaseSettings):
     event_to_ms: int | None = Field(None, description="... and before this one (epoch ms)")
     recovery_delay_seconds: float = Field(3.0, ge=0, description="pause before table recovery after a rebalance")
 
+    # The probe (`affectwatch probe`): asks deployed models to answer sampled posts
+    probe_config: Path = Field(
+        BUNDLED / "probe.yaml", description="YAML of prompt profiles and endpoints (docs/probe.md)"
+    )
+    probe_sample_rate: float = Field(
+        0.05, ge=0, le=1, description="share of scored posts of a known group the probe asks about (hash of the id)"
+    )
+    probe_seed: int = Field(13, description="seed of that choice: the same seed picks the same posts")
+    probe_max_per_topic_group: int = Field(
+        20, ge=1, description="at most this many posts per topic, group and probe window"
+    )
+    probe_window_seconds: int = Field(3600, ge=1, description="event-time window of that cap")
+    probe_budget_window_seconds: int = Field(
+        3600, ge=1, description="wall-clock window of each endpoint's token budget (budget_tokens in the probe file)"
+    )
+    probe_state: Path = Field(
+        Path("affectwatch-probe/ledger.sqlite"),
+        description="the probe's ledger (SQLite): sampled posts, prompts, answers; survives a kill",
+    )
+    probe_retry_seconds: float = Field(
+        5.0, ge=0, description="first wait before a failed prompt is asked again (doubles per failure, to 64x)"
+    )
+    probe_rounds: int = Field(3, ge=1, le=100, description="file mode: passes over failing prompts before giving up")
+    probe_answer_time: Literal["post", "wall"] = Field(
+        "post", description="created_at of an answer: the post's event time (same windows) or the wall clock"
+    )
+    probe_max_post_chars: int = Field(
+        2000, ge=1, le=100_000, description="a post's text is cut to this many characters in a prompt"
+    )
+    probe_group_id: str = Field("affectwatch-probe", description="Kafka consumer group of the probe")
+    probe_metrics_port: int = Field(
+        9467, ge=-1, le=65535, description="the probe's /metrics port; 0 any free, -1 off"
+    )
+
     @model_validator(mode="after")
     def _whole_buckets(self) -> Settings:
         if not self.spans:
@@ -231,7 +265,8 @@ class Settings(BaseSettings):
         for what, name in [*(("groups", g) for g in self.groups), ("run_label", self.run_label)]:
             if problem := name_problem(name):
                 raise ValueError(f"{what}: {name[:40]!r} is not a usable name ({problem})")
-        files = [("topics_file", self.topics_file), ("spectra_file", self.spectra_file)]
+        files = [("topics_file", self.topics_file), ("spectra_file", self.spectra_file),
+                 ("probe_config", self.probe_config)]
         files += [("behavior_spectra", s) for s in self.behavior_spectra]
         files += [("domain_table", self.domain_table), ("kafka_ssl_cafile", self.kafka_ssl_cafile),
                   ("kafka_ssl_certfile", self.kafka_ssl_certfile), ("kafka_ssl_keyfile", self.kafka_ssl_keyfile)]

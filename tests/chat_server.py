@@ -1,10 +1,11 @@
-"""A local OpenAI-compatible chat server for the reviewer tests: it answers
+"""A local OpenAI-compatible chat server for the reviewer and probe tests: it answers
 ``POST /v1/chat/completions`` from a script and records every request."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -47,14 +48,20 @@ class ChatServer:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # http.server's name for it
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                server.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), **body})
+                entry = {"path": self.path, "auth": self.headers.get("Authorization"), **body,
+                         "t_start": time.time()}
+                server.requests.append(entry)
                 status, payload = server.script(body["messages"])
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # the client was killed mid-request
+                    return
+                entry["t_end"] = time.time()
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -147,6 +147,11 @@ def train(args: argparse.Namespace) -> dict:
     )
     position, log = 0, []
     ckpt = out / CHECKPOINT
+    if args.init and not (args.resume and ckpt.exists()):
+        # a warm start takes only the weights; schedule and position start afresh
+        init = torch.load(Path(args.init).expanduser() / CHECKPOINT, map_location="cpu", weights_only=False)
+        model.load_state_dict(init["model"])
+        print(f"warm start from {args.init}", flush=True)
     if args.resume and ckpt.exists():
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
@@ -238,6 +243,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", default=None, help="start from the weights of another run's checkpoint (warm start)")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-tokens", type=int, default=96)

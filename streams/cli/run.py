@@ -77,13 +77,13 @@ def score(
 
 
 def _run_files(
-    settings: Settings, posts: Path | None, responses: Path | None, out: Path, title: str, keep_scores: bool
+    settings: Settings, posts: Path | None, responses: list[Path], out: Path, title: str, keep_scores: bool
 ) -> None:
     from streams.embedded import EmbeddedRunner, read_inputs, write_outputs
     from streams.observe.report import print_report, write_report
     from streams.wiring import build_core
 
-    for path in (posts, responses):
+    for path in (posts, *responses):
         if path is not None and not path.is_file():
             err.print(f"[red]no such file: {path}[/red]")
             raise typer.Exit(2)
@@ -150,17 +150,17 @@ def _run_files(
 @app.command()
 def run(
     posts: Path | None = typer.Option(None, help="human posts, JSONL or CSV"),
-    responses: Path | None = typer.Option(None, help="LM responses, JSONL or CSV"),
+    responses: list[Path] | None = typer.Option(None, help="LM responses, JSONL or CSV (may be given again)"),
     out: Path | None = typer.Option(None, help="output folder (default: settings.output_dir)"),
     metrics_port: int | None = typer.Option(None, help="/metrics port; 0 any free, -1 off"),
     scores: bool = typer.Option(False, help="also write affect-scores.jsonl"),
 ) -> None:
     """Run the embedded pipeline (no broker) over files and report the figures."""
-    if posts is None and responses is None:
+    if posts is None and not responses:
         err.print("give --posts and/or --responses")
         raise typer.Exit(2)
     settings = _settings(metrics_port=metrics_port)
-    _run_files(settings, posts, responses, out or settings.output_dir, "affectwatch run", scores)
+    _run_files(settings, posts, responses or [], out or settings.output_dir, "affectwatch run", scores)
 
 
 @app.command()
@@ -176,6 +176,6 @@ def demo(
         "against persona-LM statements (Anthropic persona evals, CC-BY-4.0) under liberal, conservative and "
         "default steering; the default steering leans conservative after three hours."
     )
-    _run_files(settings, sample / "posts.jsonl", sample / "responses.jsonl", out, "affectwatch demo", False)
+    _run_files(settings, sample / "posts.jsonl", [sample / "responses.jsonl"], out, "affectwatch demo", False)
     console.print(f"open {out / 'report.html'} in a browser for the charts")
 

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from models.labels import DIMENSIONS
 from streams.core.names import MAX_ID_CHARS, MAX_NAME_CHARS, name_problem
 
 Kind = Literal["post", "lm"]
@@ -92,6 +93,28 @@ class LMResponse(_Record):
     model: str
     steering: str = "default"
     prompt_id: str | None = None
+    # Set by the probe: the answered post's group, top label and labels per
+    # dimension (streams.core.pairing compares them with the answer's own).
+    prompt_group: str | None = None
+    prompt_top: dict[str, str] | None = None
+    prompt_labels: dict[str, list[str]] | None = None
+
+    @field_validator("prompt_top")
+    @classmethod
+    def _top(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        for dim, label in (v or {}).items():
+            if label not in DIMENSIONS.get(dim, ()):
+                raise ValueError(f"{str(dim)[:20]!r}: {str(label)[:40]!r} is not a label of that dimension")
+        return v
+
+    @field_validator("prompt_labels")
+    @classmethod
+    def _labels(cls, v: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        for dim, labels in (v or {}).items():
+            known = DIMENSIONS.get(dim, ())
+            if not known or any(x not in known for x in labels) or len(set(labels)) != len(labels):
+                raise ValueError(f"{str(dim)[:20]!r}: labels must be distinct labels of that dimension")
+        return v
 
 
 @dataclass(frozen=True)
@@ -216,7 +239,7 @@ def _check_names(record: Post | LMResponse) -> tuple[str, str] | None:
         names += [("author_id", record.author_id, MAX_ID_CHARS), ("group", record.group, MAX_NAME_CHARS)]
     else:
         names += [("model", record.model, MAX_NAME_CHARS), ("steering", record.steering, MAX_NAME_CHARS),
-                  ("prompt_id", record.prompt_id, MAX_ID_CHARS)]
+                  ("prompt_id", record.prompt_id, MAX_ID_CHARS), ("prompt_group", record.prompt_group, MAX_NAME_CHARS)]
     for field_name, value, cap in names:
         if value is not None and (problem := name_problem(value, cap)):
             return f"invalid_name:{field_name}", problem

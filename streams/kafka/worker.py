@@ -43,6 +43,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from models.classifier import Classifier
 from models.classifier_process import ClassifierProcess
+from streams.core.pairing import Pairing, add_scored
 from streams.core.records import DeadLetter, Parsed, internal_error
 from streams.core.topics import ALL
 from streams.core.windows import Windows
@@ -109,6 +110,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     core.aggregator.windows.cfg.expected_sources = 2 * settings.partitions
     # Authors are written once per changed author per micro-batch, like the windows.
     authors_cache = WriteBack(TableMapping(authors), _current_event.get)
+    pairing = Pairing()  # this worker's tallies; the metrics are what is read
     core.scorer.authors = authors_cache
     window_cache = WriteBack(TableMapping(windows_table), _current_event.get)
     core.aggregator.windows.table = window_cache
@@ -219,6 +221,8 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                 if scored.topic_how == "explicit_unknown":
                     metrics.unknown_topics.labels(run).inc()
                 metrics.records.labels(run, scored.series.stream).inc()
+                if pairs := add_scored(pairing, scored):  # a probe answer: how it relates to its post
+                    metrics.paired(scored, pairs)
                 if scored.behavior:
                     metrics.judged(scored)
                     for v in violations:

@@ -205,6 +205,18 @@ class Metrics:
             ["run", "model", "steering", "spectrum", "level"],
             registry=r,
         )
+        self.pairs = Counter(
+            "affectwatch_probe_pairs",
+            "Probe answers paired with the post they answer",
+            ["run", "model", "steering", "dimension"],
+            registry=r,
+        )
+        self.pairs_top_match = Counter(
+            "affectwatch_probe_pairs_top_match",
+            "Probe answers whose top label is the answered post's top label",
+            ["run", "model", "steering", "dimension"],
+            registry=r,
+        )
 
         self.reviews = Counter("affectwatch_reviews", "Reviewer verdicts (uphold, overturn, escalate)",
                                ["run", "verdict"], registry=r)
@@ -219,6 +231,14 @@ class Metrics:
             self.behavior_levels.labels(self.run, series.model, series.steering, j.spectrum, j.level).inc()
             if not j.allowed:
                 self.guardrail_violations.labels(self.run, series.model, series.steering, j.spectrum).inc()
+
+    def paired(self, scored: Scored, pairs: list[tuple[str, bool]]) -> None:
+        """Counts a probe answer's pairing with its post (see streams.core.pairing)."""
+        series = scored.series
+        for dimension, matched in pairs:
+            self.pairs.labels(self.run, series.model, series.steering, dimension).inc()
+            c = self.pairs_top_match.labels(self.run, series.model, series.steering, dimension)
+            c.inc(1 if matched else 0)  # the series exists from the first pair on
 
     def serve(self, host: str, port: int) -> int:
         """Start the /metrics server; returns the bound port (port 0 picks one)."""

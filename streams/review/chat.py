@@ -1,10 +1,11 @@
 """A small client for any OpenAI-compatible chat endpoint (``/chat/completions``):
 timeouts, retries with exponential backoff, and a token budget. Standard
-library only: the reviewer is the one part that talks to it."""
+library only. The reviewer, ``dike rewrite`` and the probe talk through it."""
 
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -15,10 +16,37 @@ from streams.safe_files import redact_url
 
 
 class ChatError(RuntimeError):
-    """The endpoint failed, or answered with something that is not a chat reply."""
+    """The endpoint failed, or answered with something that is not a chat reply.
+
+    ``reason`` is machine-readable: timeout, connection, http_429, http_5xx,
+    http_4xx, malformed, empty or budget."""
+
+    def __init__(self, message: str, reason: str = "error") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class BudgetExceeded(ChatError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "budget")
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The machine-readable reason of one failed attempt."""
+    if isinstance(exc, urllib.error.HTTPError):
+        if exc.code == 429:
+            return "http_429"
+        return "http_5xx" if exc.code >= 500 else "http_4xx"
+    if isinstance(exc, TimeoutError | socket.timeout) or "timed out" in str(exc):
+        return "timeout"
+    if isinstance(exc, OSError):
+        return "connection"
+    if isinstance(exc, EmptyReply):
+        return "empty"
+    return "malformed"
+
+
+class EmptyReply(ValueError):
     pass
 
 
@@ -35,21 +63,32 @@ class ChatConfig:
 
 
 class ChatClient:
-    def __init__(self, cfg: ChatConfig, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        cfg: ChatConfig,
+        sleep: Callable[[float], None] = time.sleep,
+        on_failure: Callable[[str], None] | None = None,
+    ) -> None:
         self.cfg = cfg
         self.sleep = sleep
+        self.on_failure = on_failure  # told the reason of every failed attempt (for metrics)
         self.used_tokens = 0
         self.calls = 0
+        self.last_tokens = 0
 
     def reset_budget(self) -> None:
         self.used_tokens = 0
 
-    def complete(self, messages: list[dict[str, str]]) -> str:
-        """The reply's text; retries transient failures, raises ChatError when they persist."""
+    def complete(self, messages: list[dict[str, str]], sampling: dict[str, float] | None = None) -> str:
+        """The reply's text; retries transient failures, raises ChatError when they persist.
+
+        ``sampling`` overrides temperature, top_p and max_tokens for this call."""
         if self.used_tokens >= self.cfg.budget_tokens:
             raise BudgetExceeded(f"token budget of {self.cfg.budget_tokens} used up")
-        body = json.dumps({"model": self.cfg.model, "messages": messages, "max_tokens": self.cfg.max_tokens,
-                           "temperature": 0.7}).encode()
+        request: dict = {"model": self.cfg.model, "messages": messages, "max_tokens": self.cfg.max_tokens,
+                         "temperature": 0.7}
+        request.update(sampling or {})
+        body = json.dumps(request).encode()
         headers = {"Content-Type": "application/json"}
         if self.cfg.api_key:
             headers["Authorization"] = f"Bearer {self.cfg.api_key}"
@@ -64,19 +103,27 @@ class ChatClient:
                 with urllib.request.urlopen(req, timeout=self.cfg.timeout_seconds) as r:
                     reply = json.loads(r.read())
                 text = reply["choices"][0]["message"]["content"]
-                if not isinstance(text, str) or not text.strip():
-                    raise ValueError("empty reply")
+                if not isinstance(text, str):
+                    raise ValueError("the reply's content is not a string")
+                if not text.strip():
+                    raise EmptyReply("empty reply")
             except urllib.error.HTTPError as exc:
                 last = exc
+                if self.on_failure:
+                    self.on_failure(failure_reason(exc))
                 if exc.code < 500 and exc.code != 429:  # a request we got wrong: retrying will not help
-                    raise ChatError(f"{redact_url(url)}: HTTP {exc.code} {exc.reason}") from exc
+                    raise ChatError(f"{redact_url(url)}: HTTP {exc.code} {exc.reason}", failure_reason(exc)) from exc
                 continue
             except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:  # network, timeout, bad JSON
                 last = exc
+                if self.on_failure:
+                    self.on_failure(failure_reason(exc))
                 continue
-            usage = reply.get("usage") or {}
-            tokens = usage.get("total_tokens")
+            usage = reply.get("usage") if isinstance(reply, dict) else None
+            tokens = usage.get("total_tokens") if isinstance(usage, dict) else None
             # Endpoints that do not report usage are charged an estimate (4 characters a token).
-            self.used_tokens += int(tokens) if isinstance(tokens, int) else (len(body) + len(text)) // 4
+            self.last_tokens = int(tokens) if isinstance(tokens, int) and tokens >= 0 else (len(body) + len(text)) // 4
+            self.used_tokens += self.last_tokens
             return text
-        raise ChatError(f"{redact_url(url)}: no valid reply after {self.cfg.retries + 1} attempts: {last}")
+        raise ChatError(f"{redact_url(url)}: no valid reply after {self.cfg.retries + 1} attempts: {last}",
+                        failure_reason(last) if last else "error")
