@@ -307,3 +307,62 @@ def test_a_record_claiming_unknown_prompt_labels_is_dead_lettered():
                         ({"prompt_group": "x" * 500}, "invalid_name:prompt_group")):
         dead = parse(json.dumps({**base, **bad}), "lm", {}, lim)
         assert getattr(dead, "reason", None) == reason, dead
+
+
+@pytest.mark.timeout(600)
+def test_on_kafka_probe_answers_flow_through_a_real_worker_as_their_own_series(kafka, server, tmp_path):
+    from kafka import KafkaProducer
+
+    from streams.kafka.io import create_topics
+    from streams.probe.follow import follow
+    from streams.probe.sinks import KafkaSink
+    from tests.kafka_support import Snapshots, Worker, isolated_settings
+    from tests.test_kafka_hostile import metric_sum
+
+    s = isolated_settings(kafka.bootstrap, tmp_path, probe_group_id=f"probe-{tmp_path.name[-12:]}")
+    create_topics(s)
+    producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap)
+    for i in range(12):
+        post = {"id": f"p{i}", "author_id": f"a{i}", "text": f"I am so happy and grateful today, number {i}",
+                "created_at": T0 + i * 60_000, "group": "liberal" if i % 2 else "conservative"}
+        producer.send(s.topic_posts, key=post["author_id"].encode(), value=json.dumps(post).encode())
+    producer.flush()
+    producer.close()
+    srv = server(lambda m: ok("This is awful, I am furious and disgusted."))
+    w = Worker(s, tmp_path / "worker.log", tmp_path / "state").start()
+    probe = Probe(config(srv.url), options(), Ledger(tmp_path / "ledger.sqlite"), KafkaSink(s), ProbeMetrics())
+    stop = threading.Event()
+    thread = threading.Thread(target=follow, args=(s, probe, stop), daemon=True)
+    try:
+        w.wait_ready()
+        thread.start()
+        deadline = time.monotonic() + 240
+        body = ""
+        while time.monotonic() < deadline:
+            body = w.get("/metrics")[1]
+            if metric_sum(body, "affectwatch_probe_pairs_total") >= 48:
+                break
+            time.sleep(1)
+        assert metric_sum(body, "affectwatch_probe_pairs_total") == 48, f"see {w.log}"  # 12 posts x 2 x 2
+        matched = metric_sum(body, "affectwatch_probe_pairs_top_match_total")
+        assert matched < 48  # happy posts, furious answers: the top emotions mostly differ
+        assert len(srv.requests) == 24
+        snaps = Snapshots(s)
+        deadline = time.monotonic() + 60
+        lm: dict = {}
+        while time.monotonic() < deadline:
+            snaps.poll()
+            lm = {r["series"]: r["n"] for snap in snaps.latest.values() for r in snap["series"]
+                  if r["series"].startswith("lm:") and r["topic"] == "all" and r["dimension"] == "emotion"
+                  and r["window"] == "24h"}
+            if lm == {"lm:scripted-lm:default": 12, "lm:scripted-lm:liberal": 12}:
+                break
+            time.sleep(1)
+        snaps.close()
+        assert lm == {"lm:scripted-lm:default": 12, "lm:scripted-lm:liberal": 12}
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        probe.close()
+        probe.sink.close()
+        w.stop()
