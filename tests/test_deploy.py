@@ -96,11 +96,15 @@ def test_compose_file_structure_and_every_mounted_file_exists():
     # Prometheus in compose scrapes the worker and loads the rule folder it is given.
     prom = yaml.safe_load((PROM_DIR / "prometheus.yml").read_text())
     assert prom["scrape_configs"][0]["static_configs"][0]["targets"] == ["worker:6066"]
+    # ... and the optional probe, on the port the probe service publishes.
+    assert prom["scrape_configs"][1]["static_configs"][0]["targets"] == ["probe:9467"]
+    assert services["probe"]["profiles"] == ["probe"] and "9467" in services["probe"]["ports"][0]
+    assert "9467/metrics" in " ".join(services["probe"]["healthcheck"]["test"]), "not the worker's /ready"
 
 
 def test_generated_dashboards_are_committed_current_and_use_the_provisioned_datasource():
     boards = build_all()
-    assert set(boards) == {"overview", "distributions", "drift", "health"}
+    assert set(boards) == {"overview", "distributions", "drift", "health", "probe"}
     for name, board in boards.items():
         committed = json.loads((ROOT / "dashboards" / f"{name}.json").read_text())
         assert committed == board, f"dashboards/{name}.json is stale: run `affectwatch dashboards build`"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -28,6 +29,7 @@ from streams.probe.sinks import JsonlSink
 from tests.chat_server import ChatServer, ok
 from tests.conftest import T0, write_jsonl
 
+RULES = Path(__file__).resolve().parent.parent / "deploy" / "prometheus" / "rules" / "affectwatch.rules.yml"
 PROFILES = {
     "default": {"system": "You are a helpful assistant.", "user": "Reply to this post: {post}", "max_tokens": 40},
     "liberal": {"system": "You are a liberal. Topic: {topic}.", "user": "Reply to this post: {post}",
@@ -138,7 +140,7 @@ def test_requests_are_paced_by_the_endpoints_rate_limit(server, tmp_path):
     starts = sorted(r["t_start"] for r in srv.requests)
     # 12 requests at 8 a second: the last starts at least 11/8 s after the first
     assert starts[-1] - starts[0] >= 11 / 8 - 0.05
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert min(gaps) >= 1 / 8 - 0.03
 
 
@@ -316,7 +318,9 @@ def test_on_kafka_probe_answers_flow_through_a_real_worker_as_their_own_series(k
     from streams.kafka.io import create_topics
     from streams.probe.follow import follow
     from streams.probe.sinks import KafkaSink
+    from streams.observe.dashboards import build_all, concrete, queries
     from tests.kafka_support import Snapshots, Worker, isolated_settings
+    from tests.prom_support import Prometheus
     from tests.test_kafka_hostile import metric_sum
 
     s = isolated_settings(kafka.bootstrap, tmp_path, probe_group_id=f"probe-{tmp_path.name[-12:]}")
@@ -328,11 +332,25 @@ def test_on_kafka_probe_answers_flow_through_a_real_worker_as_their_own_series(k
         producer.send(s.topic_posts, key=post["author_id"].encode(), value=json.dumps(post).encode())
     producer.flush()
     producer.close()
-    srv = server(lambda m: ok("This is awful, I am furious and disgusted."))
+    calls: Counter = Counter()
+    lock = threading.Lock()
+
+    def script(messages):  # each prompt's first request fails: the failure panel and retries get data
+        with lock:
+            calls[messages[-1]["content"], messages[0]["content"]] += 1
+            first = calls[messages[-1]["content"], messages[0]["content"]] == 1
+        return (500, {"error": "warming up"}) if first else ok("This is awful, I am furious and disgusted.")
+
+    srv = server(script)
     w = Worker(s, tmp_path / "worker.log", tmp_path / "state").start()
-    probe = Probe(config(srv.url), options(), Ledger(tmp_path / "ledger.sqlite"), KafkaSink(s), ProbeMetrics())
+    metrics = ProbeMetrics()
+    probe_port = metrics.serve("127.0.0.1", 0)
+    probe = Probe(config(srv.url), options(retry_seconds=0.2), Ledger(tmp_path / "ledger.sqlite"), KafkaSink(s),
+                  metrics)
     stop = threading.Event()
     thread = threading.Thread(target=follow, args=(s, probe, stop), daemon=True)
+    prom = Prometheus(tmp_path, [f"127.0.0.1:{w.port}", f"127.0.0.1:{probe_port}"], [RULES]).start()
+    started = time.time()
     try:
         w.wait_ready()
         thread.start()
@@ -346,7 +364,7 @@ def test_on_kafka_probe_answers_flow_through_a_real_worker_as_their_own_series(k
         assert metric_sum(body, "affectwatch_probe_pairs_total") == 48, f"see {w.log}"  # 12 posts x 2 x 2
         matched = metric_sum(body, "affectwatch_probe_pairs_top_match_total")
         assert matched < 48  # happy posts, furious answers: the top emotions mostly differ
-        assert len(srv.requests) == 24
+        assert len(srv.requests) == 48  # 24 prompts, each failed once and answered once
         snaps = Snapshots(s)
         deadline = time.monotonic() + 60
         lm: dict = {}
@@ -360,9 +378,74 @@ def test_on_kafka_probe_answers_flow_through_a_real_worker_as_their_own_series(k
             time.sleep(1)
         snaps.close()
         assert lm == {"lm:scripted-lm:default": 12, "lm:scripted-lm:liberal": 12}
+
+        # What an operator sees: a real Prometheus scraped the worker and the probe; every query
+        # of the probe dashboard has data, and the figures are the ones counted above.
+        def value(expr: str) -> float:
+            got = prom.query(expr)
+            return float(got[0]["value"][1]) if got else -1.0
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and value("sum(affectwatch_probe_pairs_total)") != 48:
+            time.sleep(1)
+        assert value("sum(affectwatch_probe_answers_total)") == 24
+        assert value('sum(affectwatch_probe_failures_total{reason="http_5xx"})') == 24
+        assert value("sum(affectwatch_probe_requests_total)") == 48
+        assert value("sum(affectwatch_probe_pending)") == 0
+        assert value("sum(affectwatch_probe_pairs_total)") == 48
+        board = build_all()["probe"]
+        empty = [e for e in queries(board) if not prom.query_range(concrete(e, "30s"), started, time.time())]
+        assert not empty, f"probe dashboard queries without data: {empty}"
+        share = prom.query(concrete(queries(board)[-1]))
+        assert {r["metric"]["steering"] for r in share} == {"default", "liberal"}
+        assert all(0 <= float(r["value"][1]) <= 1 for r in share)
+        emotion = [float(r["value"][1]) for r in share if r["metric"]["dimension"] == "emotion"]
+        assert len(emotion) == 2 and max(emotion) < 1  # happy posts, furious answers
     finally:
         stop.set()
         thread.join(timeout=30)
         probe.close()
         probe.sink.close()
+        prom.stop()
         w.stop()
+
+
+def test_embedded_probe_of_the_demo_posts_lands_in_the_figures_pairing_and_report(server, tmp_path):
+    from streams.settings import BUNDLED
+
+    srv = server(lambda m: ok("I am so happy and grateful for this, what a lovely thing to read!"))
+    cfg_path = tmp_path / "probe.yaml"
+    cfg_path.write_text(yaml.safe_dump(config(srv.url).model_dump()))
+    posts = BUNDLED / "demo" / "posts.jsonl"
+    answers_path = tmp_path / "answers.jsonl"
+    env = {**os.environ, "AFFECTWATCH_PROBE_MAX_PER_TOPIC_GROUP": "1000"}
+    probe = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "probe", "--posts", str(posts), "--out", str(answers_path),
+         "--config", str(cfg_path), "--state", str(tmp_path / "ledger.sqlite"), "--rate", "0.05",
+         "--metrics-port", "-1"], capture_output=True, text=True, env=env, timeout=600)
+    assert probe.returncode == 0, probe.stdout + probe.stderr
+    got = [json.loads(x) for x in answers_path.read_text().splitlines()]
+    post_ids = {json.loads(x)["id"] for x in posts.read_text().splitlines()}
+    asked = {a["prompt_id"] for a in got}
+    assert asked <= post_ids and 40 <= len(asked) <= 200  # about 5% of the demo's posts
+    assert len(got) == 2 * len(asked) and {a["prompt_group"] for a in got} == {"liberal", "conservative"}
+    out = tmp_path / "run"
+    run = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "run", "--posts", str(posts), "--responses",
+         str(BUNDLED / "demo" / "responses.jsonl"), "--responses", str(answers_path), "--out", str(out),
+         "--metrics-port", "-1"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    figures = json.loads((out / "figures.json").read_text())
+    lm = {(r["series"], r["n"]) for r in figures["series"]
+          if r["topic"] == "all" and r["window"] == "24h" and r["dimension"] == "emotion"
+          and r["series"].startswith("lm:scripted-lm:")}
+    assert lm == {("lm:scripted-lm:default", len(asked)), ("lm:scripted-lm:liberal", len(asked))}
+    pairing = {(p["steering"], p["dimension"]): p for p in figures["pairing"]}
+    assert set(pairing) == {("default", "emotion"), ("default", "moral"), ("liberal", "emotion"),
+                            ("liberal", "moral")}
+    assert all(p["n"] == len(asked) for p in pairing.values())
+    # The answers are all joyful: they match exactly the posts whose top emotion is joy.
+    joyful = sum(1 for a in got if a["steering"] == "default" and a["prompt_top"]["emotion"] == "joy")
+    assert pairing["default", "emotion"]["top_match"] == joyful
+    page = (out / "report.html").read_text()
+    assert "Probe answers against the posts they answer" in page and "scripted-lm" in page

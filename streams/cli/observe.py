@@ -44,7 +44,7 @@ DASHBOARDS_DIR = Path(__file__).resolve().parents[2] / "dashboards"
 
 @dashboards_app.command("build")
 def dashboards_build(out: Path = typer.Option(DASHBOARDS_DIR, help="folder for the JSON files")) -> None:
-    """Write the dashboards' JSON (overview, distributions, drift, health)."""
+    """Write the dashboards' JSON (overview, distributions, drift, health, probe)."""
     from streams.observe.dashboards import write_all
 
     for path in write_all(out):

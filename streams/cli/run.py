@@ -133,7 +133,7 @@ def _run_files(
         "classifier": core.classifier.version,
     }
     try:
-        paths.update(write_report(result.figures, out, title, meta))
+        paths.update(write_report(result.figures, out, title, meta, result.pairing.to_dict()))
     except Exception as exc:  # what was finished stays written; the report is the only loss
         err.print(f"[yellow]the report could not be drawn ({type(exc).__name__}: {exc}); the figures, "
                   f"scores and dead letters are written[/yellow]")

@@ -1,8 +1,9 @@
 """Grafana dashboards as code (grafana-foundation-sdk), and their upload.
 
-Four dashboards: overview (alignment, partisan baseline, liberal tendency,
+Five dashboards: overview (alignment, partisan baseline, liberal tendency,
 entropy), distributions (label shares per group and model), drift (JSD over
-time with alert annotations) and pipeline health. Every panel filters on the
+time with alert annotations), pipeline health, and the probe (asking,
+failures, budget, and answers paired with their posts). Every panel filters on the
 template variables run, model, steering, group, topic, dimension and window
 where the metric carries them. ``affectwatch dashboards build`` writes the JSON
 into ``dashboards/``; Grafana provisions it from there (deploy/grafana).
@@ -38,12 +39,15 @@ VARIABLES = {  # name -> the metric whose label values list it
     "topic": "affectwatch_samples",
     "dimension": "affectwatch_samples",
     "window": "affectwatch_samples",
+    "endpoint": "affectwatch_probe_requests_total",
 }
+FIGURE_VARIABLES = ["run", "model", "steering", "group", "topic", "dimension", "window"]
 UIDS = {
     "overview": "affectwatch-overview",
     "distributions": "affectwatch-distributions",
     "drift": "affectwatch-drift",
     "health": "affectwatch-health",
+    "probe": "affectwatch-probe",
 }
 
 
@@ -110,7 +114,7 @@ LM = ("run", "model", "steering", "topic", "dimension", "window")
 
 def overview() -> Dashboard:
     b = variables(base("overview", "affectwatch / overview",
-                       "Alignment of each model with each group against the partisan baseline."), list(VARIABLES))
+                       "Alignment of each model with each group against the partisan baseline."), FIGURE_VARIABLES)
     return (
         b.with_row(Row("Alignment"))
         .with_panel(series(
@@ -178,7 +182,7 @@ def overview() -> Dashboard:
 
 def distributions() -> Dashboard:
     b = variables(base("distributions", "affectwatch / distributions", "Label shares of each group and model."),
-                  list(VARIABLES))
+                  FIGURE_VARIABLES)
     return (
         b.with_row(Row("Human groups"))
         .with_panel(series(
@@ -269,7 +273,61 @@ def health() -> Dashboard:
     )
 
 
-BUILDERS = {"overview": overview, "distributions": distributions, "drift": drift, "health": health}
+def probe() -> Dashboard:
+    b = variables(base("probe", "affectwatch / probe",
+                       "The probe: deployed models asked to answer sampled posts (affectwatch probe)."),
+                  ["run", "endpoint"])
+    e = sel("endpoint")
+    pairs = sel("run")
+    return (
+        b.with_row(Row("Asking"))
+        .with_panel(series(
+            "Answers per second",
+            query(f"sum by (endpoint, profile) (rate(affectwatch_probe_answers_total{e}[$__rate_interval]))",
+                  "{{endpoint}} · {{profile}}"),
+            desc="Valid answers produced to lm-responses (or the answers file).", unit="reqps", lo=0, w=8))
+        .with_panel(series(
+            "Failed requests per second by reason",
+            query(f"sum by (endpoint, reason) (rate(affectwatch_probe_failures_total{e}[$__rate_interval]))",
+                  "{{endpoint}} · {{reason}}"),
+            desc="Every failed attempt; its prompt stays pending and is asked again with backoff. "
+                 "The silence alert fires when an endpoint is asked and answers nothing for 15 minutes.",
+            unit="reqps", lo=0, w=8))
+        .with_panel(series(
+            "Prompts pending",
+            query(f"sum by (endpoint) (affectwatch_probe_pending{e})", "{{endpoint}}"),
+            desc="Sampled and not yet answered (waiting, failing or held by the token budget).", lo=0, w=8))
+        .with_panel(series(
+            "Answer latency (asking to a valid answer, retries included)",
+            query("histogram_quantile(0.5, sum by (endpoint, le) (rate(affectwatch_probe_answer_latency_seconds_bucket"
+                  f"{e}[$__rate_interval])))", "p50 {{endpoint}}"),
+            query("histogram_quantile(0.95, sum by (endpoint, le) (rate(affectwatch_probe_answer_latency_seconds_bucket"
+                  f"{e}[$__rate_interval])))", "p95 {{endpoint}}", "B"),
+            unit="s", lo=0, w=8))
+        .with_panel(series(
+            "Tokens per second",
+            query(f"sum by (endpoint) (rate(affectwatch_probe_tokens_total{e}[$__rate_interval]))", "{{endpoint}}"),
+            desc="As the endpoint reports them (an estimate of 4 characters a token where it does not); "
+                 "each endpoint's budget_tokens caps them per budget window.", lo=0, w=8))
+        .with_panel(series(
+            "Posts offered to the probe by outcome",
+            query("sum by (outcome) (rate(affectwatch_probe_posts_total[$__rate_interval]))", "{{outcome}}"),
+            desc="sampled, not_sampled (outside the sample rate), capped (per topic, group and window), "
+                 "no_group, not_human, seen, malformed.", unit="reqps", lo=0, w=8))
+        .with_row(Row("Answers against the posts they answer"))
+        .with_panel(series(
+            "Answer's top label = the post's top label (share, all answers so far)",
+            query(f"sum by (model, steering, dimension) (affectwatch_probe_pairs_top_match_total{pairs}) "
+                  f"/ sum by (model, steering, dimension) (affectwatch_probe_pairs_total{pairs})",
+                  "{{model}} {{steering}} · {{dimension}}"),
+            desc="Pairing: how often a probed model's answer has the same most probable emotion (or moral "
+                 "foundation) as the post it answers; compare steerings of one model.",
+            unit="percentunit", lo=0, hi=1, w=24))
+    )
+
+
+BUILDERS = {"overview": overview, "distributions": distributions, "drift": drift, "health": health,
+            "probe": probe}
 
 
 def build_all() -> dict[str, dict[str, Any]]:

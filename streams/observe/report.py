@@ -218,8 +218,10 @@ text-align:right}th{background:#f7fafc}td:nth-child(-n+5){text-align:left}img{ma
 .kpi b{font-size:1.4em;display:block}"""
 
 
-def write_report(figs: Figures, out_dir: Path, title: str, meta: dict[str, str]) -> dict[str, Path]:
-    """PNG charts and report.html into out_dir; returns the paths."""
+def write_report(figs: Figures, out_dir: Path, title: str, meta: dict[str, str],
+                 pairing: list[dict] | None = None) -> dict[str, Path]:
+    """PNG charts and report.html into out_dir; returns the paths. ``pairing``:
+    probe answers against the posts they answer (streams.core.pairing)."""
     output_dir(out_dir)
     window = main_window(figs)
     pngs = {
@@ -260,6 +262,16 @@ def write_report(figs: Figures, out_dir: Path, title: str, meta: dict[str, str])
         for d in figs.drift
         if d.window == window and d.series.stream == "lm"
     ]
+    pair_rows = [
+        [p["model"], p["steering"], p["dimension"], str(p["n"]),
+         f'{p["top_match"]} ({p["top_match_share"]:.0%})', f'{p["mean_jaccard"]:.2f}']
+        for p in pairing or [] if p["n"]
+    ]
+    pairing_html = "" if not pair_rows else (
+        "<h2>Probe answers against the posts they answer</h2>"
+        '<p class="note">Each answer of <code>affectwatch probe</code> names the post it answers. "top = post\'s": '
+        "answers whose most probable label is the post's; Jaccard: mean overlap of their predicted label sets."
+        "</p>" + _html_table(["model", "steering", "dim", "answers", "top = post's", "Jaccard"], pair_rows))
     kpis = "".join(f'<span class="kpi">{html.escape(k)}<b>{html.escape(v)}</b></span>' for k, v in meta.items())
 
     def img(name: str) -> str:
@@ -295,6 +307,7 @@ value means significantly less aligned. Figures with fewer texts than the minimu
     }
 <h2>Liberal tendency</h2>{_html_table(["topic", "dim", "model", "steering", "A(lib) − A(con)"], tend_rows)}
 <h2>Drift</h2>{_html_table(["topic", "dim", "series", "JSD", "n now/ref", "p"], drift_rows)}
+{pairing_html}
 </body></html>"""
     paths["html"] = out_dir / "report.html"
     write_text(paths["html"], doc)
