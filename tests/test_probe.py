@@ -127,9 +127,9 @@ def test_sampling_is_per_group_and_topic_capped_and_the_same_for_the_same_seed(s
     probe = make_probe(tmp_path, config(srv.url), options(max_per_key=3))
     records = [score(i) for i in range(5)] + [score(10 + i, group="conservative") for i in range(2)]
     records += [score(20, group="unassigned"), {**score(21), "stream": "lm"}, {"stream": "human",
-                "group": "liberal"}, None, score(0)]
+                "group": "liberal"}, None, score(0), {**score(22), "topic": "a\nb"}, {**score(23), "id": ""}]
     out = probe.offer(records)
-    assert out == {"sampled": 5, "capped": 2, "no_group": 1, "not_human": 1, "malformed": 2, "seen": 1}
+    assert out == {"sampled": 5, "capped": 2, "no_group": 1, "not_human": 1, "malformed": 4, "seen": 1}
 
 
 def test_requests_are_paced_by_the_endpoints_rate_limit(server, tmp_path):
@@ -449,3 +449,27 @@ def test_embedded_probe_of_the_demo_posts_lands_in_the_figures_pairing_and_repor
     assert pairing["default", "emotion"]["top_match"] == joyful
     page = (out / "report.html").read_text()
     assert "Probe answers against the posts they answer" in page and "scripted-lm" in page
+
+
+def test_an_answer_that_cannot_be_sent_waits_in_the_ledger_and_is_sent_once_later(server, tmp_path):
+    class Flaky(JsonlSink):
+        down = True
+
+        def emit(self, records):
+            if self.down:
+                raise OSError("disk full")
+            super().emit(records)
+
+    srv = server(echo)
+    sink = Flaky(tmp_path / "answers.jsonl")
+    probe = Probe(config(srv.url, profiles=["default"]), options(), Ledger(tmp_path / "ledger.sqlite"), sink,
+                  ProbeMetrics(), sleep=lambda s: None)
+    probe.offer([score(i) for i in range(3)])
+    with pytest.raises(OSError):
+        probe.ask()  # asked and stored; the send at the end of the pass fails too
+    assert probe.ledger.counts() == {"pending": 0, "answered": 3, "emitted": 0}
+    sink.down = False
+    assert probe.ask().answered == 0  # nothing is asked again ...
+    assert probe.ledger.counts()["emitted"] == 3  # ... and the stored answers go out
+    assert sorted(a["prompt_id"] for a in answers(tmp_path)) == ["p0", "p1", "p2"]
+    assert len(srv.requests) == 3

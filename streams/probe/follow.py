@@ -7,11 +7,14 @@ so a kill loses no post; asking goes on from the ledger after a restart."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from typing import Any
 
 from streams.probe.runner import Probe
+
+log = logging.getLogger(__name__)
 
 
 def follow(settings: Any, probe: Probe, stop: threading.Event, idle_exit_seconds: float | None = None,
@@ -44,7 +47,12 @@ def follow(settings: Any, probe: Probe, stop: threading.Event, idle_exit_seconds
             if polled:
                 probe.offer(records)
                 consumer.commit()
-            result = probe.ask(limit_per_endpoint=max(slice_size.values(), default=1))
+            try:
+                result = probe.ask(limit_per_endpoint=max(slice_size.values(), default=1))
+            except Exception as exc:  # sending stored answers failed (broker away): they wait in the ledger
+                log.warning("answers not sent (%s: %s); retrying in 5 s", type(exc).__name__, exc)
+                stop.wait(5)
+                continue
             if on_pass:
                 on_pass(result)
             if polled or result.answered or result.failures:

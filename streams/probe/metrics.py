@@ -25,6 +25,9 @@ class ProbeMetrics:
         self.answers = Counter("affectwatch_probe_answers", "Answers produced", ["endpoint", "profile"], registry=r)
         self.posts = Counter("affectwatch_probe_posts", "Scored records offered to the probe, by outcome",
                              ["outcome"], registry=r)
+        self.sink_failures = Counter("affectwatch_probe_sink_failures",
+                                     "Answers that could not be sent at once (kept in the ledger, sent later)",
+                                     registry=r)
         self.deferred = Counter("affectwatch_probe_deferred", "Prompts held back by the token budget",
                                 ["endpoint"], registry=r)
         self.pending = Gauge("affectwatch_probe_pending", "Prompts sampled and not yet answered", ["endpoint"],

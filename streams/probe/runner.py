@@ -9,6 +9,7 @@ the sink are touched from the calling thread only.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -24,6 +25,8 @@ from streams.probe.profiles import Endpoint, ProbeConfig
 from streams.probe.sampling import candidate, window_of
 from streams.probe.sinks import Sink
 from streams.review.chat import ChatClient, ChatConfig, ChatError
+
+log = logging.getLogger(__name__)
 
 
 def answer_id(endpoint: str, profile: str, post_id: str) -> str:
@@ -148,6 +151,8 @@ class Probe:
         for future in as_completed(futures):
             self._take(future.result(), result)
         self._pending_gauges()
+        if self.ledger.counts()["answered"]:  # answers a failed send left behind
+            self.resend()
         return result
 
     def _ask_one(self, e: Endpoint, prompt: Prompt, window: int) -> _Reply:
@@ -177,8 +182,14 @@ class Probe:
             return
         record = self._record(p, reply)
         self.ledger.answered(p, record, reply.tokens, reply.window)  # stored: never asked again
-        self.sink.emit([record])
-        self.ledger.emitted([p.key])
+        try:
+            self.sink.emit([record])
+        except Exception as exc:  # the broker or the disk: the answer waits in the ledger, sent later
+            m.sink_failures.inc()
+            log.warning("could not send answer %s (%s: %s); it is kept and sent again", record["id"],
+                        type(exc).__name__, exc)
+        else:
+            self.ledger.emitted([p.key])
         result.answered += 1
         m.tokens.labels(p.endpoint).inc(reply.tokens)
         m.latency.labels(p.endpoint).observe(reply.seconds)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from models.labels import DIMENSIONS
+from streams.core.names import MAX_ID_CHARS, MAX_NAME_CHARS, name_problem
 
 
 def chosen(post_id: str, rate: float, seed: int) -> bool:
@@ -65,6 +66,9 @@ def candidate(score: dict[str, Any], groups: tuple[str, ...], rate: float, seed:
     except (KeyError, TypeError, ValueError, AttributeError):
         return "malformed"
     if not isinstance(text, str) or not text.strip():
+        return "malformed"
+    # A scores file may come from anywhere: what becomes a name in the answer must be one.
+    if name_problem(post_id, MAX_ID_CHARS) or name_problem(topic, MAX_NAME_CHARS):
         return "malformed"
     if not chosen(post_id, rate, seed):
         return "not_sampled"
