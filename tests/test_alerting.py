@@ -150,3 +150,40 @@ def test_divergence_pages_through_alertmanager_and_resolves_and_every_dashboard_
         am.stop()
         receiver.stop()
         worker.stop()
+
+
+def test_alertmanager_inhibits_figure_alerts_while_a_target_is_down_and_per_run_while_figures_are_stale(tmp_path):
+    """The inhibit rules, asked of a real Alertmanager through its own API."""
+    import urllib.request
+
+    am = Alertmanager(tmp_path, "http://127.0.0.1:9").start()
+
+    def post(alerts: list[dict]) -> None:
+        req = urllib.request.Request(f"{am.url}/api/v2/alerts", data=json.dumps(alerts).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        urllib.request.urlopen(req, timeout=5).close()
+
+    def inhibited() -> dict[tuple[str, str], bool]:
+        with urllib.request.urlopen(f"{am.url}/api/v2/alerts", timeout=5) as r:
+            got = json.loads(r.read())
+        return {(a["labels"]["alertname"], a["labels"].get("run", "")): bool(a["status"]["inhibitedBy"])
+                for a in got}
+
+    def figure_alert(run: str) -> dict:
+        return {"labels": {"alertname": ALERT, "severity": "critical", "run": run, "model": "m",
+                           "steering": "default", "group": "liberal", "topic": "all", "dimension": "emotion",
+                           "window": "24h"}}
+
+    try:
+        post([figure_alert("live"), figure_alert("backfill"),
+              {"labels": {"alertname": "AffectwatchFiguresStale", "severity": "critical", "run": "backfill"}}])
+        state = wait(lambda: (s := inhibited()) and len(s) == 3 and s, 30, "three alerts in Alertmanager")
+        assert state[ALERT, "backfill"] and not state[ALERT, "live"], state  # stale figures: that run only
+        post([{"labels": {"alertname": "AffectwatchTargetDown", "severity": "critical", "job": "affectwatch",
+                          "instance": "worker:6066"}}])
+        state = wait(lambda: (s := inhibited()) and s.get((ALERT, "live")) and s, 30,
+                     "the live run's baseline alert inhibited by TargetDown")
+        assert state[ALERT, "live"] and state[ALERT, "backfill"]
+        assert not state["AffectwatchTargetDown", ""]
+    finally:
+        am.stop()

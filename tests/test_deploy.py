@@ -64,6 +64,7 @@ def test_alertmanager_routes_by_severity_and_inhibits_figures_while_the_pipeline
     health = doc["inhibit_rules"][0]
     assert "AffectwatchTargetDown" in health["source_matchers"][0]
     assert "AffectwatchModelBelowPartisanBaseline" in health["target_matchers"][0]
+    assert "equal" not in health, "TargetDown has no run label: an `equal: [run]` never matches"
     assert all(h["send_resolved"] for r in doc["receivers"] for h in r["webhook_configs"])
 
 
