@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -107,4 +108,9 @@ def test_csv_input_and_metrics_endpoint(settings, classifier, tmp_path: Path):
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     assert 'affectwatch_records_total{run="live",stream="human"} 2.0' in body
     assert 'affectwatch_dead_letters_total{reason="missing_field:created_at",run="live"} 1.0' in body
-    assert "affectwatch_distribution_share{" in body and "affectwatch_entropy_bits{" in body
+    assert "affectwatch_distribution_share{" in body and "affectwatch_entropy{" in body
+    # What an operator's own linter says of the exposition (it exited 3 on `affectwatch_entropy_bits`).
+    from tests.prom_support import binary
+
+    lint = subprocess.run([binary("promtool"), "check", "metrics"], input=body, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr

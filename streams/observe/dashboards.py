@@ -141,7 +141,7 @@ def overview() -> Dashboard:
         .with_row(Row("Samples and significance"))
         .with_panel(series(
             "Entropy of each series (bits)",
-            query(f"affectwatch_entropy_bits{sel('run', 'topic', 'dimension', 'window')}",
+            query(f"affectwatch_entropy{sel('run', 'topic', 'dimension', 'window')}",
                   "{{stream}} {{group}}{{model}} {{steering}} · {{topic}} {{dimension}}"),
             unit="none", lo=0,
         ))

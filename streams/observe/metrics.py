@@ -43,8 +43,8 @@ class FigureCollector:
                 labels=[*SERIES_LABELS, "label"],
             ),
             "entropy": GaugeMetricFamily(
-                "affectwatch_entropy_bits",
-                "Shannon entropy of a series' affect distribution (bits)",
+                "affectwatch_entropy",
+                "Shannon entropy of a series' affect distribution, in bits (0 to log2 of the labels)",
                 labels=SERIES_LABELS,
             ),
             "samples": GaugeMetricFamily(
