@@ -5,8 +5,13 @@ every record in is accounted for: scored + dead-lettered + late, exactly."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,7 +21,7 @@ from hypothesis import strategies as st
 
 from streams.core.records import DeadLetter, Limits, Parsed, parse
 from streams.embedded import EmbeddedRunner, read_inputs, write_outputs
-from streams.settings import Settings
+from streams.settings import BUNDLED, Settings
 from streams.wiring import build_core
 from tests.conftest import T0
 
@@ -323,3 +328,75 @@ def test_ever_new_model_names_cannot_grow_series_without_end(classifier, tmp_pat
     assert result.dead_letter_reasons() == {"too_many_series": 7}
     models = {r["series"] for r in result.figures.to_dict()["series"] if r["series"].startswith("lm:")}
     assert len(models) == 5
+
+
+@pytest.mark.parametrize("command", [["topics", "create"], ["worker"], ["scores"], ["probe", "--kafka"],
+                                     ["replay", "--posts", str(BUNDLED / "demo" / "posts.jsonl")]])
+def test_kafka_commands_fail_fast_in_one_line_when_no_broker_answers(command):
+    """They used to wait about 31 s and print a 120-line traceback (issue 11 defect 8)."""
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "streams.cli", *command, "--bootstrap", "127.0.0.1:1"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert time.monotonic() - t0 < 20
+    assert "cannot reach Kafka" in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def _busy_port() -> tuple[socket.socket, int]:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    return s, s.getsockname()[1]
+
+
+def test_an_explicit_busy_metrics_port_is_an_error_and_a_busy_default_is_said(tmp_path):
+    """An explicit --metrics-port used to move silently to a random port (issue 11 defect 6)."""
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text(json.dumps({"id": 1, "author_id": "a", "text": "hello", "created_at": T0}) + "\n")
+    blocker, port = _busy_port()
+    try:
+        out = subprocess.run([sys.executable, "-m", "streams.cli", "run", "--posts", str(posts), "--out",
+                              str(tmp_path / "o1"), "--metrics-port", str(port)],
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 2 and f"cannot serve /metrics on 127.0.0.1:{port}" in out.stderr, out.stderr
+        assert not (tmp_path / "o1" / "figures.json").exists()
+        env = {k: v for k, v in os.environ.items() if k != "AFFECTWATCH_METRICS_PORT"}
+        out = subprocess.run([sys.executable, "-m", "streams.cli", "run", "--posts", str(posts), "--out",
+                              str(tmp_path / "o2")], capture_output=True, text=True, timeout=300,
+                             env={**env, "AFFECTWATCH_CONFIG": str(_config(tmp_path, port))})
+        # the port given in a settings file counts as asked for, too
+        assert out.returncode == 2, out.stdout + out.stderr
+    finally:
+        blocker.close()
+
+
+def _config(tmp_path: Path, port: int) -> Path:
+    path = tmp_path / "settings.yaml"
+    path.write_text(f"metrics_port: {port}\n")
+    return path
+
+
+def test_keep_serving_keeps_the_final_figures_on_metrics_until_stopped(tmp_path):
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text("".join(json.dumps({"id": i, "author_id": "a", "text": "so happy today", "group": "liberal",
+                                         "created_at": T0 + i}) + "\n" for i in range(5)))
+    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "run", "--posts", str(posts), "--out",
+                             str(tmp_path / "o"), "--metrics-port", "0", "--keep-serving"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        url = None
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if "serving the final figures at " in line:
+                url = line.split("serving the final figures at ")[1].split(";")[0].strip()
+                break
+            assert line or proc.poll() is None, "the run ended without serving"
+        assert url
+        time.sleep(2)  # well past the end of the run: still there
+        body = urllib.request.urlopen(url, timeout=5).read().decode()
+        assert 'affectwatch_records_total{run="live",stream="human"} 5.0' in body
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0

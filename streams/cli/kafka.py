@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from streams.cli.shell import _settings, app, console, err
+from streams.cli.shell import _require_kafka, _settings, app, console, err
 
 topics_app = typer.Typer(no_args_is_help=True, help="Kafka topics of the project.")
 app.add_typer(topics_app, name="topics")
@@ -22,6 +22,7 @@ def topics_create(
     from streams.kafka.io import create_topics
 
     settings = _settings(kafka_bootstrap=bootstrap, partitions=partitions)
+    _require_kafka(settings)
     for name, status in create_topics(settings).items():
         console.print(f"{name}: {status}")
 
@@ -59,6 +60,7 @@ def worker(
             "topic_snapshots": f"{settings.topic_snapshots}-{run_label}",
             "topic_violations": f"{settings.topic_violations}-{run_label}",
             "data_dir": settings.data_dir / run_label})
+    _require_kafka(settings)
     run_worker(settings, loglevel)
 
 
@@ -88,6 +90,7 @@ def replay(
         err.print(f"[red]bad --speed, --from or --to: {exc}[/red]")
         raise typer.Exit(2) from exc
     messages = plan(settings, read_inputs(posts, responses), lo, hi)
+    _require_kafka(settings)
     with Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console) as bar:
         task = bar.add_task("replay", total=len(messages))
@@ -113,6 +116,7 @@ def scores(
     from streams.kafka.security import client_kwargs
 
     settings = _settings(kafka_bootstrap=bootstrap)
+    _require_kafka(settings)
     topic = settings.topic_scores + (f"-{run_label}" if run_label and run_label != "live" else "")
     consumer = KafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, group_id=None,
                              auto_offset_reset="earliest", enable_auto_commit=False,

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from streams.cli.shell import _settings, app, console, err
+from streams.cli.shell import _require_kafka, _settings, app, console, err
 
 
 @app.command()
@@ -56,7 +56,9 @@ def probe(
         raise typer.Exit(2) from exc
 
     records: list = []
-    if not kafka:
+    if kafka:
+        _require_kafka(settings)
+    else:
         for path in (posts, scores):
             if path is not None and not path.is_file():
                 err.print(f"[red]no such file: {path}[/red]")

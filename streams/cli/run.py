@@ -78,7 +78,7 @@ def score(
 
 def _run_files(
     settings: Settings, posts: Path | None, responses: list[Path], out: Path, title: str, keep_scores: bool
-) -> None:
+) -> int | None:
     from streams.embedded import EmbeddedRunner, read_inputs, write_outputs
     from streams.observe.report import print_report, write_report
     from streams.wiring import build_core
@@ -96,11 +96,18 @@ def _run_files(
     core = build_core(settings)
     port = None
     if settings.metrics_port >= 0:
+        host = settings.metrics_host
         try:
-            port = core.metrics.serve(settings.metrics_host, settings.metrics_port)
-        except OSError:
-            port = core.metrics.serve(settings.metrics_host, 0)  # the usual port is taken: any free one
-        console.print(f"serving metrics at http://{settings.metrics_host}:{port}/metrics")
+            port = core.metrics.serve(host, settings.metrics_port)
+        except OSError as exc:
+            if "metrics_port" in settings.model_fields_set:  # asked for: a scrape target waits there
+                err.print(f"[red]cannot serve /metrics on {host}:{settings.metrics_port}: {exc.strerror or exc}. "
+                          "Choose another --metrics-port (0: any free port, -1: off).[/red]", soft_wrap=True)
+                raise typer.Exit(2) from exc
+            port = core.metrics.serve(host, 0)
+            err.print(f"[yellow]the default metrics port {settings.metrics_port} is in use: serving at "
+                      f"{host}:{port} instead[/yellow]", soft_wrap=True)
+        console.print(f"serving metrics at http://{host}:{port}/metrics")
     inputs = read_inputs(posts, responses)
     runner = EmbeddedRunner(core.scorer, core.aggregator, core.metrics, keep_scores=keep_scores)
     with Progress(
@@ -145,6 +152,19 @@ def _run_files(
     )
     for name, path in sorted(paths.items()):
         console.print(f"  {name}: {path}")
+    return port
+
+
+def _serve_until_stopped(settings: Settings, port: int | None) -> None:
+    """A scraper (every 15 s by default) needs the final figures to stay up."""
+    if port is None:
+        return
+    console.print(f"serving the final figures at http://{settings.metrics_host}:{port}/metrics; Ctrl-C stops")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
 
 
 @app.command()
@@ -154,19 +174,23 @@ def run(
     out: Path | None = typer.Option(None, help="output folder (default: settings.output_dir)"),
     metrics_port: int | None = typer.Option(None, help="/metrics port; 0 any free, -1 off"),
     scores: bool = typer.Option(False, help="also write affect-scores.jsonl"),
+    keep_serving: bool = typer.Option(False, "--keep-serving", help="keep /metrics up after the run (Ctrl-C stops)"),
 ) -> None:
     """Run the embedded pipeline (no broker) over files and report the figures."""
     if posts is None and not responses:
         err.print("give --posts and/or --responses")
         raise typer.Exit(2)
     settings = _settings(metrics_port=metrics_port)
-    _run_files(settings, posts, responses or [], out or settings.output_dir, "affectwatch run", scores)
+    port = _run_files(settings, posts, responses or [], out or settings.output_dir, "affectwatch run", scores)
+    if keep_serving:
+        _serve_until_stopped(settings, port)
 
 
 @app.command()
 def demo(
     out: Path = typer.Option(Path("affectwatch-demo"), help="output folder"),
     metrics_port: int | None = typer.Option(None, help="/metrics port; 0 any free, -1 off"),
+    keep_serving: bool = typer.Option(False, "--keep-serving", help="keep /metrics up after the run (Ctrl-C stops)"),
 ) -> None:
     """Run the bundled CC-BY sample (MFRC posts vs persona-LM statements) end to end."""
     sample = BUNDLED / "demo"
@@ -176,6 +200,8 @@ def demo(
         "against persona-LM statements (Anthropic persona evals, CC-BY-4.0) under liberal, conservative and "
         "default steering; the default steering leans conservative after three hours."
     )
-    _run_files(settings, sample / "posts.jsonl", [sample / "responses.jsonl"], out, "affectwatch demo", False)
+    port = _run_files(settings, sample / "posts.jsonl", [sample / "responses.jsonl"], out, "affectwatch demo", False)
     console.print(f"open {out / 'report.html'} in a browser for the charts")
+    if keep_serving:
+        _serve_until_stopped(settings, port)
 

@@ -41,3 +41,23 @@ def _settings(**overrides: object) -> Settings:
         err.print(f"[red]invalid settings:[/red] {type(exc).__name__}: {exc}")
         raise typer.Exit(2) from exc
 
+
+
+def _require_kafka(settings: Settings, timeout: float = 5.0) -> None:
+    """Fail fast, in one line, when no bootstrap server accepts a connection
+    (the clients would otherwise wait about 30 s and end in a long traceback)."""
+    import socket
+
+    problems = []
+    for server in settings.kafka_bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout):
+                return
+        except ValueError:
+            problems.append(f"{server.strip()}: not host:port")
+        except OSError as exc:
+            problems.append(f"{server.strip()}: {exc.strerror or exc}")
+    err.print(f"[red]cannot reach Kafka[/red] ({'; '.join(problems)}). Is the broker running? "
+              "Set AFFECTWATCH_KAFKA_BOOTSTRAP or --bootstrap.", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
