@@ -171,7 +171,8 @@ def test_no_records_scored_still_writes_figures_and_report(tmp_path):
     out = tmp_path / "out"
     run = subprocess.run([str(BIN / "affectwatch"), "run", "--posts", str(posts), "--out", str(out),
                           "--metrics-port", "-1"], capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stdout + run.stderr
+    # Written in full, but the exit code says most of the input was refused (issue 11).
+    assert run.returncode == 1 and "1 of 1 records were dead-lettered" in run.stderr, run.stdout + run.stderr
     assert "Traceback" not in run.stdout + run.stderr
     assert json.loads((out / "figures.json").read_text())["dead_letters"] == {"empty_text": 1}
     assert (out / "report.html").is_file()
@@ -400,3 +401,39 @@ def test_keep_serving_keeps_the_final_figures_on_metrics_until_stopped(tmp_path)
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
+
+
+def test_the_cli_prints_names_as_they_are_no_negative_zero_no_dict_and_fails_a_mostly_rejected_run(tmp_path):
+    """Issue 11 defect 11: `lm:smile:default` became an emoji, `[b]` vanished as markup, -0.000,
+    a Python dict in the summary, exit 0 when most records were dead-lettered; flags read `<bool>`."""
+    from streams.observe.report import signed
+
+    assert signed(-1e-9) == "0.000" and signed(-0.0004) == "0.000" and signed(0.25) == "+0.250"
+    assert signed(-0.25) == "-0.250"
+    posts = tmp_path / "posts.jsonl"
+    rows = [{"id": f"p{i}", "author_id": "a", "text": "so happy and grateful today", "group": g,
+             "created_at": T0 + i * 1000} for i, g in enumerate(["liberal", "conservative"] * 20)]
+    posts.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    responses = tmp_path / "responses.jsonl"
+    lm = [{"id": f"r{i}", "model": m, "steering": "default", "text": "so happy and grateful today",
+           "created_at": T0 + i * 1000} for i in range(20) for m in ("smile", "[b]x")]
+    responses.write_text("".join(json.dumps(r) + "\n" for r in lm))
+    out = subprocess.run([sys.executable, "-m", "streams.cli", "run", "--posts", str(posts), "--responses",
+                          str(responses), "--out", str(tmp_path / "o"), "--metrics-port", "-1"],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
+    assert out.returncode == 0, out.stderr
+    assert "lm:smile:default" in out.stdout and "😄" not in out.stdout
+    assert "[b]x" in out.stdout and "-0.000" not in out.stdout
+    summary = next(x for x in out.stdout.splitlines() if " records: " in x)
+    assert "{" not in summary
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(rows[0]) + "\n" + "not json\n" * 3)
+    out = subprocess.run([sys.executable, "-m", "streams.cli", "run", "--posts", str(bad), "--out",
+                          str(tmp_path / "b"), "--metrics-port", "-1"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1 and "3 of 4 records were dead-lettered" in out.stderr, out.stderr
+    assert "invalid_json 3" in out.stdout or "3 dead letters (" in out.stdout
+    helps = subprocess.run([sys.executable, "-m", "streams.cli", "score", "--help"], capture_output=True, text=True)
+    assert "<bool>" not in helps.stdout and "--json" in helps.stdout
+    helps = subprocess.run([sys.executable, "-m", "streams.cli", "worker", "--help"], capture_output=True,
+                           text=True)
+    assert "``" not in helps.stdout

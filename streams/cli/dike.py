@@ -10,7 +10,7 @@ import typer
 from streams.cli.shell import _chat_client, _settings, app, console, err
 from streams.safe_files import write_text
 
-dike_app = typer.Typer(no_args_is_help=True, help="DIKE: behavior spectra, Γ, guardrails.")
+dike_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="DIKE: behavior spectra, Γ, guardrails.")
 app.add_typer(dike_app, name="dike")
 
 

@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from streams.cli.shell import _require_kafka, _settings, app, console, err
 
-topics_app = typer.Typer(no_args_is_help=True, help="Kafka topics of the project.")
+topics_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Kafka topics of the project.")
 app.add_typer(topics_app, name="topics")
 
 
@@ -38,9 +38,9 @@ def worker(
 ) -> None:
     """Run a faust worker: score, aggregate, export figures.
 
-    With ``--run NAME`` it is a backfill: it reads the input topics from the
+    With --run NAME it is a backfill: it reads the input topics from the
     start into its own consumer group, tables, score and snapshot topics, with
-    ``run="NAME"`` on its metrics, so live state is never touched.
+    run="NAME" on its metrics, so live state is never touched.
     """
     from streams.core.records import to_epoch_ms
     from streams.kafka.worker import run_worker

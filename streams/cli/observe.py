@@ -37,7 +37,8 @@ def report(
 
 
 
-dashboards_app = typer.Typer(no_args_is_help=True, help="Grafana dashboards, generated from code.")
+dashboards_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                             help="Grafana dashboards, generated from code.")
 app.add_typer(dashboards_app, name="dashboards")
 DASHBOARDS_DIR = Path(__file__).resolve().parents[2] / "dashboards"
 
@@ -74,7 +75,7 @@ def dashboards_push(
         raise typer.Exit(1) from exc
 
 
-alerts_app = typer.Typer(no_args_is_help=True, help="Alert delivery helpers.")
+alerts_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Alert delivery helpers.")
 app.add_typer(alerts_app, name="alerts")
 
 

@@ -144,14 +144,20 @@ def _run_files(
     except Exception as exc:  # what was finished stays written; the report is the only loss
         err.print(f"[yellow]the report could not be drawn ({type(exc).__name__}: {exc}); the figures, "
                   f"scores and dead letters are written[/yellow]")
+    reasons = ", ".join(f"{k} {v}" for k, v in result.dead_letter_reasons().items())
     console.print(
-        f"{result.records} records: {result.scored} scored, {len(result.dead_letters)} dead letters "
-        f"{result.dead_letter_reasons() or ''}, {result.late} late, {len(result.violations)} guardrail "
+        f"{result.records} records: {result.scored} scored, {len(result.dead_letters)} dead letters"
+        f"{f' ({reasons})' if reasons else ''}, {result.late} late, {len(result.violations)} guardrail "
         f"violations; {rate:.0f} records/s; "
         f"{time.perf_counter() - started:.1f}s in all"
     )
     for name, path in sorted(paths.items()):
         console.print(f"  {name}: {path}")
+    if result.records and len(result.dead_letters) * 2 > result.records:
+        # Finished, but most of the input was refused: a script must not take that for success.
+        err.print(f"[red]{len(result.dead_letters)} of {result.records} records were dead-lettered (more than "
+                  f"half): see {paths['dead_letters']}[/red]", soft_wrap=True)
+        raise typer.Exit(1)
     return port
 
 

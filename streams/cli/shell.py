@@ -9,10 +9,14 @@ from rich.console import Console
 
 from streams.settings import Settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Streaming monitor of emotional and moral affect.")
+# Plain help (click's): flags show no value type (rich's showed `--json <bool>`, as if it took one)
+# and docstrings print as text.
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Streaming monitor of emotional and moral affect.")
 # Wide tables even when the output is a pipe or a CI log, not a terminal.
-console = Console(width=None if Console().is_terminal else 160)
-err = Console(stderr=True)
+# No emoji codes: a series such as lm:smile:default is a name, not ":smile:".
+console = Console(width=None if Console().is_terminal else 160, emoji=False)
+err = Console(stderr=True, emoji=False)
 
 
 def _chat_client(settings: Settings):

@@ -70,7 +70,7 @@ def jsd(p: np.ndarray, q: np.ndarray) -> np.ndarray | float:
 def entropy_bits(p: np.ndarray) -> float:
     p = np.asarray(p, dtype=np.float64)
     p = p / p.sum()
-    return float(-_xlogy(p, p).sum())
+    return max(0.0, float(-_xlogy(p, p).sum()))  # never -0.0 (one label: -(1 * log 1))
 
 
 CHUNK = 50  # shuffles drawn at a time

@@ -14,6 +14,7 @@ matplotlib.use("Agg")  # no display here, and none needed
 import matplotlib.pyplot as plt
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from streams.core.figures import Figures
 from streams.core.topics import ALL
@@ -23,6 +24,17 @@ matplotlib.rcParams["text.parse_math"] = False  # model and group names are data
 
 STEER_COLORS = {"liberal": "#2b6cb0", "conservative": "#c53030", "default": "#4a5568"}
 GROUP_COLORS = {"liberal": "#2b6cb0", "conservative": "#c53030"}
+
+
+def _row(table: Table, *cells: object) -> None:
+    """Cells as plain text: names come from records, and rich would read "[...]" as markup."""
+    table.add_row(*(Text(str(c)) for c in cells))
+
+
+def signed(x: float, digits: int = 3) -> str:
+    """+0.123 / -0.123, and never "-0.000" for a value that rounds to zero."""
+    r = round(x, digits) + 0.0  # adding 0.0 turns -0.0 into 0.0
+    return f"{r:+.{digits}f}" if r else f"{0:.{digits}f}"
 
 
 def _fmt_p(p: float | None) -> str:
@@ -55,9 +67,10 @@ def alignment_table(figs: Figures, window: str, topics: list[str]) -> Table:
         if a.window != window or a.topic not in topics:
             continue
         b = base.get((a.topic, a.dimension))
-        gap = "" if b is None else f"{a.alignment - b.value:+.3f}"
+        gap = "" if b is None else signed(a.alignment - b.value)
         flag = "" if a.enough_samples else " (few)"
-        t.add_row(
+        _row(
+            t,
             a.topic,
             a.dimension,
             a.model,
@@ -79,19 +92,20 @@ def summary_tables(figs: Figures, window: str, topics: list[str]) -> list[Table]
         tend.add_column(col)
     for x in figs.tendency:
         if x.window == window and x.topic in topics:
-            tend.add_row(x.topic, x.dimension, x.model, x.steering, f"{x.value:+.3f}")
+            _row(tend, x.topic, x.dimension, x.model, x.steering, signed(x.value))
     ent = Table(title=f"Concentration: entropy in bits, with sample counts (window {window})")
     for col in ("topic", "dim", "series", "n", "entropy"):
         ent.add_column(col)
     for s in figs.series:
         if s.window == window and s.topic in topics:
-            ent.add_row(s.topic, s.dimension, s.series.id, str(s.n), f"{s.entropy_bits:.3f}")
+            _row(ent, s.topic, s.dimension, s.series.id, str(s.n), f"{s.entropy_bits:.3f}")
     drift = Table(title=f"Drift: JSD now vs the pinned reference (window {window})")
     for col in ("topic", "dim", "series", "n now/ref", "JSD", "p"):
         drift.add_column(col)
     for d in figs.drift:
         if d.window == window and d.topic in topics and d.series.stream == "lm":
-            drift.add_row(
+            _row(
+                drift,
                 d.topic, d.dimension, d.series.id, f"{d.n_now}/{d.n_reference}", f"{d.jsd:.3f}", _fmt_p(d.p_value)
             )
     return [tend, ent, drift]
@@ -255,7 +269,7 @@ def write_report(figs: Figures, out_dir: Path, title: str, meta: dict[str, str],
             ]
         )
     tend_rows = [
-        [t.topic, t.dimension, t.model, t.steering, f"{t.value:+.3f}"] for t in figs.tendency if t.window == window
+        [t.topic, t.dimension, t.model, t.steering, signed(t.value)] for t in figs.tendency if t.window == window
     ]
     drift_rows = [
         [d.topic, d.dimension, d.series.id, f"{d.jsd:.3f}", f"{d.n_now}/{d.n_reference}", _fmt_p(d.p_value)]
