@@ -37,6 +37,7 @@ class RunResult:
     scores: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     pairing: Pairing = field(default_factory=Pairing)  # probe answers against their posts
+    unassigned: dict[str, int] = field(default_factory=dict)  # posts without a group, by reason
 
     def dead_letter_reasons(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -166,6 +167,10 @@ class EmbeddedRunner:
             result.late += 1
             if m:
                 m.late.labels(m.run, s.series.stream).inc()
+        if s.unassigned_reason:
+            result.unassigned[s.unassigned_reason] = result.unassigned.get(s.unassigned_reason, 0) + 1
+            if m:
+                m.unassigned.labels(m.run, s.unassigned_reason).inc()
         pairs = add_scored(result.pairing, s)
         if pairs and m:
             m.paired(s, pairs)
@@ -225,6 +230,7 @@ def write_outputs(result: RunResult, out_dir: Path, max_raw_bytes: int | None = 
                 "dead_letters": result.dead_letter_reasons(),
                 "guardrail_violations": len(result.violations),
                 "pairing": result.pairing.to_dict(),
+                "unassigned_posts": dict(sorted(result.unassigned.items())),
                 "seconds": round(result.seconds, 2),
             },
             indent=1,

@@ -437,3 +437,21 @@ def test_the_cli_prints_names_as_they_are_no_negative_zero_no_dict_and_fails_a_m
     helps = subprocess.run([sys.executable, "-m", "streams.cli", "worker", "--help"], capture_output=True,
                            text=True)
     assert "``" not in helps.stdout
+
+
+def test_posts_with_links_but_no_domain_table_are_said_in_the_run_the_report_and_the_metrics(tmp_path):
+    """They all became `unassigned` with no warning and an empty chart (issue 11 defect 7)."""
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text("".join(json.dumps({"id": i, "author_id": f"a{i}", "text": "so happy today", "created_at":
+                                         T0 + i, "urls": ["https://www.foxnews.com/x"]}) + "\n" for i in range(6)))
+    # as in the shipped Docker image: no shared data beside it, no table set
+    env = {**os.environ, "AFFECTWATCH_SHARED_DATA": str(tmp_path / "no-shared-data")}
+    out = subprocess.run([sys.executable, "-m", "streams.cli", "run", "--posts", str(posts), "--out",
+                          str(tmp_path / "o"), "--metrics-port", "-1"], capture_output=True, text=True,
+                         timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "6 posts have links but no domain table is set" in out.stderr
+    figures = json.loads((tmp_path / "o" / "figures.json").read_text())
+    assert figures["unassigned_posts"] == {"no_domain_table": 6}
+    page = (tmp_path / "o" / "report.html").read_text()
+    assert "No post has a group" in page and "no domain table is set" in page

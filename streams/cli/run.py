@@ -140,7 +140,7 @@ def _run_files(
         "classifier": core.classifier.version,
     }
     try:
-        paths.update(write_report(result.figures, out, title, meta, result.pairing.to_dict()))
+        paths.update(write_report(result.figures, out, title, meta, result.pairing.to_dict(), result.unassigned))
     except Exception as exc:  # what was finished stays written; the report is the only loss
         err.print(f"[yellow]the report could not be drawn ({type(exc).__name__}: {exc}); the figures, "
                   f"scores and dead letters are written[/yellow]")
@@ -153,6 +153,10 @@ def _run_files(
     )
     for name, path in sorted(paths.items()):
         console.print(f"  {name}: {path}")
+    if result.unassigned.get("no_domain_table"):
+        err.print(f"[yellow]{result.unassigned['no_domain_table']} posts have links but no domain table is set "
+                  "(AFFECTWATCH_DOMAIN_TABLE), so they have no group and no alignment figure uses them[/yellow]",
+                  soft_wrap=True)
     if result.records and len(result.dead_letters) * 2 > result.records:
         # Finished, but most of the input was refused: a script must not take that for success.
         err.print(f"[red]{len(result.dead_letters)} of {result.records} records were dead-lettered (more than "

@@ -101,11 +101,12 @@ class Scorer:
                 self._lm_series.add(pair)
         return out
 
-    def _group(self, post: Post, source: dict[str, Any]) -> str:
+    def _group(self, post: Post, source: dict[str, Any]) -> tuple[str, str | None]:
+        """The post's group, and why it has none (see ``Scored.unassigned_reason``)."""
         if post.group:
-            return post.group
+            return post.group, None
         if self.domains is None:
-            return UNASSIGNED
+            return UNASSIGNED, "no_domain_table" if (post.urls or post.domains) else "no_links"
         scores = self.domains.scores_of(post.urls, post.domains)
         state = self.authors.get(post.author_id) or {"total": 0.0, "n": 0}
         author = AuthorScore(state["total"], state["n"])
@@ -119,7 +120,12 @@ class Scorer:
             if origin is not None:
                 value["hw"] = {**state.get("hw", {}), origin[0]: origin[1]}
             self.authors[post.author_id] = value
-        return group_of(author, self.settings.liberal_max_score, self.settings.conservative_min_score)
+        group = group_of(author, self.settings.liberal_max_score, self.settings.conservative_min_score)
+        if group != UNASSIGNED:
+            return group, None
+        if author.n == 0:
+            return group, "no_scored_domain" if (post.urls or post.domains) else "no_links"
+        return group, "between_thresholds"
 
     def classify(self, batch: Sequence[Parsed]) -> tuple:
         """The classifier's arrays for a micro-batch: pure, safe to run in a thread."""
@@ -140,7 +146,7 @@ class Scorer:
         emo, mor, emb, lengths, truncated = outputs
         th = self._thresholds
         rec = parsed.record
-        group = self._group(rec, parsed.source) if isinstance(rec, Post) else ""
+        group, why = self._group(rec, parsed.source) if isinstance(rec, Post) else ("", None)
         topic, how = self.topics.assign(rec.topic, rec.text, emb[i])
         spectra, behavior = self._dike(outputs)
         return Scored(
@@ -159,6 +165,7 @@ class Scorer:
             model_version=self.classifier.version,
             spectra=spectra[i],
             behavior=behavior[i] if not isinstance(rec, Post) else (),
+            unassigned_reason=why,
         )
 
     def _dike(self, outputs: tuple) -> tuple[list[dict[str, float]], list[tuple]]:

@@ -29,6 +29,10 @@ class Scored:
     model_version: str
     spectra: dict[str, float] = field(default_factory=dict)  # DIKE emotion spectra, every record
     behavior: tuple = ()  # streams.dike.guardrails.Judgement per behavior spectrum, LM responses only
+    # Why a post has no group: no_domain_table (it has links but no table is set),
+    # no_links, no_scored_domain (none of its author's domains is in the table)
+    # or between_thresholds (the author's mean score is in the middle).
+    unassigned_reason: str | None = None
 
     @property
     def event_ms(self) -> int:
@@ -63,6 +67,8 @@ class Scored:
             rec["spectra"] = self.spectra
         if self.behavior:
             rec["behavior"] = {j.spectrum: j.to_dict() for j in self.behavior}
+        if self.unassigned_reason:
+            rec["unassigned_reason"] = self.unassigned_reason
         return rec
 
 

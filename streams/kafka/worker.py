@@ -221,6 +221,8 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                 if scored.topic_how == "explicit_unknown":
                     metrics.unknown_topics.labels(run).inc()
                 metrics.records.labels(run, scored.series.stream).inc()
+                if scored.unassigned_reason:
+                    metrics.unassigned.labels(run, scored.unassigned_reason).inc()
                 if pairs := add_scored(pairing, scored):  # a probe answer: how it relates to its post
                     metrics.paired(scored, pairs)
                 if scored.behavior:

@@ -149,6 +149,10 @@ class Metrics:
         self.late = Counter(
             "affectwatch_late_records", "Records later than the allowed lateness", ["run", "stream"], registry=r
         )
+        self.unassigned = Counter(
+            "affectwatch_unassigned_posts", "Posts without a group, by reason (no_domain_table, no_links, "
+            "no_scored_domain, between_thresholds)", ["run", "reason"], registry=r
+        )
         self.unknown_topics = Counter(
             "affectwatch_unknown_topics", "Explicit topics not in the topics file", ["run"], registry=r
         )

@@ -228,12 +228,12 @@ CSS = """body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;
 h1{font-size:1.6em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #e2e8f0}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{padding:3px 8px;border-bottom:1px solid #edf2f7;
 text-align:right}th{background:#f7fafc}td:nth-child(-n+5){text-align:left}img{max-width:100%}
-.note{color:#4a5568;font-size:.9em}.kpi{display:inline-block;margin:0 1.5em 1em 0}
+.note{color:#4a5568;font-size:.9em}.warn{background:#fff5e6;border-left:4px solid #dd6b20;padding:.5em 1em}.kpi{display:inline-block;margin:0 1.5em 1em 0}
 .kpi b{font-size:1.4em;display:block}"""
 
 
 def write_report(figs: Figures, out_dir: Path, title: str, meta: dict[str, str],
-                 pairing: list[dict] | None = None) -> dict[str, Path]:
+                 pairing: list[dict] | None = None, unassigned: dict[str, int] | None = None) -> dict[str, Path]:
     """PNG charts and report.html into out_dir; returns the paths. ``pairing``:
     probe answers against the posts they answer (streams.core.pairing)."""
     output_dir(out_dir)
@@ -286,6 +286,15 @@ def write_report(figs: Figures, out_dir: Path, title: str, meta: dict[str, str],
         '<p class="note">Each answer of <code>affectwatch probe</code> names the post it answers. "top = post\'s": '
         "answers whose most probable label is the post's; Jaccard: mean overlap of their predicted label sets."
         "</p>" + _html_table(["model", "steering", "dim", "answers", "top = post's", "Jaccard"], pair_rows))
+    grouped = any(x.series.stream == "human" and x.series.group != "unassigned" for x in figs.series)
+    why = {"no_domain_table": "they have links but no domain table is set (AFFECTWATCH_DOMAIN_TABLE)",
+           "no_links": "they have neither links nor an explicit group",
+           "no_scored_domain": "none of their authors' domains is in the domain table",
+           "between_thresholds": "their authors' mean domain score lies between the thresholds"}
+    no_groups_html = "" if grouped or not unassigned else (
+        '<p class="warn"><b>No post has a group, so there is no alignment figure.</b> '
+        + "; ".join(f"{n} posts: {html.escape(why.get(k, k))}" for k, n in sorted(unassigned.items()))
+        + ". Set a domain table, or give posts an explicit <code>group</code>.</p>")
     kpis = "".join(f'<span class="kpi">{html.escape(k)}<b>{html.escape(v)}</b></span>' for k, v in meta.items())
 
     def img(name: str) -> str:
@@ -298,6 +307,7 @@ model's responses and of the group's posts; the partisan baseline is the alignme
 other. "p same" tests whether the two samples could share one distribution (permutation); "p ≥ base" tests
 whether the model is at least as aligned with the group as the groups are with each other (bootstrap): a small
 value means significantly less aligned. Figures with fewer texts than the minimum are marked "too few".</p>
+{no_groups_html}
 <h2>Alignment with each group (window {html.escape(window)}, all topics)</h2>{img("alignment")}
 <h2>Affect distributions</h2>{img("distributions")}
 <h2>Concentration and drift</h2>{img("entropy_drift")}
