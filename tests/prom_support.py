@@ -109,13 +109,17 @@ class Alertmanager(Daemon):
                 "--cluster.listen-address=", "--log.level=warn"]
 
 
+GRAFANA_URL = "http://grafana.test:3000"  # the external label every alert's dashboard_url starts with
+
+
 class Prometheus(Daemon):
     name = "prometheus"
 
     def __init__(self, tmp: Path, targets: list[str], rules: list[Path], alertmanager: str | None = None,
                  interval: str = "1s") -> None:
         doc: dict[str, Any] = {
-            "global": {"scrape_interval": interval, "evaluation_interval": interval},
+            "global": {"scrape_interval": interval, "evaluation_interval": interval,
+                       "external_labels": {"grafana_url": GRAFANA_URL}},
             "rule_files": [str(r) for r in rules],
             "scrape_configs": [{"job_name": "affectwatch", "static_configs": [{"targets": targets}]}],
         }

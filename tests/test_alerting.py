@@ -21,7 +21,7 @@ from streams.observe.prom_report import build_report
 from streams.settings import BUNDLED
 from tests.conftest import T0
 from tests.kafka_support import Worker, isolated_settings
-from tests.prom_support import Alertmanager, Prometheus, rules_with_short_for
+from tests.prom_support import GRAFANA_URL, Alertmanager, Prometheus, rules_with_short_for
 
 pytestmark = pytest.mark.timeout(600)
 HOUR = 3_600_000
@@ -119,6 +119,7 @@ def test_divergence_pages_through_alertmanager_and_resolves_and_every_dashboard_
         assert first["labels"]["model"] == "acme-lm" and first["labels"]["window"] == "24h"
         assert first["annotations"]["runbook_url"].endswith(f"docs/runbooks/{ALERT}.md")
         assert "var-model=acme-lm" in first["annotations"]["dashboard_url"]
+        assert first["annotations"]["dashboard_url"].startswith(GRAFANA_URL + "/d/affectwatch-overview?")
 
         # A busy worker's scrape stays small (its time is printed by bench/kafka_bench.py).
         status, body = worker.get("/metrics")
@@ -185,5 +186,30 @@ def test_alertmanager_inhibits_figure_alerts_while_a_target_is_down_and_per_run_
                      "the live run's baseline alert inhibited by TargetDown")
         assert state[ALERT, "live"] and state[ALERT, "backfill"]
         assert not state["AffectwatchTargetDown", ""]
+    finally:
+        am.stop()
+
+
+def test_an_alert_on_a_topic_holds_back_the_same_alert_on_topic_all(tmp_path):
+    """One problem used to page twice: for topic `all` and for the topic that drives it (issue 11 defect 3)."""
+    import urllib.request
+
+    am = Alertmanager(tmp_path, "http://127.0.0.1:9").start()
+    labels = {"alertname": ALERT, "severity": "critical", "run": "live", "model": "m", "steering": "default",
+              "group": "liberal", "dimension": "emotion", "window": "24h"}
+    try:
+        body = json.dumps([{"labels": {**labels, "topic": t}} for t in ("all", "guns")]
+                          + [{"labels": {**labels, "model": "other", "topic": "all"}}]).encode()
+        urllib.request.urlopen(urllib.request.Request(f"{am.url}/api/v2/alerts", data=body, method="POST",
+                                                      headers={"Content-Type": "application/json"}), timeout=5)
+
+        def state() -> dict[tuple[str, str], bool] | None:
+            with urllib.request.urlopen(f"{am.url}/api/v2/alerts", timeout=5) as r:
+                got = json.loads(r.read())
+            out = {(a["labels"]["model"], a["labels"]["topic"]): bool(a["status"]["inhibitedBy"]) for a in got}
+            return out if len(out) == 3 and out.get(("m", "all")) else None
+
+        seen = wait(state, 30, "the topic-all alert held back")
+        assert seen == {("m", "all"): True, ("m", "guns"): False, ("other", "all"): False}
     finally:
         am.stop()
