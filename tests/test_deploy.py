@@ -154,3 +154,30 @@ def test_dashboards_push_posts_each_dashboard_with_the_token(tmp_path):
     for path, auth, body in got:
         assert path == "/api/dashboards/db" and auth == "Bearer glsa_test"
         assert body["overwrite"] is True and body["folderUid"] == "ops" and body["dashboard"]["panels"]
+
+
+def test_the_dockerfile_passes_hadolint_and_the_build_context_is_small():
+    """hadolint flagged DL3013 and DL3025; there was no .dockerignore (an 808 MB context with
+    .venv) and the unused fp32 graph went into the image twice (issue 11 defect 9)."""
+    import sys
+
+    hadolint = Path(sys.executable).parent / "hadolint"
+    out = subprocess.run([str(hadolint), str(ROOT / "deploy" / "Dockerfile")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    ignore = (ROOT / ".dockerignore").read_text().splitlines()
+    assert ignore[0 if ignore[0] == "*" else 1:] and "*" in ignore, "everything is excluded unless named"
+    assert "models/artifacts/affect-fp32.onnx" in ignore and "models/training/" in ignore
+    assert not any(line.startswith("!.venv") or line.startswith("!tests") for line in ignore)
+    docker = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert "AS wheel" in docker and "--mount=type=bind,from=wheel" in docker, "sources are not copied twice"
+    for line in (ROOT / "deploy" / "requirements.txt").read_text().splitlines():
+        assert line.startswith("#") or re.fullmatch(r"[A-Za-z0-9_.\-]+==[\w.+-]+", line), line
+
+
+def test_compose_services_do_not_inherit_the_workers_healthcheck():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for name in ("topics", "replay"):
+        assert services[name]["healthcheck"] == {"disable": True}, name
+    for name in ("webhook", "probe"):
+        assert "/ready" not in " ".join(services[name]["healthcheck"]["test"]), name
+    assert "healthcheck" not in services["worker"]  # the image's own /ready check is the worker's
