@@ -181,3 +181,18 @@ def test_compose_services_do_not_inherit_the_workers_healthcheck():
     for name in ("webhook", "probe"):
         assert "/ready" not in " ".join(services[name]["healthcheck"]["test"]), name
     assert "healthcheck" not in services["worker"]  # the image's own /ready check is the worker's
+
+
+def test_every_exported_metric_is_documented_and_charted_or_alerted_on():
+    """Five metrics were exported but never charted or alerted on; one was not documented (issue 11)."""
+    import streams.observe.metrics as m
+    import streams.probe.metrics as pm
+
+    names = set(re.findall(r'"(affectwatch_[a-z_]+)"', Path(m.__file__).read_text()))
+    names |= set(re.findall(r'"(affectwatch_probe_[a-z_]+)"', Path(pm.__file__).read_text()))
+    used = "".join(p.read_text() for p in (ROOT / "dashboards").glob("*.json")) + RULES.read_text()
+    readme = (ROOT / "README.md").read_text() + (ROOT / "docs" / "probe.md").read_text()
+    assert len(names) > 30
+    for name in sorted(names):
+        assert name in readme, f"{name} is not documented"
+        assert name in used, f"{name} is neither charted nor alerted on"

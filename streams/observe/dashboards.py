@@ -270,6 +270,32 @@ def health() -> Dashboard:
                            query(f"time() - max by (run) (affectwatch_figures_updated_seconds{r})", "{{run}}"),
                            unit="s", lo=0))
         .with_panel(series("Scrape targets up", query('up{job="affectwatch"}', "{{instance}}"), lo=0, hi=1))
+        .with_panel(series(
+            "Records counted in their windows per second",
+            query(f"sum by (stream) (rate(affectwatch_counted_records_total{r}[$__rate_interval]))", "{{stream}}"),
+            desc="Scored records the aggregation counted; on Kafka this trails 'Records scored' by the hop "
+                 "through affect-scores.", unit="reqps", lo=0))
+        .with_panel(series(
+            "Records set aside per second",
+            query(f"sum by (reason) (rate(affectwatch_unassigned_posts_total{r}[$__rate_interval]))",
+                  "no group: {{reason}}"),
+            query(f"sum(rate(affectwatch_unknown_topics_total{r}[$__rate_interval]))", "topic not in the file",
+                  "B"),
+            query(f"sum(rate(affectwatch_skipped_records_total{r}[$__rate_interval]))",
+                  "outside the backfill range", "C"),
+            desc="Posts without a group (they count in no alignment figure), explicit topics the topics file "
+                 "does not know (counted as 'other'), and records outside a backfill run's --from/--to.",
+            unit="reqps", lo=0))
+        .with_panel(series(
+            "Event time behind the wall clock",
+            query(f"time() - max by (run) (affectwatch_watermark_seconds{r})", "{{run}}"),
+            desc="The newest event time counted. Live traffic keeps this near the lateness allowance; a replay "
+                 "of old data shows its age.", unit="s", lo=0))
+        .with_panel(series(
+            "Reviewer failures per second",
+            query(f"sum(rate(affectwatch_review_failures_total{r}[$__rate_interval]))", "failed reviews"),
+            desc="Reviews the endpoint could not complete; the violation stays unreviewed and is tried again.",
+            unit="reqps", lo=0))
     )
 
 
@@ -305,10 +331,22 @@ def probe() -> Dashboard:
                   f"{e}[$__rate_interval])))", "p95 {{endpoint}}", "B"),
             unit="s", lo=0, w=8))
         .with_panel(series(
-            "Tokens per second",
-            query(f"sum by (endpoint) (rate(affectwatch_probe_tokens_total{e}[$__rate_interval]))", "{{endpoint}}"),
-            desc="As the endpoint reports them (an estimate of 4 characters a token where it does not); "
-                 "each endpoint's budget_tokens caps them per budget window.", lo=0, w=8))
+            "Tokens per second, and prompts held back by the budget",
+            query(f"sum by (endpoint) (rate(affectwatch_probe_tokens_total{e}[$__rate_interval]))",
+                  "tokens {{endpoint}}"),
+            query(f"sum by (endpoint) (rate(affectwatch_probe_deferred_total{e}[$__rate_interval]))",
+                  "held back {{endpoint}}", "B"),
+            desc="Tokens as the endpoint reports them (an estimate of 4 characters a token where it does not); "
+                 "each endpoint's budget_tokens caps them per budget window, and prompts that do not fit wait "
+                 "for the next window.", lo=0, w=8))
+        .with_panel(series(
+            "Seconds since the last answer, and answers not yet sent",
+            query(f"time() - max by (endpoint) (affectwatch_probe_last_answer_timestamp_seconds{e})",
+                  "since last answer {{endpoint}}"),
+            query("sum(rate(affectwatch_probe_sink_failures_total[$__rate_interval]))", "send failures/s", "B"),
+            desc="A rising line while prompts are pending is what the silence alert pages on. Send failures: "
+                 "answers kept in the ledger because the broker or the file refused them; sent later.",
+            lo=0, w=8))
         .with_panel(series(
             "Posts offered to the probe by outcome",
             query("sum by (outcome) (rate(affectwatch_probe_posts_total[$__rate_interval]))", "{{outcome}}"),

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 SERIES_LABELS = ["run", "stream", "group", "model", "steering", "topic", "dimension", "window"]
 PAIR_LABELS = ["run", "model", "steering", "group", "topic", "dimension", "window"]
 TOPIC_LABELS = ["run", "topic", "dimension", "window"]
+UNASSIGNED_REASONS = ("no_domain_table", "no_links", "no_scored_domain", "between_thresholds")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -196,7 +197,12 @@ class Metrics:
         # panel) exists before the first late record, not only after it.
         for stream in ("human", "lm"):
             self.records.labels(run, stream)
+            self.counted.labels(run, stream)
             self.late.labels(run, stream)
+        self.skipped.labels(run)
+        self.unknown_topics.labels(run)
+        for reason in UNASSIGNED_REASONS:
+            self.unassigned.labels(run, reason)
         self.guardrail_violations = Counter(
             "affectwatch_guardrail_violations",
             "LM responses outside their guardrail",
@@ -227,6 +233,7 @@ class Metrics:
         self.review_failures = Counter("affectwatch_review_failures",
                                        "Reviews that failed on the endpoint (the violation stays unreviewed)",
                                        ["run"], registry=r)
+        self.review_failures.labels(run)
 
     def judged(self, scored: Scored) -> None:
         """Counts a scored LM response's behavior levels and guardrail violations."""

@@ -228,7 +228,8 @@ CSS = """body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;
 h1{font-size:1.6em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #e2e8f0}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{padding:3px 8px;border-bottom:1px solid #edf2f7;
 text-align:right}th{background:#f7fafc}td:nth-child(-n+5){text-align:left}img{max-width:100%}
-.note{color:#4a5568;font-size:.9em}.warn{background:#fff5e6;border-left:4px solid #dd6b20;padding:.5em 1em}.kpi{display:inline-block;margin:0 1.5em 1em 0}
+.note{color:#4a5568;font-size:.9em}.kpi{display:inline-block;margin:0 1.5em 1em 0}
+.warn{background:#fff5e6;border-left:4px solid #dd6b20;padding:.5em 1em}
 .kpi b{font-size:1.4em;display:block}"""
 
 
