@@ -92,7 +92,8 @@ def summary_tables(figs: Figures, window: str, topics: list[str]) -> list[Table]
         tend.add_column(col)
     for x in figs.tendency:
         if x.window == window and x.topic in topics:
-            _row(tend, x.topic, x.dimension, x.model, x.steering, signed(x.value))
+            _row(tend, x.topic, x.dimension, x.model, x.steering,
+                 signed(x.value) + ("" if x.enough_samples else " (few)"))
     ent = Table(title=f"Concentration: entropy in bits, with sample counts (window {window})")
     for col in ("topic", "dim", "series", "n", "entropy"):
         ent.add_column(col)
@@ -120,6 +121,9 @@ def print_report(figs: Figures, console: Console | None = None, topics: list[str
         console.print(t)
 
 
+DRIFT_ALERT = 0.1  # AffectwatchDriftHigh's threshold (deploy/prometheus/rules)
+
+
 def png_bytes(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -145,8 +149,8 @@ def plot_alignment(figs: Figures, window: str) -> bytes:
             ax.axhline(base.value, color="black", ls="--", lw=1, label=f"partisan baseline {base.value:.3f}")
         ax.set_xticks([i + width * (len(groups) - 1) / 2 for i in range(len(keys))])
         ax.set_xticklabels([f"{m}\n{s}" for m, s in keys])
-        lo = min([a.alignment for a in rows] + ([base.value] if base else []) + [1.0])
-        ax.set_ylim(max(0.0, lo - 0.1), 1.0)
+        ax.set_ylim(0.0, 1.0)  # from 0: a cut axis makes small gaps look large
+        ax.set_ylabel("alignment = 1 − JSD (base 2)")
         ax.set_title(f"{dim}: alignment with each group ({window}, all topics)")
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)
     return png_bytes(fig)
@@ -185,7 +189,7 @@ def plot_shares(figs: Figures, window: str) -> bytes:
         ax.set_xticklabels(labels, rotation=30, ha="right")
         ax.set_ylabel("share of labels")
         ax.set_title(f"{dim} distribution per series ({window}, all topics); hatched = LM")
-        ax.legend(fontsize=7, ncol=3)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside, never over a bar
     fig.tight_layout()
     return png_bytes(fig)
 
@@ -204,15 +208,17 @@ def plot_entropy_drift(figs: Figures, window: str) -> bytes:
     a1.set_ylabel("bits")
     a1.set_title("Concentration (entropy): lower = more concentrated")
     a1.legend()
-    drift = [d for d in figs.drift if d.window == window and d.topic == ALL]
+    drift = [d for d in figs.drift if d.window == window and d.topic == ALL and d.series.stream == "lm"]
     dnames = sorted({d.series.id for d in drift})
     for di, dim in enumerate(dims):
         vals = [next((d.jsd for d in drift if d.series.id == n and d.dimension == dim), 0) for n in dnames]
         a2.bar([i + di * width for i in range(len(dnames))], vals, width, label=dim)
     a2.set_xticks([i + width * (len(dims) - 1) / 2 for i in range(len(dnames))])
     a2.set_xticklabels(dnames, rotation=25, fontsize=8)
-    a2.set_ylabel("JSD vs reference")
-    a2.set_title("Drift from each series' pinned first hour")
+    a2.axhline(DRIFT_ALERT, color="#c53030", ls=":", lw=1.2, label=f"alert threshold {DRIFT_ALERT}")
+    a2.set_ylabel("JSD vs reference (base 2)")
+    a2.set_ylim(0, max([DRIFT_ALERT * 1.5] + [d.jsd * 1.1 for d in drift]))
+    a2.set_title("Drift of each model from its pinned first hour")
     a2.legend()
     fig.tight_layout()
     return png_bytes(fig)
@@ -270,7 +276,8 @@ def write_report(figs: Figures, out_dir: Path, title: str, meta: dict[str, str],
             ]
         )
     tend_rows = [
-        [t.topic, t.dimension, t.model, t.steering, signed(t.value)] for t in figs.tendency if t.window == window
+        [t.topic, t.dimension, t.model, t.steering, signed(t.value), "yes" if t.enough_samples else "too few"]
+        for t in figs.tendency if t.window == window
     ]
     drift_rows = [
         [d.topic, d.dimension, d.series.id, f"{d.jsd:.3f}", f"{d.n_now}/{d.n_reference}", _fmt_p(d.p_value)]
@@ -330,7 +337,8 @@ value means significantly less aligned. Figures with fewer texts than the minimu
             align_rows,
         )
     }
-<h2>Liberal tendency</h2>{_html_table(["topic", "dim", "model", "steering", "A(lib) − A(con)"], tend_rows)}
+<h2>Liberal tendency</h2>{_html_table(["topic", "dim", "model", "steering", "A(lib) − A(con)", "enough"],
+                                       tend_rows)}
 <h2>Drift</h2>{_html_table(["topic", "dim", "series", "JSD", "n now/ref", "p"], drift_rows)}
 {pairing_html}
 </body></html>"""
