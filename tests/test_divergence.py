@@ -12,6 +12,7 @@ from streams.core.divergence import (
     bootstrap_gap_p_value,
     entropy_bits,
     jsd,
+    jsd_terms,
     label_counts,
     permutation_p_value,
 )
@@ -50,6 +51,19 @@ def test_jsd_zero_only_for_equal_distributions(pq):
     assert jsd(p, p) < 1e-7
     if np.abs(pn - qn).max() > 1e-6:
         assert jsd(p, q) > 0
+
+
+@given(pairs())
+@settings(max_examples=300)
+def test_per_label_terms_sum_to_the_divergence_whose_square_root_is_the_distance(pq):
+    p, q = pq
+    terms = jsd_terms(p, q)
+    assert terms.shape == p.shape and (terms >= 0).all()
+    assert abs(np.sqrt(terms.sum()) - jsd(p, q)) < 1e-7
+    assert abs(np.sqrt(terms.sum()) - jensenshannon(p, q, base=2)) < 1e-7
+    # a label both sides give the same share adds nothing
+    pn, qn = p / p.sum(), q / q.sum()
+    assert all(t < 1e-12 for t, a, b in zip(terms, pn, qn, strict=True) if abs(a - b) < 1e-15)
 
 
 def test_jsd_is_one_for_disjoint_support():

@@ -67,6 +67,20 @@ def jsd(p: np.ndarray, q: np.ndarray) -> np.ndarray | float:
     return float(out) if out.ndim == 0 else out
 
 
+def jsd_terms(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Each label's share of the Jensen-Shannon *divergence* (base 2): the terms
+    ½·p·log(p/m) + ½·q·log(q/m) with m = (p + q)/2. They are non-negative, add
+    up to the divergence, and the published distance is the square root of
+    their sum, so they say which labels make a gap and by how much."""
+    p = np.asarray(p, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    p = p / p.sum()
+    q = q / q.sum()
+    m = (p + q) / 2
+    terms = ((_xlogy(p, p) - _xlogy(p, m)) + (_xlogy(q, q) - _xlogy(q, m))) / 2
+    return np.clip(terms, 0.0, None)  # each term is >= 0 (log-sum inequality); clip rounding noise
+
+
 def entropy_bits(p: np.ndarray) -> float:
     p = np.asarray(p, dtype=np.float64)
     p = p / p.sum()

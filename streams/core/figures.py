@@ -15,6 +15,7 @@ from streams.core.divergence import (
     categories,
     entropy_bits,
     jsd,
+    jsd_terms,
     label_counts,
     normalize,
     permutation_p_value,
@@ -62,6 +63,9 @@ class AlignmentFigure:
     below_baseline_p_value: float | None  # bootstrap test of "alignment >= baseline"
     enough_samples: bool
     significantly_below_baseline: bool = False  # enough samples and below_baseline_p_value < alpha
+    # The labels that make the gap: the largest per-label terms of the divergence
+    # (streams.core.divergence.jsd_terms), with each side's share of the label.
+    drivers: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -98,6 +102,18 @@ class DriftFigure:
     n_reference: int
     p_value: float | None
     enough_samples: bool
+    drivers: list[dict] = field(default_factory=list)  # as AlignmentFigure's: now against the reference
+
+
+DRIVERS = 3  # labels kept per figure: bounded, whatever the label set
+
+
+def drivers(p: np.ndarray, q: np.ndarray, names: list[str]) -> list[dict]:
+    """The labels with the largest terms of JSD(p, q): label, term, share in p, share in q."""
+    terms = jsd_terms(p, q)
+    order = [int(i) for i in np.argsort(-terms, kind="stable")[:DRIVERS] if terms[i] > 0]
+    return [{"label": names[i], "term": round(float(terms[i]), 6), "share": round(float(p[i]), 6),
+             "other_share": round(float(q[i]), 6)} for i in order]
 
 
 @dataclass
@@ -166,6 +182,9 @@ class FigureMaker:
         key = (*identity, _frozen(lm), _frozen(g), _frozen(lib), _frozen(con))
         return self._tested(key, lambda: bootstrap_gap_p_value(
             lm, g, lib, con, DIMENSIONS[dim], cfg.include_none, cfg.permutations, _rng(cfg, *identity)))
+
+    def _names(self, dim: str) -> list[str]:
+        return categories(DIMENSIONS[dim], self.cfg.include_none and not self.cfg.soft)
 
     def _dist(self, dim: str, sets: Counter[str], soft: list[float] | None) -> np.ndarray | None:
         labels = DIMENSIONS[dim]
@@ -273,6 +292,7 @@ class FigureMaker:
                             gap,
                             enough,
                             gap is not None and gap < cfg.alpha,
+                            drivers(p_lm, p_g, self._names(dim)),
                         )
                     )
                 if "liberal" in aligned and "conservative" in aligned:
@@ -302,5 +322,6 @@ class FigureMaker:
             enough = min(n_now, n_ref) >= cfg.min_samples
             p = self._permutation(sets, ref_sets, dim, ("drift", sid, topic, dim, wname)) if enough else None
             figs.drift.append(
-                DriftFigure(Series.from_id(sid), topic, dim, wname, jsd(p_now, p_ref), n_now, n_ref, p, enough)
+                DriftFigure(Series.from_id(sid), topic, dim, wname, jsd(p_now, p_ref), n_now, n_ref, p, enough,
+                            drivers(p_now, p_ref, self._names(dim)))
             )

@@ -138,6 +138,14 @@ def overview() -> Dashboard:
                  "The alert fires beyond ±0.1.",
             lo=-1, hi=1,
         ).thresholds(thresholds((None, "red"), (-0.1, "green"), (0.1, "red"))))
+        .with_panel(series(
+            "Why: the labels that drive each gap (terms of the divergence)",
+            query(f"affectwatch_alignment_divergence_term{sel(*PAIR)}",
+                  "{{model}} {{steering}} - {{group}} · {{label}} · {{topic}} {{dimension}} {{window}}"),
+            desc="Each line is one label's term of JSD(model, group), base 2: the terms of all labels add up to "
+                 "the divergence, and 1 - alignment is its square root. The three largest per pair are exported: "
+                 "the labels where the model and the group differ most.",
+            lo=0, w=24))
         .with_row(Row("Samples and significance"))
         .with_panel(series(
             "Entropy of each series (bits)",

@@ -59,6 +59,12 @@ class FigureCollector:
                 "Permutation p-value of model and group sharing one distribution",
                 labels=PAIR_LABELS,
             ),
+            "terms": GaugeMetricFamily(
+                "affectwatch_alignment_divergence_term",
+                "A driving label's term of JSD(model, group) (base 2); the terms of all labels add up to the "
+                "divergence, whose square root is 1 - alignment. The 3 largest per pair only",
+                labels=[*PAIR_LABELS, "label"],
+            ),
             "below_p": GaugeMetricFamily(
                 "affectwatch_alignment_below_baseline_p_value",
                 "Bootstrap p-value of alignment being at least the partisan baseline",
@@ -109,6 +115,8 @@ class FigureCollector:
                     fams["align_p"].add_metric(lab, a.p_value)
                 if a.below_baseline_p_value is not None:
                     fams["below_p"].add_metric(lab, a.below_baseline_p_value)
+                for d in a.drivers:
+                    fams["terms"].add_metric([*lab, d["label"]], d["term"])
             for b in f.baseline:
                 fams["baseline"].add_metric([run, b.topic, b.dimension, b.window], b.value)
             for t in f.tendency:
