@@ -273,6 +273,7 @@ def write_report(figs: Figures, out_dir: Path, title: str, meta: dict[str, str],
                 _fmt_p(a.p_value),
                 _fmt_p(a.below_baseline_p_value),
                 "yes" if a.enough_samples else "too few",
+                ", ".join(f'{d["label"]} {d["share"]:.0%} vs {d["other_share"]:.0%}' for d in a.drivers),
             ]
         )
     tend_rows = [
@@ -333,6 +334,7 @@ value means significantly less aligned. Figures with fewer texts than the minimu
                 "p same",
                 "p ≥ base",
                 "enough",
+                "driving labels (model vs group)",
             ],
             align_rows,
         )
