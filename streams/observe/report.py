@@ -140,18 +140,30 @@ def plot_alignment(figs: Figures, window: str) -> bytes:
         groups = sorted({a.group for a in rows})
         width = 0.8 / max(len(groups), 1)
         for gi, g in enumerate(groups):
-            vals = [next((a.alignment for a in rows if (a.model, a.steering) == k and a.group == g), 0) for k in keys]
-            ax.bar(
-                [i + gi * width for i in range(len(keys))], vals, width, label=f"with {g}", color=GROUP_COLORS.get(g)
-            )
+            found = [next((a for a in rows if (a.model, a.steering) == k and a.group == g), None) for k in keys]
+            vals = [a.alignment if a else 0.0 for a in found]
+            # 95% bootstrap intervals as error bars; a figure with too few texts has none and is marked
+            err = [[max(0.0, v - a.interval[0]) if a and a.interval else 0.0 for v, a in zip(vals, found, strict=True)],
+                   [max(0.0, a.interval[1] - v) if a and a.interval else 0.0 for v, a in zip(vals, found, strict=True)]]
+            xs = [i + gi * width for i in range(len(keys))]
+            bars = ax.bar(xs, vals, width, label=f"with {g}", color=GROUP_COLORS.get(g), yerr=err, capsize=3,
+                          error_kw={"elinewidth": 1, "ecolor": "#2d3748"})
+            for bar, a in zip(bars, found, strict=True):
+                if a and not a.enough_samples:
+                    bar.set_alpha(0.35)
+                    ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 0.02, "too few", ha="center",
+                            fontsize=7, rotation=90)
         base = next((b for b in figs.baseline if b.window == window and b.topic == ALL and b.dimension == dim), None)
         if base:
             ax.axhline(base.value, color="black", ls="--", lw=1, label=f"partisan baseline {base.value:.3f}")
+            if base.interval:
+                ax.axhspan(base.interval[0], base.interval[1], color="black", alpha=0.08, lw=0)
         ax.set_xticks([i + width * (len(groups) - 1) / 2 for i in range(len(keys))])
         ax.set_xticklabels([f"{m}\n{s}" for m, s in keys])
         ax.set_ylim(0.0, 1.0)  # from 0: a cut axis makes small gaps look large
         ax.set_ylabel("alignment = 1 − JSD (base 2)")
-        ax.set_title(f"{dim}: alignment with each group ({window}, all topics)")
+        ax.set_title(f"{dim}: alignment with each group\n({window}, all topics; whiskers and band: 95% intervals)",
+                     fontsize=10)
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)
     return png_bytes(fig)
 
@@ -268,6 +280,7 @@ def write_report(figs: Figures, out_dir: Path, title: str, meta: dict[str, str],
                 a.steering,
                 a.group,
                 f"{a.alignment:.3f}",
+                "" if a.interval is None else f"{a.interval[0]:.3f}–{a.interval[1]:.3f}",
                 "" if b is None else f"{b:.3f}",
                 f"{a.n_lm}/{a.n_group}",
                 _fmt_p(a.p_value),
@@ -277,11 +290,15 @@ def write_report(figs: Figures, out_dir: Path, title: str, meta: dict[str, str],
             ]
         )
     tend_rows = [
-        [t.topic, t.dimension, t.model, t.steering, signed(t.value), "yes" if t.enough_samples else "too few"]
+        [t.topic, t.dimension, t.model, t.steering, signed(t.value),
+         "" if t.interval is None else f"{signed(t.interval[0])} to {signed(t.interval[1])}",
+         "yes" if t.enough_samples else "too few"]
         for t in figs.tendency if t.window == window
     ]
     drift_rows = [
-        [d.topic, d.dimension, d.series.id, f"{d.jsd:.3f}", f"{d.n_now}/{d.n_reference}", _fmt_p(d.p_value)]
+        [d.topic, d.dimension, d.series.id, f"{d.jsd:.3f}",
+         "" if d.interval is None else f"{d.interval[0]:.3f}–{d.interval[1]:.3f}", f"{d.n_now}/{d.n_reference}",
+         _fmt_p(d.p_value), "yes" if d.enough_samples else "too few"]
         for d in figs.drift
         if d.window == window and d.series.stream == "lm"
     ]
@@ -329,6 +346,7 @@ value means significantly less aligned. Figures with fewer texts than the minimu
                 "steering",
                 "group",
                 "alignment",
+                "95% interval",
                 "baseline",
                 "n lm/group",
                 "p same",
@@ -339,9 +357,10 @@ value means significantly less aligned. Figures with fewer texts than the minimu
             align_rows,
         )
     }
-<h2>Liberal tendency</h2>{_html_table(["topic", "dim", "model", "steering", "A(lib) − A(con)", "enough"],
-                                       tend_rows)}
-<h2>Drift</h2>{_html_table(["topic", "dim", "series", "JSD", "n now/ref", "p"], drift_rows)}
+<h2>Liberal tendency</h2>{_html_table(["topic", "dim", "model", "steering", "A(lib) − A(con)", "95% interval",
+                                        "enough"], tend_rows)}
+<h2>Drift</h2>{_html_table(["topic", "dim", "series", "JSD", "95% interval", "n now/ref", "p", "enough"],
+                           drift_rows)}
 {pairing_html}
 </body></html>"""
     paths["html"] = out_dir / "report.html"
