@@ -16,16 +16,19 @@ import re
 from pathlib import Path
 from typing import Any
 
+from grafana_foundation_sdk.builders.common import GraphThresholdsStyleConfig
 from grafana_foundation_sdk.builders.dashboard import AnnotationQuery, Dashboard, QueryVariable, Row, ThresholdsConfig
 from grafana_foundation_sdk.builders.prometheus import Dataquery
 from grafana_foundation_sdk.builders.stat import Panel as Stat
 from grafana_foundation_sdk.builders.table import Panel as Table
 from grafana_foundation_sdk.builders.timeseries import Panel as Timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.common import GraphTresholdsStyleMode
 from grafana_foundation_sdk.models.dashboard import (
     DataSourceRef,
     Threshold,
     ThresholdsMode,
+    VariableOption,
     VariableRefresh,
     VariableSort,
 )
@@ -58,8 +61,19 @@ def sel(*names: str, **fixed: str) -> str:
 
 
 def query(expr: str, legend: str, ref: str = "A", instant: bool = False) -> Dataquery:
+    # A legend names every label that can tell two of its lines apart: the window
+    # and run are added where the query keeps them (two windows or runs used to
+    # share one legend name).
+    kept = " by (" not in expr and " without (" not in expr
+    if legend and 'window=~"$window"' in expr and "{{window}}" not in legend and kept:
+        legend += " {{window}}"
+    if legend and 'run=~"$run"' in expr and "{{run}}" not in legend and kept:
+        legend += " ({{run}})"
     q = Dataquery().expr(expr).legend_format(legend).ref_id(ref).datasource(DATASOURCE)
     return q.instant() if instant else q.range()
+
+
+AXES = {"reqps": "per second", "s": "seconds", "percentunit": "share"}
 
 
 def thresholds(*steps: tuple[float | None, str]) -> ThresholdsConfig:
@@ -67,8 +81,11 @@ def thresholds(*steps: tuple[float | None, str]) -> ThresholdsConfig:
 
 
 def series(title: str, *targets: Dataquery, unit: str = "none", desc: str = "", w: int = 12, h: int = 8,
-           lo: float | None = None, hi: float | None = None) -> Timeseries:
+           lo: float | None = None, hi: float | None = None, axis: str = "") -> Timeseries:
     p = Timeseries().title(title).description(desc).unit(unit).datasource(DATASOURCE).height(h).span(w)
+    # Thresholds (the alerts' own) are drawn as lines, and every axis says what it measures.
+    p = p.thresholds_style(GraphThresholdsStyleConfig().mode(GraphTresholdsStyleMode.LINE))
+    p = p.axis_label(axis or AXES.get(unit, title.split(" (")[0]))
     if lo is not None:
         p = p.min(lo)
     if hi is not None:
@@ -78,11 +95,19 @@ def series(title: str, *targets: Dataquery, unit: str = "none", desc: str = "", 
     return p
 
 
+# What a dashboard opens on: the whole stream (topic "all") over a day, every
+# model, group and dimension; a person narrows from there.
+DEFAULTS = {"topic": "all", "window": "24h"}
+
+
 def variables(board: Dashboard, names: list[str]) -> Dashboard:
     for name in names:
         metric = VARIABLES[name]
+        var = QueryVariable(name)
+        if name in DEFAULTS:
+            var = var.current(VariableOption(selected=True, text=DEFAULTS[name], value=DEFAULTS[name]))
         board = board.with_variable(
-            QueryVariable(name)
+            var
             .label(name)
             .datasource(DATASOURCE)
             .query(f"label_values({metric}, {name})")
@@ -116,27 +141,30 @@ def overview() -> Dashboard:
     b = variables(base("overview", "affectwatch / overview",
                        "Alignment of each model with each group against the partisan baseline."), FIGURE_VARIABLES)
     return (
-        b.with_row(Row("Alignment"))
+        # One row per model (Grafana repeats it for each selected model), so a panel
+        # draws one model's steerings and groups, not every model at once.
+        b.with_row(Row("Alignment of $model").repeat("model"))
         .with_panel(series(
             "Alignment with each group (dashed: partisan baseline)",
             query(f"affectwatch_alignment{sel(*PAIR)}", "{{model}} {{steering}} - {{group}} · {{topic}} {{dimension}}"),
             query(f"affectwatch_partisan_baseline{sel(*TOPIC)}", "baseline · {{topic}} {{dimension}}", "B"),
             desc="1 - JSD (base 2) between a model's and a group's label distributions. Below the dashed "
                  "partisan baseline, the model is further from the group than the groups are from each other.",
-            lo=0, hi=1, w=24, h=10,
+            lo=0, hi=1, w=24, h=10, axis="alignment (1 − JSD, base 2)",
         ).override_by_regexp("^baseline", [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}]))
         .with_panel(series(
             "Gap to the partisan baseline",
             query(f"affectwatch:alignment_gap_to_baseline{sel(*PAIR)}",
                   "{{model}} {{steering}} - {{group}} · {{topic}} {{dimension}}"),
             desc="alignment - baseline; below 0 is less aligned than the groups are with each other.",
+            axis="alignment − baseline",
         ).thresholds(thresholds((None, "red"), (0, "green"))))
         .with_panel(series(
             "Liberal tendency",
             query(f"affectwatch_liberal_tendency{sel(*LM)}", "{{model}} {{steering}} · {{topic}} {{dimension}}"),
             desc="alignment(liberal) - alignment(conservative): above 0 leans liberal, below 0 conservative. "
                  "The alert fires beyond ±0.1.",
-            lo=-1, hi=1,
+            lo=-1, hi=1, axis="A(liberal) − A(conservative)",
         ).thresholds(thresholds((None, "red"), (-0.1, "green"), (0.1, "red"))))
         .with_panel(series(
             "Why: the labels that drive each gap (terms of the divergence)",
@@ -155,8 +183,12 @@ def overview() -> Dashboard:
         ))
         .with_panel(
             Stat().title("Texts in the window").datasource(DATASOURCE).span(6).height(8)
-            .with_target(query("sum by (stream) (affectwatch_samples"
-                               + sel("run", "topic", "window", dimension="emotion") + ")", "{{stream}}", instant=True))
+            .description("Texts behind the figures, per stream, for each selected topic and window (never summed "
+                         "across them: topic 'all' already holds every topic).")
+            # by topic and window: summing "all" with each topic, or 1h with 24h, counted texts twice or more
+            .with_target(query("sum by (stream, topic, window, run) (affectwatch_samples"
+                               + sel("run", "topic", "window", dimension="emotion") + ")",
+                               "{{stream}} · {{topic}} {{window}} ({{run}})", instant=True))
         )
         .with_panel(
             Table().title("95% intervals: alignment, baseline, tendency (bootstrap)").datasource(DATASOURCE)
@@ -189,7 +221,7 @@ def overview() -> Dashboard:
         .with_panel(series(
             "Emotion spectra (mean intensity)",
             query("affectwatch_emotion_spectrum_intensity" + sel("run", "topic", "window"),
-                  "{{stream}} {{group}}{{model}} {{steering}} · {{spectrum}}"),
+                  "{{stream}} {{group}}{{model}} {{steering}} · {{spectrum}} · {{topic}}"),
             desc="DIKE's seven spectra, -1 (terror, grief, distrust, reckless, rage, loathing, distraction) "
                  "to +1 (heroism, ecstasy, admiration, vigilance, tranquility, enthusiasm, amazement).",
             lo=-1, hi=1, w=8,
@@ -417,10 +449,11 @@ def queries(board: dict[str, Any]) -> list[str]:
     return out
 
 
-def concrete(expr: str, rate_interval: str = "1m") -> str:
-    """A dashboard expression as Grafana sends it with every variable on All."""
+def concrete(expr: str, rate_interval: str = "1m", values: dict[str, str] | None = None) -> str:
+    """A dashboard expression as Grafana sends it: each variable at ``values``
+    (for example ``DEFAULTS``, what a dashboard opens on), else on All."""
     expr = expr.replace("$__rate_interval", rate_interval)
-    return re.sub(r"\$(\w+)", ".*", expr)
+    return re.sub(r"\$(\w+)", lambda m: (values or {}).get(m.group(1), "") or ".*", expr)
 
 
 def push(boards: dict[str, dict[str, Any]], url: str, token: str | None, folder_uid: str | None = None) -> list[str]:
