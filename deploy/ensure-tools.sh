@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system tools the test suite starts for real (none mocked):
 # Java 17 and Maven for Apache Kafka (jars from Maven Central), Debian's
-# Prometheus (with promtool) and Alertmanager, openssl and ss. Idempotent.
+# Prometheus (with promtool) and Alertmanager, openssl, ss and Chromium. Idempotent.
 set -euo pipefail
 need=()
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
@@ -10,6 +10,7 @@ command -v promtool >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v openssl >/dev/null || need+=(openssl)    # test certificates for the SASL_SSL listener
 command -v ss >/dev/null || need+=(iproute2)        # the loopback-listeners check
+command -v chromium >/dev/null || need+=(chromium)  # the report, rendered as a person sees it
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q

@@ -38,6 +38,8 @@ class RunResult:
     seconds: float = 0.0
     pairing: Pairing = field(default_factory=Pairing)  # probe answers against their posts
     unassigned: dict[str, int] = field(default_factory=dict)  # posts without a group, by reason
+    # (series id, dimension, label) -> the last few texts with that label: examples for the report
+    examples: dict[tuple[str, str, str], deque] = field(default_factory=dict)
 
     def dead_letter_reasons(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -47,6 +49,7 @@ class RunResult:
 
 
 Progress = Callable[[int, int], None]
+EXAMPLES = 3  # texts kept per series, dimension and label
 
 
 class EmbeddedRunner:
@@ -171,6 +174,11 @@ class EmbeddedRunner:
             result.unassigned[s.unassigned_reason] = result.unassigned.get(s.unassigned_reason, 0) + 1
             if m:
                 m.unassigned.labels(m.run, s.unassigned_reason).inc()
+        if s.series.stream == "lm" or self.scorer.settings.report_human_examples:
+            for dim, labels in s.labels.items():
+                for label in labels:
+                    key = (s.series.id, dim, label)
+                    result.examples.setdefault(key, deque(maxlen=EXAMPLES)).append(s.parsed.record.text[:300])
         pairs = add_scored(result.pairing, s)
         if pairs and m:
             m.paired(s, pairs)

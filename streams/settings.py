@@ -209,6 +209,11 @@ class Settings(BaseSettings):
     event_to_ms: int | None = Field(None, description="... and before this one (epoch ms)")
     recovery_delay_seconds: float = Field(3.0, ge=0, description="pause before table recovery after a rebalance")
 
+    report_human_examples: bool = Field(
+        False, description="the report may quote human posts as examples of a driving label (LM responses always "
+        "are); off by default, since posts belong to people"
+    )
+
     # The probe (`affectwatch probe`): asks deployed models to answer sampled posts
     probe_config: Path = Field(
         BUNDLED / "probe.yaml", description="YAML of prompt profiles and endpoints (docs/probe.md)"

@@ -80,3 +80,15 @@ def test_every_panel_under_the_default_selection_draws_few_lines_each_named_uniq
                 assert not dupes, f"{name} / {panel['title']}: legends shared by several lines: {dupes[:5]}"
             checked += 1
     assert checked >= 3
+
+
+def test_figures_with_too_few_texts_are_listed_in_grafana_and_only_those(scraped):
+    result, prom = scraped
+    board = build_all()["overview"]
+    panel = next(p for p in board["panels"] if p.get("title", "").startswith("Figures with too few texts"))
+    rows = prom.query(concrete(panel["targets"][0]["expr"]))
+    got = {(r["metric"]["steering"], r["metric"]["group"], r["metric"]["topic"], r["metric"]["dimension"],
+            r["metric"]["window"]) for r in rows}
+    few = {(a.steering, a.group, a.topic, a.dimension, a.window) for a in result.figures.alignment
+           if not a.enough_samples}
+    assert got == few and few, "the demo has topics with few texts"

@@ -140,7 +140,8 @@ def _run_files(
         "classifier": core.classifier.version,
     }
     try:
-        paths.update(write_report(result.figures, out, title, meta, result.pairing.to_dict(), result.unassigned))
+        paths.update(write_report(result.figures, out, title, meta, result.pairing.to_dict(), result.unassigned,
+                                  {k: list(v) for k, v in result.examples.items()}))
     except Exception as exc:  # what was finished stays written; the report is the only loss
         err.print(f"[yellow]the report could not be drawn ({type(exc).__name__}: {exc}); the figures, "
                   f"scores and dead letters are written[/yellow]")

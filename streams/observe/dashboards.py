@@ -200,6 +200,15 @@ def overview() -> Dashboard:
                          .format("table"))
         )
         .with_panel(
+            Table().title("Figures with too few texts (not tested, not alerted on)").datasource(DATASOURCE)
+            .span(6).height(8)
+            .description("Alignment figures where the model or the group has fewer texts than min_samples: they "
+                         "carry no interval, no p-value and no alert. Read them as hints, not findings.")
+            .with_target(query(f"affectwatch_alignment{sel(*PAIR)} unless on (run, model, steering, group, topic, "
+                               f"dimension, window) affectwatch_alignment_interval{sel(*PAIR)}", "", instant=True)
+                         .format("table"))
+        )
+        .with_panel(
             Table().title("Below-baseline p-values (bootstrap)").datasource(DATASOURCE).span(6).height(8)
             .with_target(query(f"affectwatch_alignment_below_baseline_p_value{sel(*PAIR)}", "", instant=True)
                          .format("table"))

@@ -219,7 +219,7 @@ def plot_entropy_drift(figs: Figures, window: str) -> bytes:
     a1.set_xticklabels(names, rotation=25, fontsize=8)
     a1.set_ylabel("bits")
     a1.set_title("Concentration (entropy): lower = more concentrated")
-    a1.legend()
+    a1.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=2, frameon=False)  # below: never over a bar
     drift = [d for d in figs.drift if d.window == window and d.topic == ALL and d.series.stream == "lm"]
     dnames = sorted({d.series.id for d in drift})
     for di, dim in enumerate(dims):
@@ -231,9 +231,35 @@ def plot_entropy_drift(figs: Figures, window: str) -> bytes:
     a2.set_ylabel("JSD vs reference (base 2)")
     a2.set_ylim(0, max([DRIFT_ALERT * 1.5] + [d.jsd * 1.1 for d in drift]))
     a2.set_title("Drift of each model from its pinned first hour")
-    a2.legend()
+    a2.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=3, frameon=False)
     fig.tight_layout()
     return png_bytes(fig)
+
+
+def _why_section(figs: Figures, window: str, examples: dict[tuple[str, str, str], list[str]]) -> str:
+    """Why each gap (topic all, main window): its driving labels, both shares, and a few example texts."""
+    items = []
+    for a in sorted(figs.alignment, key=lambda a: (a.dimension, a.model, a.steering, a.group)):
+        if a.window != window or a.topic != ALL or not a.drivers:
+            continue
+        parts = []
+        for d in a.drivers:
+            lm = examples.get((f"lm:{a.model}:{a.steering}", a.dimension, d["label"]), [])
+            human = examples.get((f"human:{a.group}", a.dimension, d["label"]), [])
+            quotes = "".join(f"<li>{html.escape(t[:200])}</li>" for t in lm[:2])
+            quotes += "".join(f'<li class="human">{html.escape(t[:200])}</li>' for t in human[:1])
+            parts.append(f'<li><b>{html.escape(d["label"])}</b>: model {d["share"]:.0%}, {html.escape(a.group)} '
+                         f'{d["other_share"]:.0%} (term {d["term"]:.3f})' + (f"<ul>{quotes}</ul>" if quotes else "")
+                         + "</li>")
+        items.append(f"<li>{html.escape(a.model)} {html.escape(a.steering)} vs {html.escape(a.group)}, "
+                     f"{html.escape(a.dimension)}: alignment {a.alignment:.3f}<ul>{''.join(parts)}</ul></li>")
+    if not items:
+        return ""
+    return ("<h2>Why: the labels that drive each gap</h2><p class=\"note\">Each label's term of the divergence "
+            "(the terms of all labels add up to it; 1 − alignment is its square root), the label's share of the "
+            "model's and of the group's label distribution, and recent model texts with it. Human posts are "
+            "quoted only when AFFECTWATCH_REPORT_HUMAN_EXAMPLES is on.</p><ul class=\"why\">"
+            + "".join(items) + "</ul>")
 
 
 def _html_table(headers: list[str], rows: list[list[str]]) -> str:
@@ -252,7 +278,8 @@ text-align:right}th{background:#f7fafc}td:nth-child(-n+5){text-align:left}img{ma
 
 
 def write_report(figs: Figures, out_dir: Path, title: str, meta: dict[str, str],
-                 pairing: list[dict] | None = None, unassigned: dict[str, int] | None = None) -> dict[str, Path]:
+                 pairing: list[dict] | None = None, unassigned: dict[str, int] | None = None,
+                 examples: dict[tuple[str, str, str], list[str]] | None = None) -> dict[str, Path]:
     """PNG charts and report.html into out_dir; returns the paths. ``pairing``:
     probe answers against the posts they answer (streams.core.pairing)."""
     output_dir(out_dir)
@@ -321,6 +348,7 @@ def write_report(figs: Figures, out_dir: Path, title: str, meta: dict[str, str],
         '<p class="warn"><b>No post has a group, so there is no alignment figure.</b> '
         + "; ".join(f"{n} posts: {html.escape(why.get(k, k))}" for k, n in sorted(unassigned.items()))
         + ". Set a domain table, or give posts an explicit <code>group</code>.</p>")
+    why_html = _why_section(figs, window, examples or {})
     kpis = "".join(f'<span class="kpi">{html.escape(k)}<b>{html.escape(v)}</b></span>' for k, v in meta.items())
 
     def img(name: str) -> str:
@@ -337,6 +365,7 @@ value means significantly less aligned. Figures with fewer texts than the minimu
 <h2>Alignment with each group (window {html.escape(window)}, all topics)</h2>{img("alignment")}
 <h2>Affect distributions</h2>{img("distributions")}
 <h2>Concentration and drift</h2>{img("entropy_drift")}
+{why_html}
 <h2>Every alignment figure</h2>{
         _html_table(
             [
