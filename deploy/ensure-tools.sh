@@ -18,3 +18,12 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # Resolve the Kafka jars once (cached under ~/.cache/affectwatch/kafka).
 "${PYTHON:-.venv/bin/python}" -m streams.kafka.localkafka jars >/dev/null
+# docker-compose (the Python one, 1.29.2) in a venv of its own, to check the
+# compose file as Compose reads it; its PyYAML<6 pin is only for old Pythons
+# (PyYAML 5 no longer builds), so its dependencies are named here.
+if [ ! -x .venv-compose/bin/docker-compose ]; then
+  python3 -m venv .venv-compose
+  .venv-compose/bin/pip install -q --no-deps docker-compose==1.29.2
+  .venv-compose/bin/pip install -q "docker>=5,<7" dockerpty docopt "jsonschema<4" "python-dotenv<1" requests \
+    texttable "websocket-client<1" PyYAML distro "urllib3<2"
+fi

@@ -196,3 +196,14 @@ def test_every_exported_metric_is_documented_and_charted_or_alerted_on():
     for name in sorted(names):
         assert name in readme, f"{name} is not documented"
         assert name in used, f"{name} is neither charted nor alerted on"
+
+
+def test_docker_compose_reads_the_compose_file():
+    """`docker-compose config` as Compose itself reads the file (deploy/ensure-tools.sh installs it)."""
+    compose = ROOT / ".venv-compose" / "bin" / "docker-compose"
+    out = subprocess.run([str(compose), "config", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    services = subprocess.run([str(compose), "--profile", "replay", "--profile", "probe", "config", "--services"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120).stdout.split()
+    assert {"kafka", "topics", "worker", "prometheus", "alertmanager", "grafana", "webhook", "replay",
+            "probe"} <= set(services), services
