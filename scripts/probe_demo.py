@@ -47,8 +47,8 @@ def tokens_per_second(url: str, n: int = 5) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("affectwatch-probe-demo"))
-    ap.add_argument("--rate", type=float, default=0.02, help="share of the demo's posts asked about")
-    ap.add_argument("--per-topic-group", type=int, default=4, help="cap per topic, group and hour")
+    ap.add_argument("--rate", type=float, default=0.04, help="share of the demo's posts asked about")
+    ap.add_argument("--per-topic-group", type=int, default=8, help="cap per topic, group and hour")
     args = ap.parse_args()
     started = time.perf_counter()
     out = args.out.resolve()

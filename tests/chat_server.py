@@ -43,6 +43,7 @@ class ChatServer:
     def __init__(self, script: Callable[[list[dict[str, str]]], Reply]) -> None:
         self.script = script
         self.requests: list[dict[str, Any]] = []
+        self.refuse_json_mode = False  # answer 400 to requests that ask for response_format
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -51,7 +52,10 @@ class ChatServer:
                 entry = {"path": self.path, "auth": self.headers.get("Authorization"), **body,
                          "t_start": time.time()}
                 server.requests.append(entry)
-                status, payload = server.script(body["messages"])
+                if server.refuse_json_mode and "response_format" in body:
+                    status, payload = 400, {"error": "response_format is not supported"}
+                else:
+                    status, payload = server.script(body["messages"])
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

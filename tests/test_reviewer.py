@@ -94,6 +94,21 @@ def test_a_disagreeing_pair_escalates_and_a_pair_that_overturns_drops_the_decisi
     assert Debate(client(srv2.url), max_rounds=2).run(VIOLATION)["verdict"] == "overturn"
 
 
+def test_verdicts_are_asked_in_json_mode_and_an_endpoint_that_refuses_it_is_asked_plainly(server):
+    srv = server(ScriptedDebate())
+    Debate(client(srv.url), max_rounds=1).run(VIOLATION)
+    verdicts = [r for r in srv.requests if "Reply with JSON only" in r["messages"][-1]["content"]]
+    others = [r for r in srv.requests if "Reply with JSON only" not in r["messages"][-1]["content"]]
+    assert len(verdicts) == 2 and all(r["response_format"] == {"type": "json_object"} for r in verdicts)
+    assert not any("response_format" in r for r in others)
+    plain = server(ScriptedDebate())
+    plain.refuse_json_mode = True  # a 400, which is not retried: the same question again, without it
+    review = Debate(client(plain.url), max_rounds=1).run(VIOLATION)
+    assert review["verdict"] == "uphold"
+    asked = [r for r in plain.requests if "Reply with JSON only" in r["messages"][-1]["content"]]
+    assert ["response_format" in r for r in asked] == [True, False, False]
+
+
 def test_a_rewrite_that_stays_outside_the_guardrail_is_escalated(server):
     srv = server(ScriptedDebate())
     review = Debate(client(srv.url), max_rounds=1, check=lambda t, s: ("hostile", False)).run(VIOLATION)

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from streams.safe_files import redact_url
 
@@ -79,10 +80,11 @@ class ChatClient:
     def reset_budget(self) -> None:
         self.used_tokens = 0
 
-    def complete(self, messages: list[dict[str, str]], sampling: dict[str, float] | None = None) -> str:
+    def complete(self, messages: list[dict[str, str]], sampling: dict[str, Any] | None = None) -> str:
         """The reply's text; retries transient failures, raises ChatError when they persist.
 
-        ``sampling`` overrides temperature, top_p and max_tokens for this call."""
+        ``sampling`` overrides temperature, top_p and max_tokens (or adds, say,
+        response_format) for this call."""
         if self.used_tokens >= self.cfg.budget_tokens:
             raise BudgetExceeded(f"token budget of {self.cfg.budget_tokens} used up")
         request: dict = {"model": self.cfg.model, "messages": messages, "max_tokens": self.cfg.max_tokens,

@@ -89,10 +89,23 @@ class Debate:
     # text -> (level name, allowed) under the violated spectrum; None: no check
     check: Callable[[str, str], tuple[str, bool]] | None = None
     turns: list[Turn] = field(default_factory=list)
+    json_mode: bool = True  # ask for JSON-constrained verdicts until the endpoint refuses once
 
-    def _say(self, speaker: str, phase: str, prompt: str, rnd: int | None = None, c: float | None = None) -> str:
-        text = self.chat.complete([{"role": "system", "content": SYSTEM[speaker]},
-                                   {"role": "user", "content": prompt}]).strip()
+    def _say(self, speaker: str, phase: str, prompt: str, rnd: int | None = None, c: float | None = None,
+             json_reply: bool = False) -> str:
+        messages = [{"role": "system", "content": SYSTEM[speaker]}, {"role": "user", "content": prompt}]
+        if json_reply and self.json_mode:
+            # Endpoints that can constrain a reply to JSON (OpenAI, llama.cpp's server) are asked to,
+            # so that small models give the verdict in the form asked; one that refuses is asked plainly.
+            try:
+                text = self.chat.complete(messages, {"response_format": {"type": "json_object"}}).strip()
+            except ChatError as exc:
+                if exc.reason != "http_4xx":
+                    raise
+                self.json_mode = False
+                text = self.chat.complete(messages).strip()
+        else:
+            text = self.chat.complete(messages).strip()
         self.turns.append(Turn(speaker, phase, text, rnd, c, prompt))
         return text
 
@@ -117,7 +130,7 @@ class Debate:
                   "uphold means the response is outside the guardrail and must be rectified; "
                   "overturn means it is acceptable as it is.")
         for _ in range(3):  # a reply that is not the JSON asked for is asked again
-            text = self._say(speaker, "verdict", prompt)
+            text = self._say(speaker, "verdict", prompt, json_reply=True)
             m = re.search(r"\{.*\}", text, re.S)
             try:
                 d = json.loads(m.group(0)) if m else {}
