@@ -40,6 +40,7 @@ class ProbeMetrics:
         """Series of an endpoint exist from the start, so rates and the silence alert see zeros."""
         self.requests.labels(endpoint)
         self.tokens.labels(endpoint)
+        self.latency.labels(endpoint)  # buckets at 0 before the first answer, so its rate is seen
         self.deferred.labels(endpoint)
         self.last_answer.labels(endpoint).set(started)
         for p in profiles:
