@@ -7,6 +7,7 @@ where their ideology state lives) and responses by ``id``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -52,6 +53,39 @@ def create_topics(settings: Settings) -> dict[str, str]:
     finally:
         admin.close()
     return out
+
+
+TABLES = ("authors", "windows")  # the worker's changelog-backed tables (streams.kafka.worker)
+
+
+def create_changelogs(settings: Settings, timeout: float = 60.0) -> None:
+    """Create the tables' changelog topics before the worker starts, and wait until
+    the broker lists them with all their partitions. faust would create them
+    itself, but on a loaded broker the first table write could come before the new
+    topic reached the metadata ("has 0 partitions"), and the agent crashed."""
+    names = [f"{settings.app_id}-{t}-changelog" for t in TABLES]
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="affectwatch-admin",
+                             **client_kwargs(settings))
+    try:
+        existing = set(admin.list_topics())
+        for name in names:
+            if name not in existing:
+                with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
+                    admin.create_topics([NewTopic(name, settings.partitions, settings.replication_factor,
+                                                  topic_configs={"cleanup.policy": "compact"})])
+        deadline = time.monotonic() + timeout
+        while True:
+            # kafka-python 3 names the topic "name", 2.x "topic"; a partition counts once it has a leader
+            described = {d.get("name") or d.get("topic"): sum(1 for x in d.get("partitions") or []
+                                                              if x.get("leader_id", x.get("leader", -1)) >= 0)
+                         for d in admin.describe_topics(names) if not d.get("error_code")}
+            if all(described.get(n, 0) >= settings.partitions for n in names):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"changelog topics not ready after {timeout:.0f}s: {described}")
+            time.sleep(0.5)
+    finally:
+        admin.close()
 
 
 @dataclass(frozen=True)

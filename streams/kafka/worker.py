@@ -392,10 +392,11 @@ def prepare_state(data_dir) -> bool:
 
 
 def run_worker(settings: Settings, loglevel: str = "warning") -> None:
-    from streams.kafka.io import create_topics
+    from streams.kafka.io import create_changelogs, create_topics
 
     prepare_state(settings.data_dir)
     create_topics(settings)  # idempotent; a backfill run needs its own score and snapshot topics
+    create_changelogs(settings)
     app = create_app(settings)
     # The web host and port come from the app's settings (web_host, web_port).
     worker = faust.Worker(app, loglevel=loglevel, redirect_stdouts=False)
