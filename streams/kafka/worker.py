@@ -143,13 +143,23 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
 
         def __init__(self, topics: set[str], gaps: GapFiller) -> None:
             self.topics, self.gaps, self.streak = topics, gaps, 0
+            self.held_since: float | None = None  # when checks began to be skipped
 
         async def check(self, busy: bool) -> list[Any]:
             self.streak = 0 if busy else self.streak + 1
             if self.streak < self.IDLE_BATCHES or self.streak % self.IDLE_BATCHES:
                 return []
             if app.rebalancing or not app.tables.recovery.completed.is_set():
+                # Diagnosis of the takeover loss (issue 14): a flag left set after a
+                # rebalance would keep this safety net off for good; say so once.
+                now = time.monotonic()
+                self.held_since = self.held_since or now
+                if now - self.held_since > 30:
+                    log.warning("idle tail check of %s skipped for 30 s (rebalancing=%s, recovery complete=%s)",
+                                sorted(self.topics), app.rebalancing, app.tables.recovery.completed.is_set())
+                    self.held_since = now
                 return []
+            self.held_since = None
             owned = [TopicPartition(tp.topic, tp.partition) for tp in app.consumer.assignment()
                      if tp.topic in self.topics]
             try:
