@@ -35,6 +35,23 @@ def classifier() -> Classifier:
 
 
 @pytest.fixture()
+def server():
+    """``server(script)`` starts a scripted OpenAI-compatible chat server (tests.chat_server),
+    closed after the test; the reviewer and probe tests share it."""
+    from tests.chat_server import ChatServer
+
+    servers: list[ChatServer] = []
+
+    def make(script) -> ChatServer:
+        servers.append(ChatServer(script))
+        return servers[-1]
+
+    yield make
+    for s in servers:
+        s.close()
+
+
+@pytest.fixture()
 def settings(tmp_path: Path) -> Settings:
     return Settings(metrics_port=-1, output_dir=tmp_path / "out", permutations=99, min_samples=5,
                     behavior_spectra=GUARDRAILS)

@@ -26,7 +26,7 @@ from streams.probe.profiles import ProbeConfig, ProbeConfigError, load
 from streams.probe.runner import Options, Probe, answer_id
 from streams.probe.sampling import chosen
 from streams.probe.sinks import JsonlSink
-from tests.chat_server import ChatServer, ok
+from tests.chat_server import ok
 from tests.conftest import T0, write_jsonl
 
 RULES = Path(__file__).resolve().parent.parent / "deploy" / "prometheus" / "rules" / "affectwatch.rules.yml"
@@ -55,19 +55,6 @@ def options(**kw) -> Options:
     base = dict(groups=("liberal", "conservative"), rate=1.0, seed=13, max_per_key=1000, window_seconds=3600,
                 budget_window_seconds=3600, retry_seconds=0.0)
     return Options(**{**base, **kw})
-
-
-@pytest.fixture()
-def server():
-    servers: list[ChatServer] = []
-
-    def make(script) -> ChatServer:
-        servers.append(ChatServer(script))
-        return servers[-1]
-
-    yield make
-    for s in servers:
-        s.close()
 
 
 def echo(messages):

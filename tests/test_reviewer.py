@@ -9,7 +9,6 @@ import json
 import time
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from streams.cli import app
@@ -17,7 +16,7 @@ from streams.observe.metrics import Metrics
 from streams.review.chat import ChatClient, ChatConfig
 from streams.review.queue import read_jsonl, review_file, review_kafka
 from streams.review.reviewer import Debate, contentiousness_schedule
-from tests.chat_server import ChatServer, ScriptedDebate, ok
+from tests.chat_server import ScriptedDebate, ok
 from tests.kafka_support import isolated_settings, read_topic
 
 VIOLATION = {
@@ -37,19 +36,6 @@ def client(url: str, **kw) -> ChatClient:
     cfg = ChatConfig(url, "scripted", "sk-test", timeout_seconds=5, retries=kw.pop("retries", 1),
                      backoff_seconds=0.01, **kw)
     return ChatClient(cfg, sleep=lambda s: None)
-
-
-@pytest.fixture()
-def server():
-    servers: list[ChatServer] = []
-
-    def make(script) -> ChatServer:
-        servers.append(ChatServer(script))
-        return servers[-1]
-
-    yield make
-    for s in servers:
-        s.close()
 
 
 def test_contentiousness_schedule_is_0_9_divided_by_1_2_while_at_least_0_1():

@@ -88,6 +88,7 @@ class Probe:
         self.metrics = metrics or ProbeMetrics()
         self.wall, self.sleep = wall, sleep
         self.endpoints = list(config.endpoints)
+        self.by_name = {e.name: e for e in self.endpoints}
         self.asks = [(e.name, p) for e in self.endpoints for p in config.profiles_of(e)]
         self.keys = {e.name: e.api_key() for e in self.endpoints}  # a missing key fails here, at start
         self.limiters = {e.name: RateLimiter(e.requests_per_second) for e in self.endpoints}
@@ -198,7 +199,7 @@ class Probe:
 
     def _record(self, p: Prompt, reply: _Reply) -> dict[str, Any]:
         now_ms = int(self.wall() * 1000)
-        e = next(x for x in self.endpoints if x.name == p.endpoint)
+        e = self.by_name[p.endpoint]
         return {
             "id": answer_id(p.endpoint, p.profile, p.post.post_id),
             "model": p.endpoint,

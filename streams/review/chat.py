@@ -5,7 +5,6 @@ library only. The reviewer, ``dike rewrite`` and the probe talk through it."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -38,7 +37,7 @@ def failure_reason(exc: BaseException) -> str:
         if exc.code == 429:
             return "http_429"
         return "http_5xx" if exc.code >= 500 else "http_4xx"
-    if isinstance(exc, TimeoutError | socket.timeout) or "timed out" in str(exc):
+    if isinstance(exc, TimeoutError) or "timed out" in str(exc):  # socket.timeout is TimeoutError
         return "timeout"
     if isinstance(exc, OSError):
         return "connection"
