@@ -63,8 +63,12 @@ class GapEvent:
 
 
 class GapFiller:
-    def __init__(self, bootstrap: str, group_id: str, deserialize=lambda b: b, client: dict | None = None) -> None:
+    def __init__(self, bootstrap: str, group_id: str, deserialize=lambda b: b, client: dict | None = None,
+                 floors: dict[tuple[str, int], int] | None = None) -> None:
         self.bootstrap = bootstrap
+        # Shared with the commit rule (streams.kafka.commits): where processing
+        # of each partition starts in this generation.
+        self.floors = floors if floors is not None else {}
         self.client = client or {}  # security settings (streams.kafka.security.client_kwargs)
         self.group_id = group_id
         self.deserialize = deserialize
@@ -73,6 +77,7 @@ class GapFiller:
         self.generation: int | None = None
         self._probe: AIOKafkaConsumer | None = None  # one long-lived client for end offsets
         self.filled = 0  # records read directly so far (a metric for the curious)
+        self.repeated = 0  # records faust delivered after they had been read directly
 
     async def _committed(self, tps: list[TopicPartition]) -> dict[TopicPartition, int | None]:
         c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False,
@@ -108,28 +113,43 @@ class GapFiller:
             self.generation = generation
             self.expected.clear()
             self.uncommitted.clear()
+            self.floors.clear()
         now = time.monotonic()
-        # A partition without a committed offset is asked again after a while:
-        # during a rebalance the coordinator can answer "none" for a moment.
+        # A partition without a committed offset starts at its first offset; it
+        # is asked again after a while, as during a rebalance the coordinator
+        # can answer "none" for a moment (re-reading from the start is then
+        # only wasted work: every state update is idempotent).
         unknown = {tp for tp in tps if (tp.topic, tp.partition) not in self.expected
                    and now - self.uncommitted.get((tp.topic, tp.partition), -1e9) > RECHECK_SECONDS}
         if unknown:
-            for tp, off in (await self._committed(sorted(unknown))).items():
-                if off is not None and off >= 0:
-                    self.expected[(tp.topic, tp.partition)] = off
-                else:  # no committed offset (yet): nothing to compare with until asked again
-                    self.uncommitted[(tp.topic, tp.partition)] = now
+            committed = await self._committed(sorted(unknown))
+            missing = [tp for tp, off in committed.items() if off is None or off < 0]
+            firsts = await self.beginning_offsets(missing) if missing else {}
+            for tp, off in committed.items():
+                key = (tp.topic, tp.partition)
+                if off is None or off < 0:
+                    off = firsts.get(tp)
+                    self.uncommitted[key] = now
+                if off is not None:
+                    self.expected[key] = off
+                    self.floors[key] = off
+
+    async def _client(self) -> AIOKafkaConsumer:
+        if self._probe is None:
+            self._probe = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
+                                           request_timeout_ms=8000, **self.client)
+            await self._probe.start()
+        return self._probe
+
+    async def beginning_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return await (await self._client()).beginning_offsets(tps)
 
     async def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         """Each partition's end, from the broker: faust's own highwater is only
         refreshed by its fetches, which a stalled fetcher does not make."""
         if not tps:
             return {}
-        if self._probe is None:
-            self._probe = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
-                                           request_timeout_ms=8000, **self.client)
-            await self._probe.start()
-        return await self._probe.end_offsets(tps)
+        return await (await self._client()).end_offsets(tps)
 
     async def close(self) -> None:
         probe, self._probe = self._probe, None
@@ -165,12 +185,18 @@ class GapFiller:
 
     async def fill(self, events: list[Any], generation: int) -> list[Any]:
         """The batch with any skipped records inserted (as GapEvents) before the
-        event that revealed them."""
+        event that revealed them, and without events already read directly."""
         await self._start(generation, [TopicPartition(e.message.topic, e.message.partition) for e in events])
         out: list[Any] = []
         for e in events:
             key = (e.message.topic, e.message.partition)
             want = self.expected.get(key)
+            if want is not None and e.message.offset < want:
+                # Already read directly in this generation (the idle tail got
+                # there first): processing it again would repeat its side
+                # effects, such as its dead letter. The caller still acks it.
+                self.repeated += 1
+                continue
             if want is not None and e.message.offset > want:
                 log.warning("faust skipped %s[%d] offsets %d..%d: reading them directly", key[0], key[1], want,
                             e.message.offset - 1)

@@ -30,7 +30,7 @@ import os
 import socket
 import time
 import weakref
-from collections import deque
+from collections import ChainMap, deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -47,8 +47,9 @@ from streams.core.pairing import Pairing, add_scored
 from streams.core.records import DeadLetter, Parsed, internal_error
 from streams.core.topics import ALL
 from streams.core.windows import Windows
+from streams.kafka import commits
 from streams.kafka.batches import ack_all, micro_batches
-from streams.kafka.gaps import GapFiller
+from streams.kafka.gaps import GapEvent, GapFiller
 from streams.kafka.messages import envelopes, observation_entry, observations_of
 from streams.kafka.security import client_kwargs, faust_credentials
 from streams.kafka.tables import TableMapping, delivered_table
@@ -117,6 +118,10 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     state = {"figures_at": 0.0}
     score_gaps = GapFiller(settings.kafka_bootstrap, settings.app_id, client=client_kwargs(settings))
     scores_gaps = GapFiller(settings.kafka_bootstrap, settings.app_id, json.loads, client=client_kwargs(settings))
+    # faust commits only past processed records, from where the gap fillers
+    # found each partition starts (streams.kafka.commits).
+    commits.install()
+    setattr(app, commits.FLOOR_ATTR, ChainMap(score_gaps.floors, scores_gaps.floors))
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
 
     def in_range(ms: int) -> bool:
@@ -173,7 +178,8 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     async def start_batch(batch_events: list[Any], read_directly: list[Any] | None = None) -> tuple:
         """Validates a batch (dead letters sent) and starts classifying it."""
         arrived = time.perf_counter()
-        events = (read_directly or []) + await score_gaps.fill(batch_events, app.consumer_generation_id)
+        generation = app.consumer_generation_id
+        events = (read_directly or []) + await score_gaps.fill(batch_events, generation)
         batch: list[tuple[Any, Parsed]] = []
         pending: list[Any] = []
         for ev in events:
@@ -191,7 +197,8 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         if batch:
             loop = asyncio.get_running_loop()
             classified = loop.run_in_executor(executor, core.scorer.classify_timed, [p for _, p in batch])
-        return batch_events, batch, pending, classified, arrived
+        direct = [ev for ev in events if isinstance(ev, GapEvent)]
+        return batch_events, batch, pending, classified, arrived, (direct, generation)
 
     def encode_entry(scored: Any) -> tuple[dict[str, Any], dict[str, Any], list[dict]]:
         """A score's observation entry, record and violations, checked to encode."""
@@ -202,7 +209,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
 
     async def finish_batch(stream: faust.Stream, held: tuple) -> None:
         """Topics, groups and sends of a classified batch; then its events are acked."""
-        batch_events, batch, pending, classified, arrived = held
+        batch_events, batch, pending, classified, arrived, (direct, generation) = held
         if classified is not None:
             try:
                 outputs, seconds = await classified
@@ -251,6 +258,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         await asyncio.gather(*pending)
         await authors.delivered()
         await ack_all(stream, batch_events)
+        commits.ack_direct(app, direct, generation)
         if classified is not None:
             metrics.e2e_latency.labels(run).observe(time.perf_counter() - arrived)
 
@@ -283,7 +291,8 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         batches = micro_batches(stream, settings.aggregate_batch_size, settings.batch_within_seconds, idle=True)
         async for batch_events in batches:
             pending = []
-            events = await scores_gaps.fill(batch_events, app.consumer_generation_id)
+            generation = app.consumer_generation_id
+            events = await scores_gaps.fill(batch_events, generation)
             events = await idle.check(bool(batch_events)) + events
             if not events:
                 continue
@@ -316,6 +325,8 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
             window_cache.flush(_current_event.set)  # each key to its own event's partition
             await asyncio.gather(*pending)
             await windows_table.delivered()
+            # faust's own events are acked by micro_batches when the next batch is asked for.
+            commits.ack_direct(app, [ev for ev in events if isinstance(ev, GapEvent)], generation)
 
     maker, window_cfg = core.aggregator.maker, core.aggregator.windows.cfg
     figures_pool = ThreadPoolExecutor(1, thread_name_prefix="figures")

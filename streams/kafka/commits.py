@@ -1,0 +1,104 @@
+"""Offsets are committed only past records that were processed.
+
+faust decides what to commit in ``Consumer._new_offset``: the first run of
+consecutive acked offsets. Three of its rules can commit past a record that
+never reached an agent (a record dropped while the flow was suspended during a
+rebalance, the takeover loss of issue 14):
+
+- an offset gap it saw while fetching is counted as acked (meant for compacted
+  or transactional topics; ours are plain append-only logs, so a gap here is a
+  dropped record);
+- a run of acks may start one offset *after* the committed one (its check is
+  ``min(acked) - committed > 1``, off by one);
+- with no committed offset, or a committed offset of 0 (falsy), there is no
+  check at all, so a new worker that dropped the first records of a partition
+  commits past them and nothing ever reads them again.
+
+``exact_new_offset`` commits a run only if it starts exactly at the committed
+offset, or, when faust knows none, at the start ``floor`` the gap filler found
+(the broker's committed offset, or the partition's first offset). Records that
+were dropped leave a hole the commit cannot pass; the gap filler reads them
+directly, and ``ack_direct`` marks them acked once they are processed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from faust.transport.consumer import Consumer
+
+Floors = MutableMapping[tuple[str, int], int]
+FLOOR_ATTR = "affectwatch_floors"  # on the faust app: (topic, partition) -> first offset to process
+
+
+def exact_new_offset(acked: list[int], committed: int | None, floor: int | None) -> tuple[int | None, int]:
+    """The offset to commit for one partition (None: nothing yet), and how many
+    of the sorted ``acked`` offsets (from the front) that commit covers and
+    may be forgotten. ``acked`` is sorted in place."""
+    acked.sort()
+    start = committed if committed else floor  # faust stores a committed 0 as None
+    if committed == 0 and floor is None:
+        start = 0
+    if start is None or not acked:
+        return None, 0
+    drop = 0
+    while drop < len(acked) and acked[drop] < start:  # acks behind the commit: already covered
+        drop += 1
+    if drop == len(acked) or acked[drop] != start:
+        return None, drop  # a hole at the head: a record not processed yet
+    end = drop
+    while end + 1 < len(acked) and acked[end + 1] <= acked[end] + 1:
+        end += 1
+    return acked[end] + 1, end + 1
+
+
+def _new_offset(self: Consumer, tp: Any) -> int | None:
+    floors: Floors = getattr(self.app, FLOOR_ATTR, {})
+    acked = self._acked[tp]
+    offset, covered = exact_new_offset(acked, self._committed_offset[tp], floors.get((tp.topic, tp.partition)))
+    if covered:
+        self._acked_index[tp].difference_update(acked[:covered])
+        del acked[:covered]
+    self._gap.pop(tp, None)  # never counted as acked: see the module's docstring
+    return offset
+
+
+def install() -> None:
+    """Replaces faust's commit rule (idempotent; process-wide, as there is one
+    faust consumer per worker process)."""
+    Consumer._new_offset = _new_offset  # type: ignore[method-assign]
+
+
+@dataclass(eq=False)
+class DirectMessage:
+    """What ``Consumer.ack`` reads of a message, for a record the gap filler
+    read directly (hashable by identity, as faust keeps unacked ones in a set)."""
+
+    topic: str
+    partition: int
+    offset: int
+    acked: bool = False
+    tp: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        from faust.types import TP
+
+        self.tp = TP(self.topic, self.partition)
+
+
+def ack_direct(app: Any, events: list[Any], generation: int) -> int:
+    """Acks records read directly once they are processed, so that faust's
+    commits can pass them. Skipped after a rebalance (``generation`` changed) or
+    for a partition no longer owned: its next owner reads them again, and every
+    state update is idempotent. Returns how many were acked."""
+    if app.consumer_generation_id != generation:
+        return 0
+    owned = {(tp.topic, tp.partition) for tp in app.consumer.assignment()}
+    n = 0
+    for ev in events:
+        m = ev.message
+        if (m.topic, m.partition) in owned:
+            n += bool(app.consumer.ack(DirectMessage(m.topic, m.partition, m.offset)))
+    return n
