@@ -114,3 +114,8 @@ def test_csv_input_and_metrics_endpoint(settings, classifier, tmp_path: Path):
 
     lint = subprocess.run([binary("promtool"), "check", "metrics"], input=body, capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
+    # A scrape of named families only (client_python's `name[]`), figures included: cheap enough to poll.
+    url = f"http://127.0.0.1:{port}/metrics?name[]=affectwatch_records_total&name[]=affectwatch_entropy"
+    some = urllib.request.urlopen(url, timeout=5).read().decode()
+    assert 'affectwatch_records_total{run="live",stream="human"} 2.0' in some and "affectwatch_entropy{" in some
+    assert "affectwatch_distribution_share" not in some and "affectwatch_dead_letters_total" not in some

@@ -85,6 +85,9 @@ def test_parity_with_the_embedded_runner_and_dead_letters(kafka, classifier, sma
         status, body = w.get("/metrics")
         assert status == 200 and 'affectwatch_dead_letters_total{reason="malformed_json",run="live"} 1.0' in body
         assert "affectwatch_alignment{" in body
+        status, some = w.get("/metrics?name[]=affectwatch_dead_letters_total&name[]=affectwatch_alignment")
+        assert 'affectwatch_dead_letters_total{reason="malformed_json",run="live"} 1.0' in some
+        assert "affectwatch_alignment{" in some and "affectwatch_records_total" not in some
         # Guardrail violations: the same ones as the embedded runner's, with their levels.
         local = {v["id"]: v for v in local_run.violations}
         sent = {v["id"]: v for v in (json.loads(m.value) for m in read_topic(s, s.topic_violations))}

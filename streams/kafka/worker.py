@@ -371,8 +371,12 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
-        # Rendering a busy worker's figures takes tens of milliseconds: off the loop.
-        body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, metrics.registry)
+        # Rendering a busy worker's figures takes tens of milliseconds: off the
+        # loop. ``?name[]=...`` renders only the named metric families, as
+        # client_python's own exporter does (cheap enough to poll).
+        names = request.query.getall("name[]", [])
+        registry = metrics.registry.restricted_registry(names) if names else metrics.registry
+        body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, registry)
         return web.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     @app.page("/ready")

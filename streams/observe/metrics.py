@@ -38,12 +38,20 @@ class FigureCollector:
         self.run = run
         self.figures: Figures | None = None
 
-    def describe(self):  # no pre-registration of families that may be empty
-        return []
+    def describe(self):
+        # The family names, so that a scrape of named families (``?name[]=``) finds them.
+        return list(self._families().values())
 
     def collect(self):
         f, run = self.figures, self.run
-        fams = {
+        fams = self._families()
+        if f is not None:
+            self._fill(fams, f, run)
+        yield from fams.values()
+
+    @staticmethod
+    def _families() -> dict[str, GaugeMetricFamily]:
+        return {
             "share": GaugeMetricFamily(
                 "affectwatch_distribution_share",
                 "Share of a label in a series' affect distribution",
@@ -113,57 +121,58 @@ class FigureCollector:
                 "affectwatch_drift_p_value", "Permutation p-value of no drift", labels=SERIES_LABELS
             ),
         }
-        if f is not None:
-            for s in f.series:
-                base = [
-                    run,
-                    s.series.stream,
-                    s.series.group,
-                    s.series.model,
-                    s.series.steering,
-                    s.topic,
-                    s.dimension,
-                    s.window,
-                ]
-                for label, share in s.shares.items():
-                    fams["share"].add_metric([*base, label], share)
-                fams["entropy"].add_metric(base, s.entropy_bits)
-                for name, value in s.spectra.items():
-                    fams["spectrum"].add_metric([*base, name], value)
-                fams["samples"].add_metric(base, s.n)
-            for a in f.alignment:
-                lab = [run, a.model, a.steering, a.group, a.topic, a.dimension, a.window]
-                fams["alignment"].add_metric(lab, a.alignment)
-                if a.p_value is not None:
-                    fams["align_p"].add_metric(lab, a.p_value)
-                if a.below_baseline_p_value is not None:
-                    fams["below_p"].add_metric(lab, a.below_baseline_p_value)
-                for d in a.drivers:
-                    fams["terms"].add_metric([*lab, d["label"]], d["term"])
-                _bounds(fams["align_ci"], lab, a.interval)
-            for b in f.baseline:
-                fams["baseline"].add_metric([run, b.topic, b.dimension, b.window], b.value)
-                _bounds(fams["base_ci"], [run, b.topic, b.dimension, b.window], b.interval)
-            for t in f.tendency:
-                lab = [run, t.model, t.steering, t.topic, t.dimension, t.window]
-                fams["tendency"].add_metric(lab, t.value)
-                _bounds(fams["tend_ci"], lab, t.interval)
-            for d in f.drift:
-                lab = [
-                    run,
-                    d.series.stream,
-                    d.series.group,
-                    d.series.model,
-                    d.series.steering,
-                    d.topic,
-                    d.dimension,
-                    d.window,
-                ]
-                fams["drift"].add_metric(lab, d.jsd)
-                _bounds(fams["drift_ci"], lab, d.interval)
-                if d.p_value is not None:
-                    fams["drift_p"].add_metric(lab, d.p_value)
-        yield from fams.values()
+
+    @staticmethod
+    def _fill(fams: dict[str, GaugeMetricFamily], f: Figures, run: str) -> None:
+        for s in f.series:
+            base = [
+                run,
+                s.series.stream,
+                s.series.group,
+                s.series.model,
+                s.series.steering,
+                s.topic,
+                s.dimension,
+                s.window,
+            ]
+            for label, share in s.shares.items():
+                fams["share"].add_metric([*base, label], share)
+            fams["entropy"].add_metric(base, s.entropy_bits)
+            for name, value in s.spectra.items():
+                fams["spectrum"].add_metric([*base, name], value)
+            fams["samples"].add_metric(base, s.n)
+        for a in f.alignment:
+            lab = [run, a.model, a.steering, a.group, a.topic, a.dimension, a.window]
+            fams["alignment"].add_metric(lab, a.alignment)
+            if a.p_value is not None:
+                fams["align_p"].add_metric(lab, a.p_value)
+            if a.below_baseline_p_value is not None:
+                fams["below_p"].add_metric(lab, a.below_baseline_p_value)
+            for d in a.drivers:
+                fams["terms"].add_metric([*lab, d["label"]], d["term"])
+            _bounds(fams["align_ci"], lab, a.interval)
+        for b in f.baseline:
+            fams["baseline"].add_metric([run, b.topic, b.dimension, b.window], b.value)
+            _bounds(fams["base_ci"], [run, b.topic, b.dimension, b.window], b.interval)
+        for t in f.tendency:
+            lab = [run, t.model, t.steering, t.topic, t.dimension, t.window]
+            fams["tendency"].add_metric(lab, t.value)
+            _bounds(fams["tend_ci"], lab, t.interval)
+        for d in f.drift:
+            lab = [
+                run,
+                d.series.stream,
+                d.series.group,
+                d.series.model,
+                d.series.steering,
+                d.topic,
+                d.dimension,
+                d.window,
+            ]
+            fams["drift"].add_metric(lab, d.jsd)
+            _bounds(fams["drift_ci"], lab, d.interval)
+            if d.p_value is not None:
+                fams["drift_p"].add_metric(lab, d.p_value)
 
 
 class Metrics:
