@@ -194,6 +194,27 @@ def figures_by_topic(figures: dict) -> dict[str, dict[str, list]]:
     return out
 
 
+def _rows(rows: list[dict]) -> dict[str, dict]:
+    ident = ("series", "model", "steering", "group", "dimension", "window")
+    return {json.dumps({k: v for k, v in r.items() if k in ident}, sort_keys=True): r for r in rows}
+
+
+def figure_diff(seen: dict[str, dict[str, list]], expected: dict[str, dict[str, list]], limit: int = 12) -> str:
+    """Where two sets of figures differ, row by row (a failure message that says
+    which topic key, series, window and count, not a truncated dict)."""
+    out = []
+    for topic in sorted(set(seen) | set(expected)):
+        for kind in sorted(set(seen.get(topic, {})) | set(expected.get(topic, {}))):
+            a, b = (_rows(src.get(topic, {}).get(kind, [])) for src in (seen, expected))
+            for key in sorted(set(a) | set(b)):
+                if a.get(key) != b.get(key):
+                    got, want = a.get(key) or {}, b.get(key) or {}
+                    fields = sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
+                    out.append(f"{topic} {kind} {key}: " + ", ".join(
+                        f"{f} {str(got.get(f))[:60]} != {str(want.get(f))[:60]}" for f in fields[:4]))
+    return f"{len(out)} rows differ (seen != expected):\n" + "\n".join(out[:limit])
+
+
 def total_n(by_topic: dict[str, dict[str, list]], window: str = "24h") -> int:
     return sum(r["n"] for r in by_topic.get("all", {}).get("series", [])
                if r["window"] == window and r["dimension"] == "emotion")

@@ -18,7 +18,15 @@ from streams.kafka.localkafka import LocalKafka
 from streams.settings import BUNDLED
 from streams.wiring import build_core
 from tests.conftest import T0
-from tests.kafka_support import Snapshots, Worker, figures_by_topic, isolated_settings, read_topic, total_n
+from tests.kafka_support import (
+    Snapshots,
+    Worker,
+    figure_diff,
+    figures_by_topic,
+    isolated_settings,
+    read_topic,
+    total_n,
+)
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -70,7 +78,7 @@ def test_parity_with_the_embedded_runner_and_dead_letters(kafka, classifier, sma
         replay(s, plan(s, inputs), None)
         seen = snaps.wait_for(expected)
         assert total_n(seen) == 240
-        assert seen == expected
+        assert seen == expected, figure_diff(seen, expected)
         dead = [json.loads(m.value) for m in read_topic(s, s.topic_dead_letters)]
         assert sorted(d["reason"] for d in dead) == sorted([
             "invalid_utf8", "malformed_json", "missing_field:author_id", "missing_field:model",
@@ -121,7 +129,7 @@ def test_kill_minus_9_mid_stream_resumes_with_exact_counts(kafka, classifier, tm
         (w2,) = start(s, tmp_path)
         seen = snaps.wait_for(expected)
         assert total_n(seen) == 1200
-        assert seen == expected
+        assert seen == expected, figure_diff(seen, expected)
         w2.stop()
     finally:
         snaps.close()
@@ -139,7 +147,7 @@ def test_two_workers_equal_one_and_survive_losing_one(kafka, classifier, small_s
     try:
         replay(s, plan(s, first), None)
         seen = snaps.wait_for(expected := embedded_figures(s, classifier, first))
-        assert seen == expected
+        assert seen == expected, figure_diff(seen, expected)
         for w in (w1, w2):  # the input partitions were split: both scored records
             body = w.get("/metrics")[1]
             scored = sum(float(x.rsplit(" ", 1)[1]) for x in body.splitlines()
@@ -149,7 +157,7 @@ def test_two_workers_equal_one_and_survive_losing_one(kafka, classifier, small_s
         replay(s, plan(s, more), None)
         seen = snaps.wait_for(expected := embedded_figures(s, classifier, first + more), timeout=240)
         assert total_n(seen) == 240 + 400, _diagnose([w2])
-        assert seen == expected
+        assert seen == expected, figure_diff(seen, expected)
     finally:
         snaps.close()
         w1.kill()
@@ -174,7 +182,7 @@ def test_broker_restart_mid_stream(classifier, tmp_path):
         seen = snaps.wait_for(expected, timeout=240)
         snaps.close()
         assert total_n(seen) == 1000
-        assert seen == expected
+        assert seen == expected, figure_diff(seen, expected)
         assert w.proc.poll() is None
     finally:
         w.stop()
@@ -320,7 +328,7 @@ def test_chaos_three_workers_killed_at_random_end_exact(kafka, classifier, tmp_p
             w.wait_ready(180)
         seen = snaps.wait_for(expected, timeout=300)
         assert total_n(seen) == 1200, _diagnose(workers)
-        assert seen == expected
+        assert seen == expected, figure_diff(seen, expected)
     finally:
         snaps.close()
         for w in workers:
