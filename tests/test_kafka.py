@@ -269,8 +269,8 @@ def test_gap_filler_reads_offsets_faust_never_delivered(kafka, tmp_path):
     c.commit({TopicPartition(s.topic_posts, 1): OffsetAndMetadata(1, "", -1)})
     c.close()
 
-    def event(offset: int):
-        return SimpleNamespace(message=SimpleNamespace(topic=s.topic_posts, partition=1, offset=offset),
+    def event(offset: int, partition: int = 1):
+        return SimpleNamespace(message=SimpleNamespace(topic=s.topic_posts, partition=partition, offset=offset),
                                value=f"v{offset}".encode())
 
     filler = GapFiller(s.kafka_bootstrap, s.app_id)
@@ -291,6 +291,23 @@ def test_gap_filler_reads_offsets_faust_never_delivered(kafka, tmp_path):
     assert asyncio.run(filler.fill_tail([tp], {tp: 10}, generation=6)) == []  # nothing twice
     fresh = GapFiller(s.kafka_bootstrap, s.app_id)  # nothing seen yet: from the committed offset on
     assert [e.message.offset for e in asyncio.run(fresh.fill_tail([tp], {tp: 10}, generation=1))] == list(range(1, 10))
+    # Faust delivering what was read directly is not processed twice (its side effects would repeat).
+    assert asyncio.run(fresh.fill([event(8), event(9)], generation=1)) == [] and fresh.repeated == 2
+    # A partition without a committed offset starts at its first offset, and that is where commits may start.
+    assert [e.message.offset for e in asyncio.run(fresh.fill([event(0, partition=2)], generation=1))] == [0]
+    assert fresh.floors[(s.topic_posts, 2)] == 0 and fresh.floors[(s.topic_posts, 1)] == 1
+    # A read that cannot get all its offsets fails instead of passing a partial run off as whole
+    # (offsets 10..14 do not exist yet): the caller keeps its position and tries again.
+    import streams.kafka.gaps as gaps
+
+    short = GapFiller(s.kafka_bootstrap, s.app_id)
+    old, gaps.READ_SECONDS = gaps.READ_SECONDS, 2.0
+    try:
+        with pytest.raises(TimeoutError):
+            asyncio.run(short.fill_tail([tp], {tp: 15}, generation=1))
+    finally:
+        gaps.READ_SECONDS = old
+    assert short.expected[(s.topic_posts, 1)] == 1 and short.filled == 0
 
 
 @pytest.mark.chaos  # not in `make test` until it passes reliably: issue 14 is open

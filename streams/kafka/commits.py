@@ -5,9 +5,9 @@ consecutive acked offsets. Three of its rules can commit past a record that
 never reached an agent (a record dropped while the flow was suspended during a
 rebalance, the takeover loss of issue 14):
 
-- an offset gap it saw while fetching is counted as acked (meant for compacted
-  or transactional topics; ours are plain append-only logs, so a gap here is a
-  dropped record);
+- an offset gap it saw while fetching is counted as acked (meant for
+  transaction markers and compaction, but a record faust dropped makes the
+  same gap);
 - a run of acks may start one offset *after* the committed one (its check is
   ``min(acked) - committed > 1``, off by one);
 - with no committed offset, or a committed offset of 0 (falsy), there is no
@@ -17,8 +17,9 @@ rebalance, the takeover loss of issue 14):
 ``exact_new_offset`` commits a run only if it starts exactly at the committed
 offset, or, when faust knows none, at the start ``floor`` the gap filler found
 (the broker's committed offset, or the partition's first offset). Records that
-were dropped leave a hole the commit cannot pass; the gap filler reads them
-directly, and ``ack_direct`` marks them acked once they are processed.
+were dropped leave a hole the commit cannot pass; the gap filler reads the
+hole directly, and ``ack_ranges`` marks all its offsets acked once its records
+are processed (offsets without a record, such as transaction markers, with them).
 """
 
 from __future__ import annotations
@@ -88,17 +89,19 @@ class DirectMessage:
         self.tp = TP(self.topic, self.partition)
 
 
-def ack_direct(app: Any, events: list[Any], generation: int) -> int:
-    """Acks records read directly once they are processed, so that faust's
-    commits can pass them. Skipped after a rebalance (``generation`` changed) or
-    for a partition no longer owned: its next owner reads them again, and every
-    state update is idempotent. Returns how many were acked."""
-    if app.consumer_generation_id != generation:
+def ack_ranges(app: Any, ranges: list[tuple[str, int, int, int]], generation: int) -> int:
+    """Acks every offset of ranges read directly (``GapFiller.take_ranges``)
+    once their records are processed, so that faust's commits can pass them;
+    offsets without a record (transaction markers) are acked with them.
+    Skipped after a rebalance (``generation`` changed) or for a partition no
+    longer owned: its next owner reads them again, and every state update is
+    idempotent. Returns how many offsets were acked."""
+    if not ranges or app.consumer_generation_id != generation:
         return 0
     owned = {(tp.topic, tp.partition) for tp in app.consumer.assignment()}
     n = 0
-    for ev in events:
-        m = ev.message
-        if (m.topic, m.partition) in owned:
-            n += bool(app.consumer.ack(DirectMessage(m.topic, m.partition, m.offset)))
+    for topic, partition, start, end in ranges:
+        if (topic, partition) in owned:
+            for offset in range(start, end):
+                n += bool(app.consumer.ack(DirectMessage(topic, partition, offset)))
     return n

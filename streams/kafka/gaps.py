@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 log = logging.getLogger(__name__)
 RECHECK_SECONDS = 5.0
+READ_SECONDS = 60.0  # a direct read that gets nothing for this long fails (the caller retries or restarts)
 
 
 @dataclass
@@ -78,6 +79,9 @@ class GapFiller:
         self._probe: AIOKafkaConsumer | None = None  # one long-lived client for end offsets
         self.filled = 0  # records read directly so far (a metric for the curious)
         self.repeated = 0  # records faust delivered after they had been read directly
+        # Offset ranges read directly, every offset in them now accounted for
+        # (a record returned, or no record there): ``take_ranges``.
+        self.ranges: list[tuple[str, int, int, int]] = []
 
     async def _committed(self, tps: list[TopicPartition]) -> dict[TopicPartition, int | None]:
         c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False,
@@ -89,19 +93,31 @@ class GapFiller:
             await c.stop()
 
     async def _read(self, tp: TopicPartition, start: int, end: int) -> list[GapMessage]:
+        """The records at offsets [start, end) (fewer where retention deleted
+        the first ones), or TimeoutError: a partial read taken for a whole one would skip the rest
+        for good. The consumer's position, not the last record, says when the
+        read is done: offsets without a record (transaction markers) count."""
         c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None, **self.client)
         await c.start()
         out: list[GapMessage] = []
         try:
             c.assign([tp])
+            first = (await c.beginning_offsets([tp]))[tp]
+            if first > start:
+                log.warning("%s[%d] offsets %d..%d were deleted (retention) before they were read", tp.topic,
+                            tp.partition, start, first - 1)
+                start = first
             c.seek(tp, start)
-            while not out or out[-1].offset < end - 1:
-                batch = await c.getmany(tp, timeout_ms=2000)
-                records = batch.get(tp, [])
-                if not records:
-                    break  # nothing more to read (the gap's end was deleted?): take what exists
+            deadline = time.monotonic() + READ_SECONDS
+            while await c.position(tp) < end:
+                records = (await c.getmany(tp, timeout_ms=1000)).get(tp, [])
                 out += [GapMessage(tp.topic, tp.partition, r.offset, r.key, r.value) for r in records
                         if r.offset < end]
+                if records:
+                    deadline = time.monotonic() + READ_SECONDS
+                elif time.monotonic() > deadline:
+                    raise TimeoutError(f"{tp.topic}[{tp.partition}]: offsets {start}..{end - 1} not all read in "
+                                       f"{READ_SECONDS:.0f} s ({len(out)} records so far)")
         finally:
             await c.stop()
         return out
@@ -114,6 +130,7 @@ class GapFiller:
             self.expected.clear()
             self.uncommitted.clear()
             self.floors.clear()
+            self.ranges.clear()  # reads of the old generation are not acked in the new one
         now = time.monotonic()
         # A partition without a committed offset starts at its first offset; it
         # is asked again after a while, as during a rebalance the coordinator
@@ -160,9 +177,19 @@ class GapFiller:
                 log.debug("closing the end-offsets client failed", exc_info=True)
 
     async def _gap(self, tp: TopicPartition, start: int, end: int) -> list[GapEvent]:
-        found = [GapEvent(m, self.deserialize(m.value)) for m in await self._read(tp, start, end)]
+        records = await self._read(tp, start, end)
+        found = [GapEvent(m, self.deserialize(m.value)) for m in records]
         self.filled += len(found)
+        # Offsets deleted by retention are accounted for too: nothing can read them.
+        self.ranges.append((tp.topic, tp.partition, start, end))
         return found
+
+    def take_ranges(self) -> list[tuple[str, int, int, int]]:
+        """(topic, partition, start, end) of every direct read since the last
+        call: once the records they returned are processed, all their offsets
+        may be acked (``streams.kafka.commits.ack_ranges``)."""
+        out, self.ranges = self.ranges, []
+        return out
 
     async def fill_tail(self, assigned: list[TopicPartition], ends: dict[TopicPartition, int | None],
                         generation: int) -> list[GapEvent]:

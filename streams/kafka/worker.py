@@ -49,7 +49,7 @@ from streams.core.topics import ALL
 from streams.core.windows import Windows
 from streams.kafka import commits
 from streams.kafka.batches import ack_all, micro_batches
-from streams.kafka.gaps import GapEvent, GapFiller
+from streams.kafka.gaps import GapFiller
 from streams.kafka.messages import envelopes, observation_entry, observations_of
 from streams.kafka.security import client_kwargs, faust_credentials
 from streams.kafka.tables import TableMapping, delivered_table
@@ -175,11 +175,14 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                 await self.gaps.close()
                 return []
 
-    async def start_batch(batch_events: list[Any], read_directly: list[Any] | None = None) -> tuple:
-        """Validates a batch (dead letters sent) and starts classifying it."""
+    async def start_batch(batch_events: list[Any], read_directly: list[Any] | None = None,
+                          ranges: list[tuple[str, int, int, int]] | None = None) -> tuple:
+        """Validates a batch (dead letters sent) and starts classifying it.
+        ``ranges``: offsets read directly, acked when this batch is."""
         arrived = time.perf_counter()
         generation = app.consumer_generation_id
         events = (read_directly or []) + await score_gaps.fill(batch_events, generation)
+        ranges = (ranges or []) + score_gaps.take_ranges()
         batch: list[tuple[Any, Parsed]] = []
         pending: list[Any] = []
         for ev in events:
@@ -197,8 +200,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         if batch:
             loop = asyncio.get_running_loop()
             classified = loop.run_in_executor(executor, core.scorer.classify_timed, [p for _, p in batch])
-        direct = [ev for ev in events if isinstance(ev, GapEvent)]
-        return batch_events, batch, pending, classified, arrived, (direct, generation)
+        return batch_events, batch, pending, classified, arrived, (ranges, generation)
 
     def encode_entry(scored: Any) -> tuple[dict[str, Any], dict[str, Any], list[dict]]:
         """A score's observation entry, record and violations, checked to encode."""
@@ -209,7 +211,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
 
     async def finish_batch(stream: faust.Stream, held: tuple) -> None:
         """Topics, groups and sends of a classified batch; then its events are acked."""
-        batch_events, batch, pending, classified, arrived, (direct, generation) = held
+        batch_events, batch, pending, classified, arrived, (ranges, generation) = held
         if classified is not None:
             try:
                 outputs, seconds = await classified
@@ -258,7 +260,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         await asyncio.gather(*pending)
         await authors.delivered()
         await ack_all(stream, batch_events)
-        commits.ack_direct(app, direct, generation)
+        commits.ack_ranges(app, ranges, generation)
         if classified is not None:
             metrics.e2e_latency.labels(run).observe(time.perf_counter() - arrived)
 
@@ -279,9 +281,16 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                 held.append(await start_batch(batch_events))
             while held and (len(held) > settings.classify_ahead or not batch_events):
                 await finish_batch(stream, held.popleft())
-            if not held and (tail := await idle.check(bool(batch_events))):
-                for i in range(0, len(tail), settings.batch_size):
-                    await finish_batch(stream, await start_batch([], tail[i : i + settings.batch_size]))
+            if held:
+                continue
+            generation = app.consumer_generation_id
+            tail = await idle.check(bool(batch_events))
+            ranges = score_gaps.take_ranges()  # acked with the last chunk, when all are processed
+            chunks = [tail[i : i + settings.batch_size] for i in range(0, len(tail), settings.batch_size)]
+            for i, chunk in enumerate(chunks):
+                await finish_batch(stream, await start_batch([], chunk, ranges if i == len(chunks) - 1 else None))
+            if ranges and not chunks:
+                commits.ack_ranges(app, ranges, generation)  # offsets without records
 
     @app.agent(scores_topic, supervisor_strategy=CrashingSupervisor)
     async def aggregate(stream: faust.Stream) -> None:
@@ -294,7 +303,9 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
             generation = app.consumer_generation_id
             events = await scores_gaps.fill(batch_events, generation)
             events = await idle.check(bool(batch_events)) + events
+            ranges = scores_gaps.take_ranges()
             if not events:
+                commits.ack_ranges(app, ranges, generation)  # offsets without records, if any
                 continue
             for event in events:
                 # Table writes go to the changelog partition of the current event.
@@ -326,7 +337,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
             await asyncio.gather(*pending)
             await windows_table.delivered()
             # faust's own events are acked by micro_batches when the next batch is asked for.
-            commits.ack_direct(app, [ev for ev in events if isinstance(ev, GapEvent)], generation)
+            commits.ack_ranges(app, ranges, generation)
 
     maker, window_cfg = core.aggregator.maker, core.aggregator.windows.cfg
     figures_pool = ThreadPoolExecutor(1, thread_name_prefix="figures")
