@@ -13,7 +13,7 @@ from importlib import import_module
 from streams.cli.shell import app
 
 # Each group registers its commands on import; this order is the order of --help.
-for _group in ("run", "kafka", "probe", "dike", "observe"):
+for _group in ("run", "kafka", "probe", "topics", "dike", "observe"):
     import_module(f"streams.cli.{_group}")
 
 

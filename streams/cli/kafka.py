@@ -7,10 +7,7 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from streams.cli.shell import _require_kafka, _settings, app, console, err
-
-topics_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Kafka topics of the project.")
-app.add_typer(topics_app, name="topics")
+from streams.cli.shell import _require_kafka, _settings, app, console, err, topics_app
 
 
 @topics_app.command("create")

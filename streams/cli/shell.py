@@ -17,6 +17,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 # No emoji codes: a series such as lm:smile:default is a name, not ":smile:".
 console = Console(width=None if Console().is_terminal else 160, emoji=False)
 err = Console(stderr=True, emoji=False)
+# One `topics` group for both meanings: the project's Kafka topics (`create`)
+# and the subject topics of the figures (`discover` a draft topics file).
+topics_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                         help="Kafka topics (create) and subject topics (discover a draft topics file).")
+app.add_typer(topics_app, name="topics")
 
 
 def _chat_client(settings: Settings):
