@@ -1,0 +1,145 @@
+"""Topic benchmark: does an embedding group texts by subject?
+
+Four subjects from the shared streams: SemEval-2016 abortion tweets and the
+three P-Stance targets (Trump, Biden, Sanders). Per seed, ``--shots`` texts of
+each subject make its centroid (their mean unit embedding, as topic
+centroids are made from a topics file's examples) and up to ``--per-topic``
+others are assigned to the nearest centroid; the score is the accuracy,
+averaged over seeds (mean and spread printed).
+
+Encoders: ``affect-1`` (the shipped int8 graph, or fp32), ``--artifacts DIR``
+for another exported graph (affect-2), and ``original``: all-MiniLM-L6-v2 as
+published (needs the training extra: torch and transformers).
+
+    python -m models.training.topic_benchmark --encoder affect-1 --encoder original
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from models.datasets import shared_data_dir
+
+Embed = Callable[[list[str]], np.ndarray]
+
+
+def subjects() -> dict[str, list[str]]:
+    root = shared_data_dir() / "streams"
+    out: dict[str, list[str]] = {"abortion": [t.strip() for t in
+                                              (root / "stance_abortion" / "train_text.txt").read_text().splitlines()
+                                              if t.strip()]}
+    with (root / "pstance" / "val.csv").open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            name = row["Target"].split()[-1].lower()  # Donald Trump -> trump
+            out.setdefault(name, []).append(row["Tweet"])
+    return out
+
+
+def accuracy(data: dict[str, list[str]], vectors: dict[str, np.ndarray], shots: int, per_topic: int,
+             seed: int) -> float:
+    rng = np.random.default_rng(seed)
+    names = sorted(data)
+    centroids, tests = [], []
+    for j, name in enumerate(names):
+        order = rng.permutation(len(data[name]))
+        vec = vectors[name]
+        c = vec[order[:shots]].mean(0)
+        centroids.append(c / np.linalg.norm(c))
+        tests += [(vec[i], j) for i in order[shots : shots + per_topic]]
+    cm = np.stack(centroids)
+    hits = sum(int(np.argmax(cm @ v)) == j for v, j in tests)
+    return hits / len(tests)
+
+
+def onnx_embed(variant: str, artifacts: Path | None) -> Embed:
+    from models.classifier import ARTIFACTS, Classifier
+
+    clf = Classifier(variant=variant, artifacts=artifacts or ARTIFACTS)
+    return lambda texts: np.asarray(clf.predict(texts)[2])
+
+
+def original_embed(trained: Path | None = None) -> Embed:
+    """The published encoder; or, with ``trained``, a finished affect-2 training
+    run's encoder and topic head (``train_affect2``'s output folder)."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from models.training.train_affect2 import encoder_path
+
+    path = str(trained / "encoder") if trained else encoder_path()
+    tok, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    head = None
+    if trained:
+        state = torch.load(trained / "heads.pt", map_location="cpu")["topic_head"]
+        head = torch.nn.Linear(state["weight"].shape[1], state["weight"].shape[0])
+        head.load_state_dict(state)
+
+    @torch.no_grad()
+    def embed(texts: list[str]) -> np.ndarray:
+        out = []
+        for i in range(0, len(texts), 64):
+            enc = tok(texts[i : i + 64], padding=True, truncation=True, max_length=128, return_tensors="pt")
+            hidden = model(**enc).last_hidden_state
+            mask = enc["attention_mask"].unsqueeze(-1).float()
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            if head is not None:
+                pooled = head(pooled)
+            out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
+        return np.concatenate(out)
+
+    return embed
+
+
+def run(embed: Embed, data: dict[str, list[str]], shots: int, per_topic: int, seeds: int) -> dict:
+    vectors = {name: embed(texts) for name, texts in data.items()}
+    scores = [accuracy(data, vectors, shots, per_topic, seed) for seed in range(seeds)]
+    return {"accuracy": round(statistics.mean(scores), 4), "min": round(min(scores), 4),
+            "max": round(max(scores), 4), "seeds": seeds}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--encoder", action="append", default=[],
+                    help="affect-1, affect-1-fp32, original, NAME=ARTIFACTS_DIR (an exported graph) or "
+                    "NAME=torch:RUN_DIR (a finished training run; repeatable)")
+    ap.add_argument("--shots", type=int, default=5)
+    ap.add_argument("--per-topic", type=int, default=150)
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--max-texts", type=int, default=400, help="texts per subject embedded (a seeded sample)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    data = {name: [texts[i] for i in sorted(rng.permutation(len(texts))[: args.max_texts])]
+            for name, texts in subjects().items()}
+    results = {}
+    for spec in args.encoder or ["affect-1"]:
+        if spec == "original":
+            embed = original_embed()
+        elif spec in ("affect-1", "affect-1-fp32"):
+            embed = onnx_embed("fp32" if spec.endswith("fp32") else "int8", None)
+        elif "=torch:" in spec:
+            spec, _, path = spec.partition("=torch:")
+            embed = original_embed(Path(path).expanduser())
+        else:
+            name, _, path = spec.partition("=")
+            variant = "fp32" if name.endswith("fp32") else "int8"
+            embed = onnx_embed(variant, Path(path))
+            spec = name
+        results[spec] = run(embed, data, args.shots, args.per_topic, args.seeds)
+        r = results[spec]
+        print(f"{spec:16s} nearest-centroid accuracy {r['accuracy']:.3f} (seeds {r['min']:.3f}..{r['max']:.3f}); "
+              f"{len(data)} subjects ({', '.join(f'{k} {len(v)}' for k, v in sorted(data.items()))}), "
+              f"{args.shots} shots", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
