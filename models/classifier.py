@@ -9,7 +9,9 @@ probabilities moved by up to 0.24 between batch sizes 1 and 8). By default
 (``exact=True``) each text therefore runs as its own one-row call, with the
 calls spread over a thread pool (onnxruntime releases the GIL), so a text's
 scores never depend on its neighbours and the embedded and Kafka paths agree
-exactly. ``exact=False`` runs length-sorted padded batches instead.
+exactly. ``exact=False`` runs length-sorted padded batches instead. A graph
+quantized with static activation scales (``models/training/quantize_static.py``)
+is batch-independent; its meta.json says so and exact mode then batches.
 
 Truncation policy (documented in the model card): text is first cut to its
 first and last ``MAX_CHARS // 2`` characters so that a megabyte of text costs no
@@ -94,8 +96,11 @@ class Classifier:
             raise ValueError("max_tokens must lie in 8..512 (the encoder has 512 positions)")
         opts = ort.SessionOptions()
         self.workers = self.threads or (os.cpu_count() or 1)
-        # Exact mode: one thread per call, parallel over texts; batch mode: parallel inside a call.
-        opts.intra_op_num_threads = 1 if self.exact else self.workers
+        # A graph with static activation scales (meta "batch_independent") gives
+        # every text the same scores in any batch, so exact mode may batch.
+        per_text = self.exact and not self.batch_independent
+        # One text a call: one thread per call, parallel over texts; batches: parallel inside a call.
+        opts.intra_op_num_threads = 1 if per_text else self.workers
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -105,7 +110,7 @@ class Classifier:
         # The shipped tokenizer.json pads to 128 and truncates: we pad per batch.
         self._tokenizer.no_padding()
         self._tokenizer.no_truncation()
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="affect") if self.exact else None
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="affect") if per_text else None
         self._cls = self._tokenizer.token_to_id("[CLS]")
         self._sep = self._tokenizer.token_to_id("[SEP]")
 
@@ -116,6 +121,12 @@ class Classifier:
     @cached_property
     def meta(self) -> dict:
         return json.loads((self.artifacts / "meta.json").read_text())
+
+    @property
+    def batch_independent(self) -> bool:
+        """Whether this variant's scores are the same in any batch (static
+        quantization scales, or fp32), as measured at export."""
+        return bool(self.meta.get("batch_independent", {}).get(self.variant, False))
 
     @cached_property
     def sha256(self) -> str:
