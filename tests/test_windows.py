@@ -177,6 +177,43 @@ def test_kill_and_replay_from_an_earlier_offset_gives_exact_counts(evts, crash_a
     assert strip(recovered.table) == strip(clean.table)
 
 
+@given(events, st.integers(0, 400), st.integers(0, 120), st.integers(1, 5))
+@settings(max_examples=200, deadline=None)
+def test_kill_mid_expiry_and_replay_keeps_the_drift_references(evts, crash_after, rewind, every):
+    """Expiry moves reference buckets into the reference key before deleting
+    them; a kill between any two writes and a replay take nothing twice and
+    lose nothing."""
+    msgs = [(obs(*e), ("scores/0", i)) for i, e in enumerate(sorted(evts, key=lambda e: e[0]))]
+
+    def run(w: Windows, items) -> int:
+        done = 0
+        for n, (o, origin) in enumerate(items):
+            w.add(o, origin)
+            if n % every == 0:
+                w.expire()
+            done += 1
+        return done
+
+    clean = Windows({}, CFG)
+    run(clean, msgs)
+    clean.expire()
+    table = CrashingTable(crash_after)
+    done = 0
+    try:
+        w = Windows(table, CFG)
+        for n, (o, origin) in enumerate(msgs):
+            w.add(o, origin)
+            if n % every == 0:
+                w.expire()
+            done += 1
+    except Crash:
+        pass
+    recovered = Windows(dict(table), CFG)
+    run(recovered, msgs[max(0, done - rewind):])
+    recovered.expire()
+    assert recovered.references_by_topic() == clean.references_by_topic()
+
+
 @given(events, st.randoms(use_true_random=False))
 @settings(max_examples=100, deadline=None)
 def test_sources_consumed_at_different_paces_make_nothing_late(evts, rnd):
@@ -203,6 +240,33 @@ def test_sources_consumed_at_different_paces_make_nothing_late(evts, rnd):
     for topic in a.topics():
         end = a.span_end(topic)
         assert counted(a, topic, 10 * BUCKET, end) == counted(b, topic, 10 * BUCKET, end)
+    assert b.references_by_topic() == a.references_by_topic()  # the drift references too
+
+
+@given(events, st.integers(1, 7))
+@settings(max_examples=150, deadline=None)
+def test_drift_references_do_not_depend_on_when_buckets_expire(evts, every):
+    """The reference is read from the buckets of its window, live or frozen at
+    expiry: expiring after every few records (a worker) or never (a short
+    embedded run) gives the same references, and they hold every record of
+    the earliest reference window that was counted."""
+    ordered = sorted(evts, key=lambda e: e[0])
+    never, often = Windows({}, CFG), Windows({}, CFG)
+    for i, e in enumerate(ordered):
+        never.add(obs(*e))
+        often.add(obs(*e))
+        if i % every == 0:
+            often.expire()
+    often.expire()
+    want: dict = {}
+    for t, s, topic, labels in ordered:
+        start = t - t % CFG.reference_ms
+        first = want.setdefault(topic, {}).setdefault((SERIES[s].id, "emotion"), [start, Counter()])
+        if start == first[0]:
+            first[1][set_key(labels)] += 1
+    got = {t: {k: v[0] for k, v in refs.items()} for t, refs in often.references_by_topic().items()}
+    assert got == {t: {k: v[1] for k, v in refs.items()} for t, refs in want.items()}
+    assert often.references_by_topic() == never.references_by_topic()
 
 
 def test_expiry_waits_for_the_slowest_source_once_all_are_known():

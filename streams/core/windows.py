@@ -15,7 +15,8 @@ the workers count exactly alike.
 
 Keys:
 - ``b|<series>|<topic>|<dimension>|<bucket_ms>`` -> ``{"sets": {...}, "soft": [...]}``
-- ``r|<series>|<topic>|<dimension>`` -> the drift reference: ``{"start": ms, "sets", "soft"}``
+- ``r|<series>|<topic>|<dimension>`` -> the expired buckets of the drift reference window:
+  ``{"start": ms, "sets", "soft", "merged": [bucket_ms, ...]}`` (see ``references_by_topic``)
 - ``w|<topic>`` -> ``{"ms": the watermark, "src": {source partition: max}, "ahead": [held event times]}``
 
 The watermark is the newest event time of the topic key, with one guard: it
@@ -191,7 +192,6 @@ class Windows:
                 self._put(key, {"n": int((old or {"n": 0})["n"]) + 1}, old, origin)
         else:
             bucket = self.bucket_of(obs.event_ms)
-            ref_start = obs.event_ms - obs.event_ms % self.cfg.reference_ms
             for dim, labels in obs.labels.items():
                 base = SEP.join((obs.series.id, obs.topic, dim))
                 sk = set_key(labels)
@@ -202,7 +202,6 @@ class Windows:
                     sets = dict(val["sets"])
                     sets[sk] = sets.get(sk, 0) + 1
                     self._put(key, {"sets": sets, "soft": _add_soft(val["soft"], obs.probs[dim])}, old, origin)
-                self._add_reference(f"r{SEP}{base}", ref_start, sk, obs.probs[dim], origin)
         new_ms, sources, ahead = self._advance(wval, obs.event_ms, src)
         value: dict = {"ms": new_ms, "src": sources}
         if ahead:
@@ -210,24 +209,6 @@ class Windows:
         if origin is not None or wval is None or any(value.get(k) != wval.get(k) for k in ("ms", "src", "ahead")):
             self._put(wkey, value, wval, origin)
         return ok
-
-    def _add_reference(
-        self, key: str, start: int, sk: str, probs: tuple[float, ...], origin: tuple[str, int] | None
-    ) -> None:
-        # The reference is the earliest aligned reference window with data. An
-        # earlier window replaces a later one while it can still receive records
-        # (before that it is late), so the choice does not depend on arrival order.
-        old = self.table.get(key)
-        if not self._fresh(old, origin):
-            return
-        ref = old
-        if ref is None or start < ref["start"]:
-            ref = {"start": start, "sets": {}, "soft": None}
-        elif start > ref["start"]:
-            return
-        sets = dict(ref["sets"])
-        sets[sk] = sets.get(sk, 0) + 1
-        self._put(key, {"start": start, "sets": sets, "soft": _add_soft(ref["soft"], probs)}, old, origin)
 
     def horizon(self, topic: str) -> int | None:
         """Buckets before this can no longer be reached by any span, nor taken
@@ -257,9 +238,52 @@ class Windows:
                 h = horizons.get(parts[2])
                 if h is not None and int(parts[4]) < h:
                     old.append(k)
+        self._freeze_references(old)  # written before the deletes: a crash between them loses nothing
         for k in old:
             del self.table[k]
         return len(old)
+
+    def _ref_start(self, bucket: int) -> int:
+        return bucket - bucket % self.cfg.reference_ms
+
+    def _freeze_references(self, expiring: list[str]) -> None:
+        """Moves the expiring buckets of each series' reference window into its
+        reference key (``r|``), which outlives expiry.
+
+        The reference is the earliest reference window holding data; its
+        buckets expire oldest first, so while none has, the reference is read
+        from the live buckets alone (``references_by_topic``), and once some
+        have, from this key plus the live rest of its window. It is derived
+        from the bucket keys, which are exact under replays and takeovers,
+        never updated per record; ``merged`` lists the buckets taken, so a
+        replayed expiry after a crash takes none twice."""
+        by_base: dict[str, list[tuple[int, str]]] = {}
+        for k in expiring:
+            base, bucket = k[2:].rsplit(SEP, 1)
+            by_base.setdefault(base, []).append((int(bucket), k))
+        for base, items in by_base.items():
+            rkey = f"r{SEP}{base}"
+            ref = self.table.get(rkey)
+            if ref is not None and "merged" not in ref:
+                continue  # a reference of an earlier release: complete as it is
+            start = ref["start"] if ref is not None else self._ref_start(min(b for b, _ in items))
+            merged = list(ref["merged"]) if ref is not None else []
+            sets = dict(ref["sets"]) if ref is not None else {}
+            soft = ref["soft"] if ref is not None else None
+            changed = ref is None
+            for bucket, k in sorted(items):
+                if self._ref_start(bucket) != start or bucket in merged:
+                    continue
+                val = self.table.get(k)
+                if val is None:
+                    continue
+                for sk, n in val["sets"].items():
+                    sets[sk] = sets.get(sk, 0) + n
+                soft = _add_soft(soft, val["soft"]) if val["soft"] else soft
+                merged.append(bucket)
+                changed = True
+            if changed:
+                self.table[rkey] = {"start": start, "sets": sets, "soft": soft, "merged": sorted(merged)}
 
     # -- queries -----------------------------------------------------------
     def span_end(self, topic: str) -> int | None:
@@ -298,10 +322,30 @@ class Windows:
         return self.references_by_topic().get(topic, {})
 
     def references_by_topic(self) -> dict[str, Totals]:
-        """topic key -> its drift references, in one pass."""
-        out: dict[str, Totals] = {}
+        """topic key -> (series id, dimension) -> its drift reference, in one
+        pass: the earliest reference window with data, from the frozen
+        reference key (expired buckets) plus the live buckets of that window."""
+        frozen: dict[str, dict] = {}
+        live: dict[str, list[tuple[int, dict]]] = {}
         for key, val in list(self.table.items()):
             if key.startswith("r|"):
-                _, sid, t, dim = key.split(SEP)
-                out.setdefault(t, {})[(sid, dim)] = (Counter(val["sets"]), val["soft"])
+                frozen[key[2:]] = val
+            elif key.startswith("b|"):
+                base, bucket = key[2:].rsplit(SEP, 1)
+                live.setdefault(base, []).append((int(bucket), val))
+        out: dict[str, Totals] = {}
+        for base in set(frozen) | set(live):
+            ref = frozen.get(base)
+            rows = live.get(base, [])
+            if ref is not None and "merged" not in ref:  # an earlier release's reference: complete as it is
+                sets, soft = Counter(ref["sets"]), ref["soft"]
+            else:
+                start = ref["start"] if ref is not None else self._ref_start(min(b for b, _ in rows))
+                sets, soft = Counter(ref["sets"]) if ref else Counter(), ref["soft"] if ref else None
+                for bucket, val in rows:
+                    if self._ref_start(bucket) == start:
+                        merge_sets(sets, val["sets"])
+                        soft = _add_soft(soft, val["soft"]) if val["soft"] else soft
+            sid, topic, dim = base.split(SEP)
+            out.setdefault(topic, {})[(sid, dim)] = (sets, soft)
         return out
