@@ -156,9 +156,15 @@ def main() -> None:
     ap.add_argument("--n128", type=int, default=160, help="128-token texts")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "bench" / "classifier.json")
+    ap.add_argument("--compare", type=Path, action="append", default=[],
+                    help="another artifacts folder whose int8 graph is measured too (for example a static-scale "
+                         "one: it batches in exact mode when its meta.json says it is batch-independent)")
+    ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch rows")
     args = ap.parse_args()
     int8 = Classifier("int8", batch_size=args.batch)
     fp32 = Classifier("fp32", batch_size=args.batch)
+    others = {f"int8 graph of {d} ({'batched' if c.batch_independent else 'one text a call'})": c
+              for d in args.compare for c in [Classifier("int8", artifacts=d, batch_size=args.batch)]}
     short = tweets(args.n)
     stance = stance_tweets(args.n)
     long = long_texts(int8, short, args.n128)
@@ -174,12 +180,15 @@ def main() -> None:
     sets = {"P-Stance tweets": short, "SemEval-2016 stance tweets": stance, "128 tokens": long}
     results: dict[str, list[dict]] = {name: [] for name in sets}
     try:
+        if args.no_torch:
+            raise ImportError
         extra = torch_runners(int8, 256)
     except ImportError:
         extra = {}
         print("PyTorch not installed: PyTorch rows skipped (pip install -e '.[train]')", file=sys.stderr)
     for label, texts in sets.items():
-        runners = {"our int8 graph (onnxruntime)": int8.predict, "our fp32 graph (onnxruntime)": fp32.predict, **extra}
+        runners = {"our int8 graph (onnxruntime)": int8.predict, "our fp32 graph (onnxruntime)": fp32.predict,
+                   **{name: c.predict for name, c in others.items()}, **extra}
         for name, fn in runners.items():
             results[label].append(measure(name, fn, texts, args.batch))
     paper = "paper pipeline (SpanEmo + DAMF, 2x BERT-base, PyTorch fp32)"

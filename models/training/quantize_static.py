@@ -12,6 +12,7 @@ alike whatever batch it is in, and the runner may batch for real.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 from pathlib import Path
 
@@ -111,6 +112,11 @@ def main() -> None:
         texts += ["word " * 300, "ok", "A middling sentence of a dozen words or so, to vary lengths."]
         diff = max_batch_difference(args.out.parent, "int8", texts)
         print(f"largest change between one text a call and batches of 16: {diff:.2e}")
+        meta_path = args.out.parent / "meta.json"
+        meta = json.loads(meta_path.read_text())
+        meta.setdefault("batch_independent", {})["int8"] = diff < 1e-6
+        meta.setdefault("batch_difference", {})["int8"] = diff
+        meta_path.write_text(json.dumps(meta, indent=2))
 
 
 if __name__ == "__main__":
