@@ -136,7 +136,6 @@ def test_kill_minus_9_mid_stream_resumes_with_exact_counts(kafka, classifier, tm
         w.kill()
 
 
-@pytest.mark.chaos  # flaky on takeover (issue 14 open): run with -m chaos
 def test_two_workers_equal_one_and_survive_losing_one(kafka, classifier, small_stream, tmp_path):
     s = isolated_settings(kafka.bootstrap, tmp_path)
     create_topics(s)
@@ -310,7 +309,6 @@ def test_gap_filler_reads_offsets_faust_never_delivered(kafka, tmp_path):
     assert short.expected[(s.topic_posts, 1)] == 1 and short.filled == 0
 
 
-@pytest.mark.chaos  # not in `make test` until it passes reliably: issue 14 is open
 def test_chaos_three_workers_killed_at_random_end_exact(kafka, classifier, tmp_path):
     """Three workers; a random one is killed with SIGKILL several times while the
     stream flows, and restarted on its own state: the figures end equal to the
