@@ -31,6 +31,11 @@ def _bounds(family: GaugeMetricFamily, labels: list[str], interval: tuple[float,
         family.add_metric([*labels, "upper"], interval[1])
 
 
+def _series_labels(run: str, series, topic: str, dimension: str, window: str) -> list[str]:
+    """Values of SERIES_LABELS, in order."""
+    return [run, series.stream, series.group, series.model, series.steering, topic, dimension, window]
+
+
 class FigureCollector:
     """Exposes the latest Figures as gauge families at scrape time."""
 
@@ -125,16 +130,7 @@ class FigureCollector:
     @staticmethod
     def _fill(fams: dict[str, GaugeMetricFamily], f: Figures, run: str) -> None:
         for s in f.series:
-            base = [
-                run,
-                s.series.stream,
-                s.series.group,
-                s.series.model,
-                s.series.steering,
-                s.topic,
-                s.dimension,
-                s.window,
-            ]
+            base = _series_labels(run, s.series, s.topic, s.dimension, s.window)
             for label, share in s.shares.items():
                 fams["share"].add_metric([*base, label], share)
             fams["entropy"].add_metric(base, s.entropy_bits)
@@ -159,16 +155,7 @@ class FigureCollector:
             fams["tendency"].add_metric(lab, t.value)
             _bounds(fams["tend_ci"], lab, t.interval)
         for d in f.drift:
-            lab = [
-                run,
-                d.series.stream,
-                d.series.group,
-                d.series.model,
-                d.series.steering,
-                d.topic,
-                d.dimension,
-                d.window,
-            ]
+            lab = _series_labels(run, d.series, d.topic, d.dimension, d.window)
             fams["drift"].add_metric(lab, d.jsd)
             _bounds(fams["drift_ci"], lab, d.interval)
             if d.p_value is not None:
