@@ -75,7 +75,7 @@ def quantize(fp32: Path, out: Path, n: int = 300, seed: int = 13, method: str = 
         nodes_to_exclude=exclude,
         calibrate_method={"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                           "entropy": CalibrationMethod.Entropy}[method],
-        extra_options={"CalibPercentile": 99.99, "MatMulConstBOnly": False},
+        extra_options={"CalibPercentile": 99.99, "MatMulConstBOnly": True},
     )
     pre.unlink(missing_ok=True)
 
