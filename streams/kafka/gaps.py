@@ -20,6 +20,7 @@ reads what lies between.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import weakref
@@ -30,6 +31,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 log = logging.getLogger(__name__)
 RECHECK_SECONDS = 5.0
+NONE_RECHECK_SECONDS = 1.0
 READ_SECONDS = 60.0  # a direct read that gets nothing for this long fails (the caller retries or restarts)
 
 
@@ -141,6 +143,10 @@ class GapFiller:
         if unknown:
             committed = await self._committed(sorted(unknown))
             missing = [tp for tp, off in committed.items() if off is None or off < 0]
+            if missing:  # ask once more before falling back to the start: a wrong "none" re-reads it all
+                await asyncio.sleep(NONE_RECHECK_SECONDS)
+                committed.update(await self._committed(missing))
+                missing = [tp for tp in missing if committed[tp] is None or committed[tp] < 0]
             firsts = await self.beginning_offsets(missing) if missing else {}
             for tp, off in committed.items():
                 key = (tp.topic, tp.partition)
