@@ -235,7 +235,7 @@ class FigureMaker:
         )
         self._memo_next = {}
         rows = windows.buckets_by_topic()
-        all_refs = windows.references_by_topic()
+        all_refs = windows.references_by_topic(rows)
         for topic in topics:
             end = ends[topic]
             if end is None:  # a single record so far: no watermark yet (streams.core.windows)

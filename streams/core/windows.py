@@ -259,8 +259,8 @@ class Windows:
         replayed expiry after a crash takes none twice."""
         by_base: dict[str, list[tuple[int, str]]] = {}
         for k in expiring:
-            base, bucket = k[2:].rsplit(SEP, 1)
-            by_base.setdefault(base, []).append((int(bucket), k))
+            base, bucket = _split_bucket_key(k)
+            by_base.setdefault(base, []).append((bucket, k))
         for base, items in by_base.items():
             rkey = f"r{SEP}{base}"
             ref = self.table.get(rkey)
@@ -268,22 +268,12 @@ class Windows:
                 continue  # a reference of an earlier release: complete as it is
             start = ref["start"] if ref is not None else self._ref_start(min(b for b, _ in items))
             merged = list(ref["merged"]) if ref is not None else []
-            sets = dict(ref["sets"]) if ref is not None else {}
-            soft = ref["soft"] if ref is not None else None
-            changed = ref is None
-            for bucket, k in sorted(items):
-                if self._ref_start(bucket) != start or bucket in merged:
-                    continue
-                val = self.table.get(k)
-                if val is None:
-                    continue
-                for sk, n in val["sets"].items():
-                    sets[sk] = sets.get(sk, 0) + n
-                soft = _add_soft(soft, val["soft"]) if val["soft"] else soft
-                merged.append(bucket)
-                changed = True
-            if changed:
-                self.table[rkey] = {"start": start, "sets": sets, "soft": soft, "merged": sorted(merged)}
+            take = [(b, v) for b, k in sorted(items)
+                    if self._ref_start(b) == start and b not in merged and (v := self.table.get(k)) is not None]
+            if ref is None or take:
+                sets, soft = _sum_buckets(ref, take)
+                merged += [b for b, _ in take]
+                self.table[rkey] = {"start": start, "sets": dict(sets), "soft": soft, "merged": sorted(merged)}
 
     # -- queries -----------------------------------------------------------
     def span_end(self, topic: str) -> int | None:
@@ -321,31 +311,40 @@ class Windows:
     def references(self, topic: str) -> Totals:
         return self.references_by_topic().get(topic, {})
 
-    def references_by_topic(self) -> dict[str, Totals]:
-        """topic key -> (series id, dimension) -> its drift reference, in one
-        pass: the earliest reference window with data, from the frozen
-        reference key (expired buckets) plus the live buckets of that window."""
-        frozen: dict[str, dict] = {}
+    def references_by_topic(self, rows: dict[str, list[tuple[str, str, int, dict]]] | None = None
+                            ) -> dict[str, Totals]:
+        """topic key -> (series id, dimension) -> its drift reference: the
+        earliest reference window with data, from the frozen reference key
+        (expired buckets) plus the live buckets of that window. ``rows``: the
+        result of ``buckets_by_topic`` when the caller has it (saves a scan)."""
+        frozen = {key[2:]: val for key, val in list(self.table.items()) if key.startswith("r|")}
         live: dict[str, list[tuple[int, dict]]] = {}
-        for key, val in list(self.table.items()):
-            if key.startswith("r|"):
-                frozen[key[2:]] = val
-            elif key.startswith("b|"):
-                base, bucket = key[2:].rsplit(SEP, 1)
-                live.setdefault(base, []).append((int(bucket), val))
+        for topic, items in (self.buckets_by_topic() if rows is None else rows).items():
+            for sid, dim, bucket, val in items:
+                live.setdefault(SEP.join((sid, topic, dim)), []).append((bucket, val))
         out: dict[str, Totals] = {}
         for base in set(frozen) | set(live):
-            ref = frozen.get(base)
-            rows = live.get(base, [])
+            ref, buckets = frozen.get(base), live.get(base, [])
             if ref is not None and "merged" not in ref:  # an earlier release's reference: complete as it is
-                sets, soft = Counter(ref["sets"]), ref["soft"]
+                found = (Counter(ref["sets"]), ref["soft"])
             else:
-                start = ref["start"] if ref is not None else self._ref_start(min(b for b, _ in rows))
-                sets, soft = Counter(ref["sets"]) if ref else Counter(), ref["soft"] if ref else None
-                for bucket, val in rows:
-                    if self._ref_start(bucket) == start:
-                        merge_sets(sets, val["sets"])
-                        soft = _add_soft(soft, val["soft"]) if val["soft"] else soft
+                start = ref["start"] if ref is not None else self._ref_start(min(b for b, _ in buckets))
+                found = _sum_buckets(ref, [(b, v) for b, v in buckets if self._ref_start(b) == start])
             sid, topic, dim = base.split(SEP)
-            out.setdefault(topic, {})[(sid, dim)] = (sets, soft)
+            out.setdefault(topic, {})[(sid, dim)] = found
         return out
+
+
+def _split_bucket_key(key: str) -> tuple[str, int]:
+    """``b|<series>|<topic>|<dimension>|<bucket>`` -> (``<series>|<topic>|<dimension>``, bucket)."""
+    base, bucket = key[2:].rsplit(SEP, 1)
+    return base, int(bucket)
+
+
+def _sum_buckets(ref: dict | None, buckets: list[tuple[int, dict]]) -> tuple[Counter[str], list[float] | None]:
+    """A reference key's sets and soft sums (if any) plus those of ``buckets``."""
+    sets, soft = (Counter(ref["sets"]), ref["soft"]) if ref is not None else (Counter(), None)
+    for _, val in buckets:
+        merge_sets(sets, val["sets"])
+        soft = _add_soft(soft, val["soft"]) if val["soft"] else soft
+    return sets, soft
