@@ -86,10 +86,7 @@ def max_batch_difference(artifacts: Path, variant: str, texts: list[str]) -> flo
     what meta.json's ``batch_independent`` (below 1e-6) is decided on."""
     from models.classifier import Classifier
 
-    alone = Classifier(variant=variant, artifacts=artifacts, exact=True)
-    if alone.batch_independent:  # measure one text a call, whatever the meta says now
-        alone._pool = None
-        alone.batch_size = 1
+    alone = Classifier(variant=variant, artifacts=artifacts, exact=False, batch_size=1)  # one text a call
     batched = Classifier(variant=variant, artifacts=artifacts, exact=False, batch_size=16)
     a, b = alone.predict(texts), batched.predict(texts)
     return max(float(np.abs(x - y).max()) for x, y in zip(a[:3], b[:3], strict=True))

@@ -71,7 +71,7 @@ def original_embed(trained: Path | None = None) -> Embed:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from models.training.train_affect2 import encoder_path
+    from models.training.train_affect2 import encoder_path, unit_embeddings
 
     path = str(trained / "encoder") if trained else encoder_path()
     tok, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
@@ -80,21 +80,7 @@ def original_embed(trained: Path | None = None) -> Embed:
         state = torch.load(trained / "heads.pt", map_location="cpu")["topic_head"]
         head = torch.nn.Linear(state["weight"].shape[1], state["weight"].shape[0])
         head.load_state_dict(state)
-
-    @torch.no_grad()
-    def embed(texts: list[str]) -> np.ndarray:
-        out = []
-        for i in range(0, len(texts), 64):
-            enc = tok(texts[i : i + 64], padding=True, truncation=True, max_length=128, return_tensors="pt")
-            hidden = model(**enc).last_hidden_state
-            mask = enc["attention_mask"].unsqueeze(-1).float()
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            if head is not None:
-                pooled = head(pooled)
-            out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
-        return np.concatenate(out)
-
-    return embed
+    return lambda texts: unit_embeddings(model, tok, texts, 128, head)
 
 
 def run(embed: Embed, data: dict[str, list[str]], shots: int, per_topic: int, seeds: int) -> dict:

@@ -84,6 +84,19 @@ def tokenize(tok, texts: list[str], max_tokens: int) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
+def unit_embeddings(encoder, tok, texts: list[str], max_tokens: int, head: nn.Module | None = None,
+                    size: int = 64) -> np.ndarray:
+    """Masked mean-pooled embeddings of ``texts`` (through ``head`` if given), unit length."""
+    out = []
+    for i in range(0, len(texts), size):
+        batch = tokenize(tok, texts[i : i + size], max_tokens)
+        hidden = encoder(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        out.append(torch.nn.functional.normalize(head(pooled) if head is not None else pooled, dim=-1).numpy())
+    return np.concatenate(out) if out else np.zeros((0, encoder.config.hidden_size), dtype=np.float32)
+
+
 def teacher_embeddings(path: str, tok, texts: list[str], cache: Path, max_tokens: int) -> dict[str, np.ndarray]:
     """The original encoder's unit mean-pooled embedding of every text (cached)."""
     if cache.exists():
@@ -91,15 +104,8 @@ def teacher_embeddings(path: str, tok, texts: list[str], cache: Path, max_tokens
         known = dict(zip(data["texts"].tolist(), data["emb"], strict=True))
         if all(t in known for t in texts):
             return known
-    enc = AutoModel.from_pretrained(path).eval()
     order = sorted(set(texts), key=len)
-    out = np.zeros((len(order), enc.config.hidden_size), dtype=np.float32)
-    for i in range(0, len(order), 64):
-        batch = tokenize(tok, order[i : i + 64], max_tokens)
-        hidden = enc(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).float()
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        out[i : i + 64] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+    out = unit_embeddings(AutoModel.from_pretrained(path).eval(), tok, order, max_tokens)
     np.savez(cache, texts=np.array(order), emb=out)
     return dict(zip(order, out, strict=True))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def discover(
     if len(found_topics) < len(found.topics):
         err.print(f"[yellow]{len(found.topics)} clusters; the draft keeps the largest {settings.max_topics} "
                   "(AFFECTWATCH_MAX_TOPICS)[/yellow]")
-        found = type(found)(found_topics, found.k, found.silhouette, found.tried)
+        found = dataclasses.replace(found, topics=found_topics)
     draft = to_yaml(found, posts.name, len(texts))
     table = Table(title=f"{len(found.topics)} topics from {len(texts)} posts (k = {found.k}"
                   + (f", silhouette {found.silhouette:.3f})" if found.silhouette is not None else ")"))

@@ -39,9 +39,8 @@ def exact_new_offset(acked: list[int], committed: int | None, floor: int | None)
     of the sorted ``acked`` offsets (from the front) that commit covers and
     may be forgotten. ``acked`` is sorted in place."""
     acked.sort()
-    start = committed if committed else floor  # faust stores a committed 0 as None
-    if committed == 0 and floor is None:
-        start = 0
+    # faust stores a committed 0 as None: then the floor the gap filler found says where to start.
+    start = committed if committed or floor is None else floor
     if start is None or not acked:
         return None, 0
     drop = 0

@@ -66,12 +66,11 @@ class GapEvent:
 
 
 class GapFiller:
-    def __init__(self, bootstrap: str, group_id: str, deserialize=lambda b: b, client: dict | None = None,
-                 floors: dict[tuple[str, int], int] | None = None) -> None:
+    def __init__(self, bootstrap: str, group_id: str, deserialize=lambda b: b, client: dict | None = None) -> None:
         self.bootstrap = bootstrap
-        # Shared with the commit rule (streams.kafka.commits): where processing
-        # of each partition starts in this generation.
-        self.floors = floors if floors is not None else {}
+        # Read by the commit rule (streams.kafka.commits): where processing of
+        # each partition starts in this generation.
+        self.floors: dict[tuple[str, int], int] = {}
         self.client = client or {}  # security settings (streams.kafka.security.client_kwargs)
         self.group_id = group_id
         self.deserialize = deserialize

@@ -175,14 +175,13 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                 await self.gaps.close()
                 return []
 
-    async def start_batch(batch_events: list[Any], read_directly: list[Any] | None = None,
-                          ranges: list[tuple[str, int, int, int]] | None = None) -> tuple:
-        """Validates a batch (dead letters sent) and starts classifying it.
-        ``ranges``: offsets read directly, acked when this batch is."""
+    async def start_batch(batch_events: list[Any], read_directly: list[Any] | None = None) -> tuple:
+        """Validates a batch (dead letters sent) and starts classifying it; the
+        holes it reads directly are acked when it is."""
         arrived = time.perf_counter()
         generation = app.consumer_generation_id
         events = (read_directly or []) + await score_gaps.fill(batch_events, generation)
-        ranges = (ranges or []) + score_gaps.take_ranges()
+        ranges = score_gaps.take_ranges()
         batch: list[tuple[Any, Parsed]] = []
         pending: list[Any] = []
         for ev in events:
@@ -285,12 +284,10 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                 continue
             generation = app.consumer_generation_id
             tail = await idle.check(bool(batch_events))
-            ranges = score_gaps.take_ranges()  # acked with the last chunk, when all are processed
-            chunks = [tail[i : i + settings.batch_size] for i in range(0, len(tail), settings.batch_size)]
-            for i, chunk in enumerate(chunks):
-                await finish_batch(stream, await start_batch([], chunk, ranges if i == len(chunks) - 1 else None))
-            if ranges and not chunks:
-                commits.ack_ranges(app, ranges, generation)  # offsets without records
+            ranges = score_gaps.take_ranges()  # acked once every chunk of the tail is processed
+            for i in range(0, len(tail), settings.batch_size):
+                await finish_batch(stream, await start_batch([], tail[i : i + settings.batch_size]))
+            commits.ack_ranges(app, ranges, generation)
 
     @app.agent(scores_topic, supervisor_strategy=CrashingSupervisor)
     async def aggregate(stream: faust.Stream) -> None:
