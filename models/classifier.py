@@ -99,8 +99,10 @@ class Classifier:
         # A graph with static activation scales (meta "batch_independent") gives
         # every text the same scores in any batch, so exact mode may batch.
         per_text = self.exact and not self.batch_independent
-        # One text a call: one thread per call, parallel over texts; batches: parallel inside a call.
-        opts.intra_op_num_threads = 1 if per_text else self.workers
+        # One thread per call, calls in parallel over the pool: one text a call,
+        # or one length-sorted mini-batch a call. Measured on 2 cores, this beats
+        # one batch split over threads inside a call by about 1.6x.
+        opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -110,7 +112,8 @@ class Classifier:
         # The shipped tokenizer.json pads to 128 and truncates: we pad per batch.
         self._tokenizer.no_padding()
         self._tokenizer.no_truncation()
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="affect") if per_text else None
+        self._per_text = per_text
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="affect")
         self._cls = self._tokenizer.token_to_id("[CLS]")
         self._sep = self._tokenizer.token_to_id("[SEP]")
 
@@ -178,15 +181,16 @@ class Classifier:
         emo = np.zeros((n, len(EMOTIONS)), dtype=np.float32)
         mor = np.zeros((n, len(MORALS)), dtype=np.float32)
         emb = np.zeros((n, 384), dtype=np.float32)
-        if self._pool is not None:
-            rows = self._pool.map(lambda ids: self._run([ids]), [ids for ids, _ in encoded])
-            for i, (e, m, v) in enumerate(rows):
-                emo[i], mor[i], emb[i] = e[0], m[0], v[0]
-            return emo, mor, emb, [len(ids) for ids, _ in encoded], [t for _, t in encoded]
-        order = sorted(range(n), key=lambda i: len(encoded[i][0]))
-        for start in range(0, n, self.batch_size):
-            idx = order[start : start + self.batch_size]
-            e, m, v = self._run([encoded[i][0] for i in idx])
+        if self._per_text:
+            chunks = [[i] for i in range(n)]
+        else:
+            # Length-sorted, so padding stays small; no larger than needed to
+            # give every worker a share of a small call.
+            order = sorted(range(n), key=lambda i: len(encoded[i][0]))
+            size = max(1, min(self.batch_size, -(-n // self.workers)))
+            chunks = [order[start : start + size] for start in range(0, n, size)]
+        outputs = self._pool.map(lambda idx: self._run([encoded[i][0] for i in idx]), chunks)
+        for idx, (e, m, v) in zip(chunks, outputs, strict=True):
             emo[idx], mor[idx], emb[idx] = e, m, v
         return emo, mor, emb, [len(ids) for ids, _ in encoded], [t for _, t in encoded]
 

@@ -56,7 +56,7 @@ class Reader(CalibrationDataReader):
 
 
 def quantize(fp32: Path, out: Path, n: int = 300, seed: int = 13, method: str = "minmax",
-             exclude_heads: bool = True) -> None:
+             exclude_heads: bool = True, fmt: str = "qdq", per_channel: bool = True) -> None:
     from models.classifier import Classifier
 
     clf = Classifier(variant="fp32", artifacts=fp32.parent)
@@ -67,9 +67,9 @@ def quantize(fp32: Path, out: Path, n: int = 300, seed: int = 13, method: str = 
     exclude = ["aw_emotion_head_mm_node", "aw_moral_head_mm_node"] if exclude_heads else []
     quantize_static(
         str(pre), str(out), reader,
-        quant_format=QuantFormat.QDQ,
+        quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
         op_types_to_quantize=["MatMul", "Gather"],
-        per_channel=True,
+        per_channel=per_channel,
         weight_type=QuantType.QInt8,
         activation_type=QuantType.QUInt8,
         nodes_to_exclude=exclude,
@@ -100,9 +100,12 @@ def main() -> None:
     ap.add_argument("--method", choices=["minmax", "percentile", "entropy"], default="minmax",
                     help="minmax measured best on E-c dev (percentile needs one padded shape)")
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--format", choices=["qdq", "qoperator"], default="qdq")
+    ap.add_argument("--per-tensor", action="store_true", help="one weight scale per matrix, not per output channel")
     args = ap.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    quantize(args.fp32, args.out, args.texts, args.seed, args.method)
+    quantize(args.fp32, args.out, args.texts, args.seed, args.method, fmt=args.format,
+             per_channel=not args.per_tensor)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
     if (args.out.parent / "meta.json").is_file() and args.out.name == "affect-int8.onnx":
         texts = [e.text for e in read_semeval_ec("dev")][:200]
