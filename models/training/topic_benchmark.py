@@ -83,6 +83,28 @@ def original_embed(trained: Path | None = None) -> Embed:
     return lambda texts: unit_embeddings(model, tok, texts, 128, head)
 
 
+def layers_embed(trained: Path) -> Embed:
+    """A finished training run's encoder read through its layer topic head
+    (``models.training.topic_head``)."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from models.training.topic_head import HEAD_FILE, LayerTopicHead, layer_features
+
+    tok = AutoTokenizer.from_pretrained(str(trained / "encoder"))
+    model = AutoModel.from_pretrained(str(trained / "encoder")).eval()
+    saved = torch.load(trained / HEAD_FILE, map_location="cpu")
+    head = LayerTopicHead(saved["layers"], model.config.hidden_size, saved["width"])
+    head.load_state_dict(saved["state"])
+    head.eval()
+
+    def embed(texts: list[str]) -> np.ndarray:
+        with torch.no_grad():
+            return head(torch.from_numpy(layer_features(model, tok, texts, saved["layers"], 128))).numpy()
+
+    return embed
+
+
 def run(embed: Embed, data: dict[str, list[str]], shots: int, per_topic: int, seeds: int) -> dict:
     vectors = {name: embed(texts) for name, texts in data.items()}
     scores = [accuracy(data, vectors, shots, per_topic, seed) for seed in range(seeds)]
@@ -94,7 +116,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--encoder", action="append", default=[],
                     help="affect-1, affect-1-fp32, original, NAME=ARTIFACTS_DIR (an exported graph) or "
-                    "NAME=torch:RUN_DIR (a finished training run; repeatable)")
+                    "NAME=torch:RUN_DIR (a finished training run), NAME=layers:RUN_DIR (its layer topic head; "
+                    "repeatable)")
     ap.add_argument("--shots", type=int, default=5)
     ap.add_argument("--per-topic", type=int, default=150)
     ap.add_argument("--seeds", type=int, default=5)
@@ -110,6 +133,9 @@ def main() -> None:
             embed = original_embed()
         elif spec in ("affect-1", "affect-1-fp32"):
             embed = onnx_embed("fp32" if spec.endswith("fp32") else "int8", None)
+        elif "=layers:" in spec:
+            spec, _, path = spec.partition("=layers:")
+            embed = layers_embed(Path(path).expanduser())
         elif "=torch:" in spec:
             spec, _, path = spec.partition("=torch:")
             embed = original_embed(Path(path).expanduser())

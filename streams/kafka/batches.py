@@ -48,6 +48,9 @@ async def micro_batches(
             continue
         deadline = loop.time() + within
         while len(batch) < max_size:
+            if not queue.empty():  # under load: no timer and task per event
+                batch.append(queue.get_nowait())
+                continue
             left = deadline - loop.time()
             if left <= 0:
                 break
