@@ -125,6 +125,11 @@ class Classifier:
     def meta(self) -> dict:
         return json.loads((self.artifacts / "meta.json").read_text())
 
+    @cached_property
+    def moral_labels(self) -> tuple[str, ...]:
+        """The graph's moral labels, in its output order (affect-1: five; affect-2 adds purity)."""
+        return tuple(self.meta.get("labels", {}).get("moral", MORALS))
+
     @property
     def batch_independent(self) -> bool:
         """Whether this variant's scores are the same in any batch (static
@@ -179,7 +184,7 @@ class Classifier:
         encoded = self.encode(texts)
         n = len(encoded)
         emo = np.zeros((n, len(EMOTIONS)), dtype=np.float32)
-        mor = np.zeros((n, len(MORALS)), dtype=np.float32)
+        mor = np.zeros((n, len(self.moral_labels)), dtype=np.float32)
         emb = np.zeros((n, 384), dtype=np.float32)
         if self._per_text:
             chunks = [[i] for i in range(n)]
@@ -202,5 +207,6 @@ class Classifier:
         th = self.thresholds
         return {
             "emotion": [name for name, p, t in zip(EMOTIONS, scores.emotion, th["emotion"], strict=True) if p >= t],
-            "moral": [name for name, p, t in zip(MORALS, scores.moral, th["moral"], strict=True) if p >= t],
+            "moral": [name for name, p, t in zip(self.moral_labels, scores.moral, th["moral"], strict=True)
+                      if p >= t],
         }

@@ -41,14 +41,14 @@ def heads_probs(path: Path, texts: list[str], max_tokens: int = 128) -> tuple[np
     return emo, mor
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--trained", required=True, type=Path)
-    args = ap.parse_args()
-    path = args.trained.expanduser()
+def dev_texts() -> tuple[list[str], list[str]]:
+    """E-c dev and moral dev texts, in the order ``dev_figures`` expects."""
+    return [e.text for e in read_semeval_ec("dev")], [e.text for e in read_moral6("dev")]
+
+
+def dev_figures(emo_p: np.ndarray, mor_p: np.ndarray) -> dict:
+    """Dev figures from the probabilities of ``dev_texts()`` (any runner: PyTorch or a graph)."""
     emo_dev, mor_dev = read_semeval_ec("dev"), read_moral6("dev")
-    emo_p, _ = heads_probs(path, [e.text for e in emo_dev])
-    _, mor_p = heads_probs(path, [e.text for e in mor_dev])
     emo_g = np.array([e.labels for e in emo_dev], dtype=bool)
     th_e = tune_thresholds(emo_g, emo_p, "jaccard")
     out = {"emotion": summary(emo_g, emo_p >= th_e, EMOTIONS), "emotion_thresholds": th_e.tolist()}
@@ -63,6 +63,16 @@ def main() -> None:
     out["moral"] = {"f1": f1, "macro_f1": round(float(np.mean(list(f1.values()))), 4), "n": len(mor_dev),
                     "purity_n": int(known[:, MORALS6.index("purity")].sum()),
                     "purity_positives": int(mor_g[known[:, 4], 4].sum()), "thresholds": th_m.tolist()}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--trained", required=True, type=Path)
+    args = ap.parse_args()
+    path = args.trained.expanduser()
+    emo_texts, mor_texts = dev_texts()
+    out = dev_figures(heads_probs(path, emo_texts)[0], heads_probs(path, mor_texts)[1])
     print(json.dumps(out, indent=1))
     (path / "dev_eval.json").write_text(json.dumps(out, indent=1))
 
