@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from models.datasets import shared_data_dir
-from models.labels import MORALS
+from models.labels import MORALS_AFFECT1 as MORALS
 
 WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 

@@ -127,8 +127,19 @@ class Classifier:
 
     @cached_property
     def moral_labels(self) -> tuple[str, ...]:
-        """The graph's moral labels, in its output order (affect-1: five; affect-2 adds purity)."""
-        return tuple(self.meta.get("labels", {}).get("moral", MORALS))
+        """The moral labels the graph measures, in its output order (affect-1:
+        five; affect-2 adds purity). ``predict`` returns every label of
+        ``MORALS``; one the graph does not measure has probability 0 and is never set."""
+        labels = tuple(self.meta.get("labels", {}).get("moral", MORALS))
+        unknown = set(labels) - set(MORALS)
+        if unknown:
+            raise ValueError(f"graph {self.model_path} has moral labels this release does not know: {sorted(unknown)}")
+        return labels
+
+    @cached_property
+    def _moral_columns(self) -> list[int]:
+        """Where each of the graph's moral outputs goes among ``MORALS``."""
+        return [MORALS.index(name) for name in self.moral_labels]
 
     @property
     def batch_independent(self) -> bool:
@@ -147,7 +158,9 @@ class Classifier:
 
     @property
     def thresholds(self) -> dict[str, np.ndarray]:
-        return {dim: np.asarray(self.meta["thresholds"][dim], dtype=np.float32) for dim in ("emotion", "moral")}
+        moral = np.full(len(MORALS), np.inf, dtype=np.float32)  # a label not measured is never set
+        moral[self._moral_columns] = np.asarray(self.meta["thresholds"]["moral"], dtype=np.float32)
+        return {"emotion": np.asarray(self.meta["thresholds"]["emotion"], dtype=np.float32), "moral": moral}
 
     def _ids(self, enc: Encoding) -> tuple[list[int], bool]:
         ids = enc.ids
@@ -176,7 +189,7 @@ class Classifier:
         return emo, mor, emb
 
     def predict(self, texts: Sequence[object]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int], list[bool]]:
-        """Arrays (N,11), (N,5), (N,384) in input order, plus token counts and truncation flags.
+        """Arrays (N,11), (N,6), (N,384) in input order, plus token counts and truncation flags.
 
         Exact mode: one call per text over the thread pool; batch mode:
         length-sorted micro-batches so padding stays small.
@@ -184,7 +197,7 @@ class Classifier:
         encoded = self.encode(texts)
         n = len(encoded)
         emo = np.zeros((n, len(EMOTIONS)), dtype=np.float32)
-        mor = np.zeros((n, len(self.moral_labels)), dtype=np.float32)
+        mor = np.zeros((n, len(MORALS)), dtype=np.float32)
         emb = np.zeros((n, 384), dtype=np.float32)
         if self._per_text:
             chunks = [[i] for i in range(n)]
@@ -195,8 +208,10 @@ class Classifier:
             size = max(1, min(self.batch_size, -(-n // self.workers)))
             chunks = [order[start : start + size] for start in range(0, n, size)]
         outputs = self._pool.map(lambda idx: self._run([encoded[i][0] for i in idx]), chunks)
+        cols = self._moral_columns
         for idx, (e, m, v) in zip(chunks, outputs, strict=True):
-            emo[idx], mor[idx], emb[idx] = e, m, v
+            emo[idx], emb[idx] = e, v
+            mor[np.ix_(idx, cols)] = m
         return emo, mor, emb, [len(ids) for ids, _ in encoded], [t for _, t in encoded]
 
     def score(self, texts: Sequence[object]) -> list[Scores]:
@@ -207,6 +222,5 @@ class Classifier:
         th = self.thresholds
         return {
             "emotion": [name for name, p, t in zip(EMOTIONS, scores.emotion, th["emotion"], strict=True) if p >= t],
-            "moral": [name for name, p, t in zip(self.moral_labels, scores.moral, th["moral"], strict=True)
-                      if p >= t],
+            "moral": [name for name, p, t in zip(MORALS, scores.moral, th["moral"], strict=True) if p >= t],
         }

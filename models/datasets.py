@@ -13,7 +13,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.labels import EMOTIONS, MORALS
+from models.labels import EMOTIONS
+from models.labels import MORALS as MORALS_ALL
+from models.labels import MORALS_AFFECT1 as MORALS
 
 csv.field_size_limit(10_000_000)
 
@@ -113,7 +115,7 @@ def read_voc(split: str) -> list[tuple[str, int]]:
 
 # --- affect-2: six moral labels (purity from the MFRC vote counts), GoEmotions ---
 
-MORALS6: tuple[str, ...] = ("care", "fairness", "loyalty", "authority", "purity", "non-moral")
+MORALS6: tuple[str, ...] = MORALS_ALL  # affect-2's head: the run-time moral dimension
 VOTERS = 3  # MFRC comments usually have three annotators; vote shares are votes / 3, capped at 1
 
 

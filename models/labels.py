@@ -17,8 +17,13 @@ EMOTIONS: tuple[str, ...] = (
     "trust",
 )
 
-# Moral foundations present in MFTC/MFRC (purity/sanctity has no labels there,
-# see models/artifacts/MODEL_CARD.md), plus the non-moral class.
-MORALS: tuple[str, ...] = ("care", "fairness", "loyalty", "authority", "non-moral")
+# The moral dimension: the five foundations of Moral Foundations Theory, plus the
+# non-moral class. A graph says in its meta.json which of them it measures.
+MORALS: tuple[str, ...] = ("care", "fairness", "loyalty", "authority", "purity", "non-moral")
+
+# affect-1's moral head (MFTC and the first Reddit sample had no purity labels,
+# see models/artifacts/MODEL_CARD.md): its purity probability reads as 0 and its
+# purity label is never set.
+MORALS_AFFECT1: tuple[str, ...] = ("care", "fairness", "loyalty", "authority", "non-moral")
 
 DIMENSIONS: dict[str, tuple[str, ...]] = {"emotion": EMOTIONS, "moral": MORALS}

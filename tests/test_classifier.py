@@ -12,7 +12,7 @@ import pytest
 from models.classifier import Classifier, InvalidText, clean_text
 from models.datasets import read_semeval_ec
 from models.evaluation import jaccard_accuracy, micro_f1
-from models.labels import EMOTIONS, MORALS
+from models.labels import EMOTIONS, MORALS, MORALS_AFFECT1
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,11 +25,25 @@ def clf() -> Classifier:
 def test_shapes_label_order_and_ranges(clf: Classifier):
     emo, mor, emb, lengths, truncated = clf.predict(["a happy day", "so angry right now", ""])
     assert emo.shape == (3, len(EMOTIONS)) and mor.shape == (3, len(MORALS)) and emb.shape == (3, 384)
-    assert clf.meta["labels"] == {"emotion": list(EMOTIONS), "moral": list(MORALS)}
+    assert clf.meta["labels"] == {"emotion": list(EMOTIONS), "moral": list(MORALS_AFFECT1)}
+    assert clf.moral_labels == MORALS_AFFECT1
     for arr in (emo, mor):
         assert np.all((arr >= 0) & (arr <= 1))
     assert np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-4)
     assert lengths[2] == 2 and truncated == [False, False, False]
+
+
+def test_a_moral_label_the_graph_does_not_measure_reads_zero_and_is_never_set(clf: Classifier):
+    """affect-1 has no purity head: its purity column is 0 and its threshold unreachable,
+    while the other columns are the graph's own outputs in the dimension's order."""
+    texts = ["Keep your body pure and holy, avoid what is disgusting and degrading", "ok"]
+    mor = clf.predict(texts)[1]
+    purity = MORALS.index("purity")
+    assert np.all(mor[:, purity] == 0)
+    assert np.isinf(clf.thresholds["moral"][purity])
+    assert all("purity" not in s for s in (clf.labels(x)["moral"] for x in clf.score(texts)))
+    raw = clf._run([clf.encode(texts[:1])[0][0]])[1][0]  # the graph's own five outputs
+    assert np.allclose(mor[0, [MORALS.index(m) for m in MORALS_AFFECT1]], raw, atol=1e-6)
 
 
 def test_deterministic_and_independent_of_neighbours(clf: Classifier):

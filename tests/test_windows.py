@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -313,3 +314,21 @@ def test_without_the_guard_the_first_record_starts_the_watermark():
     w = Windows({}, CFG)
     w.add(obs(5 * BUCKET, 0, "t1", {"x"}))
     assert w.watermark("t1") == 5 * BUCKET
+
+
+def test_moral_sums_from_before_purity_are_read_with_a_zero_purity_sum():
+    """State written by affect-1 (five moral probabilities a record) stays readable
+    after the dimension gained purity: old and new records sum label by label."""
+    table: dict = {}
+    w = Windows(table, CFG)
+    probs5 = [0.1, 0.2, 0.3, 0.4, 0.5]  # care, fairness, loyalty, authority, non-moral
+    probs6 = (1.0, 1.0, 1.0, 1.0, 2.0, 1.0)  # ... authority, purity, non-moral
+    series = SERIES[0]
+    w.add(Observation(series, "t1", 0, {"moral": ("care",)}, {"moral": (0.0,) * 6}))
+    (old_key,) = [k for k in table if k.startswith("b|")]
+    table[old_key] = {**table[old_key], "soft": probs5}  # as an earlier release wrote it
+    w.add(Observation(series, "t1", BUCKET, {"moral": ("care",)}, {"moral": probs6}))
+    sets, soft = w.totals("t1", 10 * BUCKET, 2 * BUCKET)[(series.id, "moral")]
+    assert sets == Counter({"care": 2})
+    assert soft == pytest.approx([1.1, 1.2, 1.3, 1.4, 2.0, 1.5])
+    assert w.references("t1")[(series.id, "moral")][1] == pytest.approx([1.1, 1.2, 1.3, 1.4, 2.0, 1.5])

@@ -31,7 +31,8 @@ from optimum.exporters.onnx import main_export
 from models.baselines import lexicon_predict, load_mfd, majority_predict
 from models.datasets import read_moral, read_semeval_ec
 from models.evaluation import summary, tune_thresholds
-from models.labels import EMOTIONS, MORALS
+from models.labels import EMOTIONS
+from models.labels import MORALS_AFFECT1 as MORALS
 
 OPSET = 17
 

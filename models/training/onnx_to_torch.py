@@ -23,7 +23,7 @@ import torch
 from onnx import numpy_helper
 
 from models.datasets import MORALS6, read_goemotions
-from models.labels import MORALS
+from models.labels import MORALS_AFFECT1 as MORALS
 from models.training.train_affect2 import CHECKPOINT, Affect2Net, encoder_path
 
 

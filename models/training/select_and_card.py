@@ -12,7 +12,8 @@ import json
 import shutil
 from pathlib import Path
 
-from models.labels import EMOTIONS, MORALS
+from models.labels import EMOTIONS
+from models.labels import MORALS_AFFECT1 as MORALS
 
 FILES = ("affect-int8.onnx", "affect-fp32.onnx", "tokenizer.json", "meta.json")
 

@@ -22,7 +22,8 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer
 
 from models.datasets import Example, read_moral, read_semeval_ec
-from models.labels import EMOTIONS, MORALS
+from models.labels import EMOTIONS
+from models.labels import MORALS_AFFECT1 as MORALS
 
 TRAIN_MAX_TOKENS = 128  # tweets and Reddit comments; LM text is truncated at run time
 

@@ -105,9 +105,18 @@ def merge_sets(into: Counter[str], sets: dict[str, int]) -> None:
         into[k] += v
 
 
+# Moral probability sums written before the dimension gained purity (affect-1's
+# five labels) are read with a zero purity sum in its place (models.labels).
+_PURITY_AT, _OLD_MORALS = 4, 5
+
+
+def _current(soft: list[float]) -> list[float]:
+    return [*soft[:_PURITY_AT], 0.0, *soft[_PURITY_AT:]] if len(soft) == _OLD_MORALS else soft
+
+
 def _add_soft(a: list[float] | None, b: Iterable[float]) -> list[float]:
-    b = list(b)
-    return [x + y for x, y in zip(a, b, strict=True)] if a else b
+    b = _current(list(b))
+    return [x + y for x, y in zip(_current(a), b, strict=True)] if a else b
 
 
 class Windows:
@@ -326,7 +335,7 @@ class Windows:
         for base in set(frozen) | set(live):
             ref, buckets = frozen.get(base), live.get(base, [])
             if ref is not None and "merged" not in ref:  # an earlier release's reference: complete as it is
-                found = (Counter(ref["sets"]), ref["soft"])
+                found = (Counter(ref["sets"]), ref["soft"] and _current(ref["soft"]))
             else:
                 start = ref["start"] if ref is not None else self._ref_start(min(b for b, _ in buckets))
                 found = _sum_buckets(ref, [(b, v) for b, v in buckets if self._ref_start(b) == start])
@@ -343,7 +352,7 @@ def _split_bucket_key(key: str) -> tuple[str, int]:
 
 def _sum_buckets(ref: dict | None, buckets: list[tuple[int, dict]]) -> tuple[Counter[str], list[float] | None]:
     """A reference key's sets and soft sums (if any) plus those of ``buckets``."""
-    sets, soft = (Counter(ref["sets"]), ref["soft"]) if ref is not None else (Counter(), None)
+    sets, soft = (Counter(), None) if ref is None else (Counter(ref["sets"]), ref["soft"] and _current(ref["soft"]))
     for _, val in buckets:
         merge_sets(sets, val["sets"])
         soft = _add_soft(soft, val["soft"]) if val["soft"] else soft
