@@ -16,8 +16,11 @@ import yaml
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+import models
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = Path(__file__).resolve().parent / "bundled"
+ARTIFACTS = Path(models.__file__).resolve().parent / "artifacts"  # affect-1, the default release
 
 
 class _YamlFile(PydanticBaseSettingsSource):
@@ -40,6 +43,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AFFECTWATCH_", extra="forbid")
 
     # Classifier
+    classifier_artifacts: Path = Field(
+        ARTIFACTS, description="classifier release folder (graphs, tokenizer.json, meta.json): models/artifacts is "
+        "affect-1, models/affect-2 is affect-2"
+    )
     classifier_variant: str = Field("int8", description="shipped graph to load: int8 or fp32")
     classifier_threads: int = Field(0, ge=0, le=256, description="onnxruntime intra-op threads; 0 = one per core")
     batch_size: int = Field(16, ge=1, le=4096, description="texts per classifier micro-batch")
@@ -89,9 +96,10 @@ class Settings(BaseSettings):
     # The shipped fine-tuned encoder's pooled embedding clusters texts by affect
     # more than by subject (off-topic sentences reach cosine 0.64 to a topic
     # centroid), so only near-paraphrases of a topic's examples pass by default.
-    topic_min_similarity: float = Field(
-        0.9, ge=-1.0, le=1.0,
-        description="cosine to a topic centroid needed to assign it",
+    topic_min_similarity: float | None = Field(
+        None, ge=-1.0, le=1.0,
+        description="cosine to a topic centroid needed to assign it; unset: the classifier release's own value "
+        "(its meta.json, measured by the topic benchmark)",
     )
     max_topics: int = Field(
         20, ge=1, le=1000,
@@ -278,6 +286,10 @@ class Settings(BaseSettings):
         for what, path in files:
             if path is not None and not Path(path).is_file():
                 raise ValueError(f"{what}: no such file: {path}")
+        for need in ("meta.json", "tokenizer.json", f"affect-{self.classifier_variant}.onnx"):
+            if not (Path(self.classifier_artifacts) / need).is_file():
+                raise ValueError(f"classifier_artifacts: {self.classifier_artifacts} has no {need} "
+                                 f"(classifier_variant {self.classifier_variant!r})")
         if self.min_event_time.tzinfo is None:
             raise ValueError("min_event_time needs a zone offset (for example 2000-01-01T00:00:00Z)")
         if self.kafka_heartbeat_seconds >= self.kafka_session_timeout_seconds:

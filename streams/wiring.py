@@ -15,6 +15,7 @@ from streams.settings import Settings
 def classifier_kwargs(settings: Settings) -> dict:
     return {
         "variant": settings.classifier_variant,
+        "artifacts": settings.classifier_artifacts,
         "threads": settings.classifier_threads,
         "max_tokens": settings.max_tokens,
         "batch_size": settings.batch_size,

@@ -41,3 +41,27 @@ def test_every_setting_is_documented_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     missing = [n for n in Settings.model_fields if f"`AFFECTWATCH_{n.upper()}`" not in readme]
     assert not missing
+
+
+def test_a_classifier_release_folder_is_checked_at_start_up_and_gives_its_topic_threshold(tmp_path: Path):
+    import json
+    import shutil
+
+    from streams.core.pipeline import topic_min_similarity
+    from streams.settings import ARTIFACTS
+
+    with pytest.raises(ValidationError, match=r"has no meta\.json"):
+        Settings(classifier_artifacts=tmp_path)
+    assert topic_min_similarity(Settings()) == json.loads((ARTIFACTS / "meta.json").read_text()).get(
+        "topic_min_similarity", 0.9)
+    release = tmp_path / "release"
+    release.mkdir()
+    for name in ("meta.json", "tokenizer.json"):
+        shutil.copy(ARTIFACTS / name, release / name)
+    with pytest.raises(ValidationError, match=r"no affect-fp32\.onnx"):
+        Settings(classifier_artifacts=release, classifier_variant="fp32")
+    (release / "affect-int8.onnx").symlink_to(ARTIFACTS / "affect-int8.onnx")
+    meta = json.loads((release / "meta.json").read_text())
+    (release / "meta.json").write_text(json.dumps({**meta, "topic_min_similarity": 0.42}))
+    assert topic_min_similarity(Settings(classifier_artifacts=release)) == 0.42
+    assert topic_min_similarity(Settings(classifier_artifacts=release, topic_min_similarity=0.7)) == 0.7

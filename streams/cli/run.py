@@ -41,7 +41,7 @@ def score(
     if not items:
         err.print("nothing to score: give texts or --file")
         raise typer.Exit(2)
-    clf = Classifier(variant=variant)
+    clf = Classifier(variant=variant, artifacts=_settings().classifier_artifacts)
     try:
         scores = clf.score(items)
     except InvalidText as exc:

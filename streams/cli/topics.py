@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from streams.cli.shell import _settings, console, err, topics_app
+from streams.core.pipeline import topic_min_similarity
 
 
 @topics_app.command()
@@ -77,6 +78,6 @@ def discover(
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(draft, encoding="utf-8")
-    Topics.load(out, settings.topic_min_similarity, settings.max_topics)  # the draft loads as a topics file
+    Topics.load(out, topic_min_similarity(settings), settings.max_topics)  # the draft loads as a topics file
     console.print(table)
     console.print(f"draft written to {out}: edit it, then set AFFECTWATCH_TOPICS_FILE={out}")

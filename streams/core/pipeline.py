@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from models.labels import EMOTIONS, MORALS
@@ -36,8 +37,16 @@ def source_origin(source: dict[str, Any]) -> tuple[str, int] | None:
     return None
 
 
+def topic_min_similarity(settings: Settings) -> float:
+    """The setting, else the classifier release's own threshold (its meta.json), else 0.9."""
+    if settings.topic_min_similarity is not None:
+        return settings.topic_min_similarity
+    meta = json.loads((Path(settings.classifier_artifacts) / "meta.json").read_text())
+    return float(meta.get("topic_min_similarity", 0.9))
+
+
 def load_topics(settings: Settings, classifier: Any | None) -> Topics:
-    topics = Topics.load(settings.topics_file, settings.topic_min_similarity, settings.max_topics)
+    topics = Topics.load(settings.topics_file, topic_min_similarity(settings), settings.max_topics)
     if classifier is not None:
         topics.fit_centroids(lambda texts: classifier.predict(texts)[2])
     return topics
