@@ -105,11 +105,53 @@ def layers_embed(trained: Path) -> Embed:
     return embed
 
 
-def run(embed: Embed, data: dict[str, list[str]], shots: int, per_topic: int, seeds: int) -> dict:
+def off_topic_texts(n: int) -> list[str]:
+    """Tweets about none of the four subjects, as far as a filter can tell: E-c dev
+    tweets without a word of the subjects."""
+    from models.datasets import read_semeval_ec
+
+    words = ("abortion", "pro-life", "prolife", "pro-choice", "trump", "biden", "sanders", "bernie", "election",
+             "president", "democrat", "republican", "vote")
+    texts = [e.text for e in read_semeval_ec("dev") if not any(w in e.text.lower() for w in words)]
+    return texts[:n]
+
+
+def threshold(vectors: dict[str, np.ndarray], off: np.ndarray, shots: int, seeds: int,
+              max_off: float = 0.05) -> dict:
+    """The lowest centroid threshold that assigns at most ``max_off`` of the
+    off-topic texts to any subject, and what it keeps of the on-topic ones
+    (assigned, and to their own subject), averaged over seeds."""
+    names = sorted(vectors)
+    cuts, kept, right = [], [], []
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        cents, tests = [], []
+        for j, name in enumerate(names):
+            order = rng.permutation(len(vectors[name]))
+            c = vectors[name][order[:shots]].mean(0)
+            cents.append(c / np.linalg.norm(c))
+            tests += [(vectors[name][i], j) for i in order[shots:]]
+        cm = np.stack(cents)
+        cut = float(np.quantile((off @ cm.T).max(1), 1 - max_off))
+        sims = np.stack([cm @ v for v, _ in tests])
+        best, gold = sims.argmax(1), np.array([j for _, j in tests])
+        passed = sims.max(1) >= cut
+        cuts.append(cut)
+        kept.append(float(passed.mean()))
+        right.append(float((passed & (best == gold)).mean()))
+    return {"threshold": round(statistics.mean(cuts), 3), "on_topic_assigned": round(statistics.mean(kept), 3),
+            "on_topic_assigned_right": round(statistics.mean(right), 3), "off_topic_assigned": max_off}
+
+
+def run(embed: Embed, data: dict[str, list[str]], shots: int, per_topic: int, seeds: int,
+        off: list[str] | None = None) -> dict:
     vectors = {name: embed(texts) for name, texts in data.items()}
     scores = [accuracy(data, vectors, shots, per_topic, seed) for seed in range(seeds)]
-    return {"accuracy": round(statistics.mean(scores), 4), "min": round(min(scores), 4),
-            "max": round(max(scores), 4), "seeds": seeds}
+    out = {"accuracy": round(statistics.mean(scores), 4), "min": round(min(scores), 4),
+           "max": round(max(scores), 4), "seeds": seeds}
+    if off:
+        out["threshold"] = threshold(vectors, embed(off), shots, seeds)
+    return out
 
 
 def main() -> None:
@@ -123,11 +165,15 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--max-texts", type=int, default=400, help="texts per subject embedded (a seeded sample)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    ap.add_argument("--off-topic", type=int, default=400,
+                    help="off-topic tweets (E-c dev) used to find the centroid threshold that assigns at most 5%% "
+                    "of them (0: skip)")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     data = {name: [texts[i] for i in sorted(rng.permutation(len(texts))[: args.max_texts])]
             for name, texts in subjects().items()}
     results = {}
+    off = off_topic_texts(args.off_topic) if args.off_topic else None
     for spec in args.encoder or ["affect-1"]:
         if spec == "original":
             embed = original_embed()
@@ -144,11 +190,16 @@ def main() -> None:
             variant = "fp32" if name.endswith("fp32") else "int8"
             embed = onnx_embed(variant, Path(path))
             spec = name
-        results[spec] = run(embed, data, args.shots, args.per_topic, args.seeds)
+        results[spec] = run(embed, data, args.shots, args.per_topic, args.seeds, off)
         r = results[spec]
         print(f"{spec:16s} nearest-centroid accuracy {r['accuracy']:.3f} (seeds {r['min']:.3f}..{r['max']:.3f}); "
               f"{len(data)} subjects ({', '.join(f'{k} {len(v)}' for k, v in sorted(data.items()))}), "
               f"{args.shots} shots", flush=True)
+        if "threshold" in r:
+            t = r["threshold"]
+            print(f"{'':16s} centroid threshold {t['threshold']:.3f} assigns 5% of {len(off)} off-topic tweets; "
+                  f"on-topic texts assigned {t['on_topic_assigned']:.3f}, assigned to their own subject "
+                  f"{t['on_topic_assigned_right']:.3f}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
