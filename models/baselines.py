@@ -32,10 +32,12 @@ def load_mfd(path: Path | None = None) -> dict[str, set[str]]:
     return words
 
 
-def lexicon_predict(texts: list[str], words: dict[str, set[str]]) -> np.ndarray:
-    """A foundation is on when the text has any of its words; non-moral when none is."""
-    out = np.zeros((len(texts), len(MORALS)), dtype=bool)
-    index = {m: j for j, m in enumerate(MORALS)}
+def lexicon_predict(texts: list[str], words: dict[str, set[str]],
+                    labels: tuple[str, ...] = MORALS) -> np.ndarray:
+    """A foundation is on when the text has any of its words; non-moral when none is.
+    ``labels``: the five of affect-1, or all six (MFD's sanctity counts as purity)."""
+    out = np.zeros((len(texts), len(labels)), dtype=bool)
+    index = {("sanctity" if m == "purity" else m): j for j, m in enumerate(labels)}
     for i, text in enumerate(texts):
         found = set()
         for w in WORD.findall(text.lower()):

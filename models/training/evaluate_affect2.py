@@ -66,6 +66,18 @@ def dev_figures(emo_p: np.ndarray, mor_p: np.ndarray) -> dict:
     return out
 
 
+def lexicon_figures() -> dict[str, float]:
+    """MFD 2.0 lexicon F1 per label on the same moral dev rows (purity: sanctity words)."""
+    from models.baselines import lexicon_predict, load_mfd
+
+    mor_dev = read_moral6("dev")
+    pred = lexicon_predict([e.text for e in mor_dev], load_mfd(), MORALS6)
+    gold = np.array([e.gold for e in mor_dev], dtype=bool)
+    known = np.array([e.known for e in mor_dev], dtype=bool)
+    return {name: round(float(f1_per_label(gold[known[:, j]][:, j : j + 1], pred[known[:, j]][:, j : j + 1])[0]), 4)
+            for j, name in enumerate(MORALS6)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trained", required=True, type=Path)
