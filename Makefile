@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: demo test lint bench train train-venv venv probe-demo
+.PHONY: demo test lint bench train train-affect2 train-venv venv probe-demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -50,3 +50,7 @@ train-venv:
 # Re-train and re-export into models/artifacts (needs PyTorch: a large download).
 train:
 	bash models/training/retrain.sh
+
+# Re-train affect-2 (opt-in release) into models/affect-2, resuming a stopped run.
+train-affect2:
+	bash models/training/retrain_affect2.sh
