@@ -152,59 +152,63 @@ def one_round(kafka: LocalKafka, args: argparse.Namespace, recs: list, tmp: Path
     prod = {"AFFECTWATCH_FIGURES_INTERVAL_SECONDS": str(args.figures_interval), "AFFECTWATCH_PERMUTATIONS": "300",
             "AFFECTWATCH_MIN_SAMPLES": "30", "AFFECTWATCH_BATCH_SIZE": str(args.batch_size)}
     worker = Worker(s, tmp / f"worker-{k}.log", tmp / f"state-{k}", extra_env=prod).start()
-    worker.wait_ready()
-    # Beyond the demo's records, each further pass through them is moved a day
-    # later, so that every record is counted (not late) and the windows grow.
-    day = 86_400_000
-    batch = [(recs[i % len(recs)], i // len(recs)) for i in range(args.records)]
-    batch = [(kind, dict(r, id=f"{r['id']}-{i}", created_at=r["created_at"] + lap * day))
-             for i, ((kind, r), lap) in enumerate(batch)]
-    # Who uses the two cores during the burst: broker, worker, classifier processes.
-    procs = {"broker": kafka.proc.pid, "worker": worker.proc.pid}
-    for child in process_tree(worker.proc.pid)[1:]:
-        if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():  # not the resource tracker
-            procs[f"classifier {child}"] = child
-    cpu0 = {name: cpu_seconds(pid) for name, pid in procs.items()}
-    t0 = time.time()
-    produce(s, batch, None, stamp_now=False)
-    t_scored, t1, late = wait_counted(worker, len(batch), 600)
-    used = {name: cpu_seconds(pid) - cpu0[name] for name, pid in procs.items()}
-    per_record_ms = {
-        "broker": used["broker"] / len(batch) * 1000,
-        "worker loop": used["worker"] / len(batch) * 1000,
-        "classifier": sum(v for name, v in used.items() if name.startswith("classifier")) / len(batch) * 1000,
-    }
-    cores = {name: v / (t1 - t0) for name, v in used.items()}
-    e2e = len(batch) / (t1 - t0)
-    scoring = len(batch) / (t_scored - t0)
-    runs = []
-    base = 0  # live records carry today's time: the 24h window holds only earlier live runs
-    for share in (0.5, 0.9):
-        rate = share * e2e
-        n = int(rate * args.seconds)  # may exceed the burst's records: cycle through them
-        live = [(batch[i % len(batch)][0], dict(batch[i % len(batch)][1], id=f"live{share}-{i}")) for i in range(n)]
-        runs.append({"share": share, **latency_run(s, worker, live, rate, base)})
-        base += len(live)
-    scrapes = []
-    for _ in range(20):
-        c = time.perf_counter()
-        body = worker.get("/metrics")[1]
-        scrapes.append(time.perf_counter() - c)
-    scrape = {"ms": statistics.median(scrapes) * 1000, "max_ms": max(scrapes) * 1000,
-              "kb": len(body.encode()) / 1024, "series": sum(1 for x in body.splitlines() if x[:1] not in "#")}
-    hwm = {name: peak_mb(pid) for name, pid in procs.items() if name != "broker"}
-    worker.stop()
-    clf = Classifier()
-    clf.predict(["warm up"] * 16)
-    c0 = time.perf_counter()
-    alone_texts = [r["text"] for _, r in batch]
-    for i in range(0, len(alone_texts), 16):
-        clf.predict(alone_texts[i : i + 16])
-    alone = len(alone_texts) / (time.perf_counter() - c0)
-    return {"e2e": e2e, "scoring": scoring, "alone": alone, "ratio": e2e / alone, "cores": cores,
-            "per_record_ms": per_record_ms, "runs": runs, "scrape": scrape, "hwm": hwm, "records": len(batch),
-            "late": late}
+    try:  # a worker left running would skew every later measurement on these cores
+        worker.wait_ready()
+        # Beyond the demo's records, each further pass through them is moved a day
+        # later, so that the windows grow (a partition read early can still make
+        # a later pass's records late elsewhere: those count as through, see wait_counted).
+        day = 86_400_000
+        batch = [(recs[i % len(recs)], i // len(recs)) for i in range(args.records)]
+        batch = [(kind, dict(r, id=f"{r['id']}-{i}", created_at=r["created_at"] + lap * day))
+                 for i, ((kind, r), lap) in enumerate(batch)]
+        # Who uses the two cores during the burst: broker, worker, classifier processes.
+        procs = {"broker": kafka.proc.pid, "worker": worker.proc.pid}
+        for child in process_tree(worker.proc.pid)[1:]:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():  # not the resource tracker
+                procs[f"classifier {child}"] = child
+        cpu0 = {name: cpu_seconds(pid) for name, pid in procs.items()}
+        t0 = time.time()
+        produce(s, batch, None, stamp_now=False)
+        t_scored, t1, late = wait_counted(worker, len(batch), 600)
+        used = {name: cpu_seconds(pid) - cpu0[name] for name, pid in procs.items()}
+        per_record_ms = {
+            "broker": used["broker"] / len(batch) * 1000,
+            "worker loop": used["worker"] / len(batch) * 1000,
+            "classifier": sum(v for name, v in used.items() if name.startswith("classifier")) / len(batch) * 1000,
+        }
+        cores = {name: v / (t1 - t0) for name, v in used.items()}
+        e2e = len(batch) / (t1 - t0)
+        scoring = len(batch) / (t_scored - t0)
+        runs = []
+        base = 0  # live records carry today's time: the 24h window holds only earlier live runs
+        for share in (0.5, 0.9):
+            rate = share * e2e
+            n = int(rate * args.seconds)  # may exceed the burst's records: cycle through them
+            live = [(batch[i % len(batch)][0], dict(batch[i % len(batch)][1], id=f"live{share}-{i}")) for i in range(n)]
+            runs.append({"share": share, **latency_run(s, worker, live, rate, base)})
+            base += len(live)
+        scrapes = []
+        for _ in range(20):
+            c = time.perf_counter()
+            body = worker.get("/metrics")[1]
+            scrapes.append(time.perf_counter() - c)
+        scrape = {"ms": statistics.median(scrapes) * 1000, "max_ms": max(scrapes) * 1000,
+                  "kb": len(body.encode()) / 1024, "series": sum(1 for x in body.splitlines() if x[:1] not in "#")}
+        hwm = {name: peak_mb(pid) for name, pid in procs.items() if name != "broker"}
+        worker.stop()
+        clf = Classifier()
+        clf.predict(["warm up"] * 16)
+        c0 = time.perf_counter()
+        alone_texts = [r["text"] for _, r in batch]
+        for i in range(0, len(alone_texts), 16):
+            clf.predict(alone_texts[i : i + 16])
+        alone = len(alone_texts) / (time.perf_counter() - c0)
+        return {"e2e": e2e, "scoring": scoring, "alone": alone, "ratio": e2e / alone, "cores": cores,
+                "per_record_ms": per_record_ms, "runs": runs, "scrape": scrape, "hwm": hwm, "records": len(batch),
+                "late": late}
 
+    finally:
+        worker.stop()
 
 def _spread(values: list[float], fmt: str = "{:.2f}") -> str:
     return f"median {fmt.format(statistics.median(values))} (" + ", ".join(fmt.format(v) for v in values) + ")"

