@@ -36,9 +36,9 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
+from models import ARTIFACTS
 from models.labels import EMOTIONS, MORALS
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 MAX_CHARS = 16_000
 DEFAULT_MAX_TOKENS = 256
 

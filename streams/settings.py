@@ -16,11 +16,10 @@ import yaml
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-import models
+from models import ARTIFACTS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = Path(__file__).resolve().parent / "bundled"
-ARTIFACTS = Path(models.__file__).resolve().parent / "artifacts"  # affect-1, the default release
 
 
 class _YamlFile(PydanticBaseSettingsSource):

@@ -15,28 +15,17 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
-from models.classifier import ARTIFACTS, Classifier
+from models import ARTIFACTS
 from models.datasets import MORALS6
 from models.labels import EMOTIONS
 from models.training import topic_benchmark as tb
-from models.training.evaluate_affect2 import dev_figures, dev_texts, lexicon_figures
+from models.training.evaluate_affect2 import graph_figures, lexicon_figures
 
 BARS = {"jaccard": 0.62, "micro_f1": 0.72, "macro_f1": 0.59, "moral_macro": 0.62, "topic_points": 0.02}
 
 
-def affect1_dev() -> dict:
-    clf = Classifier(variant="int8", artifacts=ARTIFACTS)
-    emo_texts, mor_texts = dev_texts()
-    return dev_figures(clf.predict(emo_texts)[0], clf.predict(mor_texts)[1])
-
-
 def topic_results(artifacts: Path) -> dict:
-    rng = np.random.default_rng(0)
-    data = {name: [texts[i] for i in sorted(rng.permutation(len(texts))[:400])]
-            for name, texts in tb.subjects().items()}
-    off = tb.off_topic_texts(400)
+    data, off = tb.sample(400), tb.off_topic_texts(400)
     return {"original": tb.run(tb.original_embed(), data, 5, 150, 5, off),
             "affect-1": tb.run(tb.onnx_embed("int8", None), data, 5, 150, 5, off),
             "affect-2": tb.run(tb.onnx_embed("int8", artifacts), data, 5, 150, 5, off)}
@@ -140,7 +129,7 @@ def main() -> None:
     meta["topic_min_similarity"] = round(topics["affect-2"]["threshold"]["threshold"], 2)
     meta["topic_benchmark"] = topics
     meta_path.write_text(json.dumps(meta, indent=2))
-    old = affect1_dev()
+    old = graph_figures(ARTIFACTS, "int8")
     (args.artifacts / "MODEL_CARD.md").write_text(card(meta, old, lexicon_figures(), topics))
     print(f"wrote {args.artifacts / 'MODEL_CARD.md'}")
 

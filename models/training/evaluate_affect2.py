@@ -66,6 +66,15 @@ def dev_figures(emo_p: np.ndarray, mor_p: np.ndarray) -> dict:
     return out
 
 
+def graph_figures(artifacts: Path, variant: str) -> dict:
+    """``dev_figures`` of an exported graph, through the run-time Classifier."""
+    from models.classifier import Classifier
+
+    clf = Classifier(variant=variant, artifacts=artifacts)
+    emo_texts, mor_texts = dev_texts()
+    return dev_figures(clf.predict(emo_texts)[0], clf.predict(mor_texts)[1])
+
+
 def lexicon_figures() -> dict[str, float]:
     """MFD 2.0 lexicon F1 per label on the same moral dev rows (purity: sanctity words)."""
     from models.baselines import lexicon_predict, load_mfd

@@ -28,8 +28,8 @@ from transformers import AutoModel
 
 from models.datasets import MORALS6
 from models.labels import EMOTIONS
-from models.training.evaluate_affect2 import dev_figures, dev_texts
-from models.training.topic_head import HEAD_FILE, LayerTopicHead
+from models.training.evaluate_affect2 import dev_texts, graph_figures
+from models.training.topic_head import load_head
 
 OPSET = 17
 
@@ -46,9 +46,7 @@ class Affect2Graph(nn.Module):
         self.moral_head = nn.Linear(hidden, len(MORALS6))
         self.emotion_head.load_state_dict(heads["emotion_head"])
         self.moral_head.load_state_dict(heads["moral_head"])
-        saved = torch.load(run / HEAD_FILE, map_location="cpu")
-        self.topic = LayerTopicHead(saved["layers"], hidden, saved["width"])
-        self.topic.load_state_dict(saved["state"])
+        self.topic = load_head(run, hidden)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
         states = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
@@ -71,14 +69,6 @@ def export_graph(run: Path, out: Path) -> None:
             dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
                           "emotion_probs": {0: "batch"}, "moral_probs": {0: "batch"}, "embedding": {0: "batch"}},
         )
-
-
-def score(artifacts: Path, variant: str) -> dict:
-    from models.classifier import Classifier
-
-    clf = Classifier(variant=variant, artifacts=artifacts)
-    emo_texts, mor_texts = dev_texts()
-    return dev_figures(clf.predict(emo_texts)[0], clf.predict(mor_texts)[1])
 
 
 def main() -> None:
@@ -114,7 +104,7 @@ def main() -> None:
         variants["static-int8"] = static
     dev = {}
     for name, folder in variants.items():
-        dev[name] = score(folder, "fp32" if name == "fp32" else "int8")
+        dev[name] = graph_figures(folder, "fp32" if name == "fp32" else "int8")
         e, m = dev[name]["emotion"], dev[name]["moral"]
         print(f"{name:12s} E-c dev J/micro/macro {e['jaccard']:.3f}/{e['micro_f1']:.3f}/{e['macro_f1']:.3f}; "
               f"moral macro-F1 {m['macro_f1']:.3f} (purity {m['f1']['purity']:.3f})", flush=True)

@@ -42,6 +42,13 @@ def subjects() -> dict[str, list[str]]:
     return out
 
 
+def sample(max_texts: int) -> dict[str, list[str]]:
+    """Up to ``max_texts`` texts a subject, a seeded sample (the benchmark's data)."""
+    rng = np.random.default_rng(0)
+    return {name: [texts[i] for i in sorted(rng.permutation(len(texts))[:max_texts])]
+            for name, texts in subjects().items()}
+
+
 def accuracy(data: dict[str, list[str]], vectors: dict[str, np.ndarray], shots: int, per_topic: int,
              seed: int) -> float:
     rng = np.random.default_rng(seed)
@@ -89,18 +96,15 @@ def layers_embed(trained: Path) -> Embed:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from models.training.topic_head import HEAD_FILE, LayerTopicHead, layer_features
+    from models.training.topic_head import layer_features, load_head
 
     tok = AutoTokenizer.from_pretrained(str(trained / "encoder"))
     model = AutoModel.from_pretrained(str(trained / "encoder")).eval()
-    saved = torch.load(trained / HEAD_FILE, map_location="cpu")
-    head = LayerTopicHead(saved["layers"], model.config.hidden_size, saved["width"])
-    head.load_state_dict(saved["state"])
-    head.eval()
+    head = load_head(trained, model.config.hidden_size)
 
     def embed(texts: list[str]) -> np.ndarray:
         with torch.no_grad():
-            return head(torch.from_numpy(layer_features(model, tok, texts, saved["layers"], 128))).numpy()
+            return head(torch.from_numpy(layer_features(model, tok, texts, head.layers, 128))).numpy()
 
     return embed
 
@@ -169,9 +173,7 @@ def main() -> None:
                     help="off-topic tweets (E-c dev) used to find the centroid threshold that assigns at most 5%% "
                     "of them (0: skip)")
     args = ap.parse_args()
-    rng = np.random.default_rng(0)
-    data = {name: [texts[i] for i in sorted(rng.permutation(len(texts))[: args.max_texts])]
-            for name, texts in subjects().items()}
+    data = sample(args.max_texts)
     results = {}
     off = off_topic_texts(args.off_topic) if args.off_topic else None
     for spec in args.encoder or ["affect-1"]:

@@ -45,6 +45,14 @@ class LayerTopicHead(nn.Module):
         return nn.functional.normalize(self.net(pooled) + self.skip(pooled[:, -hidden:]), dim=-1)
 
 
+def load_head(run: Path, hidden: int) -> LayerTopicHead:
+    """A run's trained layer topic head (``HEAD_FILE``), in eval mode."""
+    saved = torch.load(run / HEAD_FILE, map_location="cpu")
+    head = LayerTopicHead(saved["layers"], hidden, saved["width"])
+    head.load_state_dict(saved["state"])
+    return head.eval()
+
+
 @torch.no_grad()
 def layer_features(encoder, tok, texts: list[str], layers: list[int], max_tokens: int, size: int = 64) -> np.ndarray:
     """Mean-pooled hidden states of ``layers`` (0 = the embeddings), concatenated."""

@@ -34,6 +34,8 @@ from collections import Counter
 from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 
+from models.labels import MORALS, MORALS_AFFECT1
+
 SEP = "|"
 # (series id, dimension) -> (label-set histogram, soft sums)
 Totals = dict[tuple[str, str], tuple[Counter[str], list[float] | None]]
@@ -105,13 +107,15 @@ def merge_sets(into: Counter[str], sets: dict[str, int]) -> None:
         into[k] += v
 
 
-# Moral probability sums written before the dimension gained purity (affect-1's
-# five labels) are read with a zero purity sum in its place (models.labels).
-_PURITY_AT, _OLD_MORALS = 4, 5
+_PURITY_AT = MORALS.index("purity")
 
 
-def _current(soft: list[float]) -> list[float]:
-    return [*soft[:_PURITY_AT], 0.0, *soft[_PURITY_AT:]] if len(soft) == _OLD_MORALS else soft
+def _current(soft: list[float] | None) -> list[float] | None:
+    """Moral probability sums written before the dimension gained purity
+    (affect-1's five labels) read with a zero purity sum in its place."""
+    if soft is not None and len(soft) == len(MORALS_AFFECT1):
+        return [*soft[:_PURITY_AT], 0.0, *soft[_PURITY_AT:]]
+    return soft
 
 
 def _add_soft(a: list[float] | None, b: Iterable[float]) -> list[float]:
@@ -335,7 +339,7 @@ class Windows:
         for base in set(frozen) | set(live):
             ref, buckets = frozen.get(base), live.get(base, [])
             if ref is not None and "merged" not in ref:  # an earlier release's reference: complete as it is
-                found = (Counter(ref["sets"]), ref["soft"] and _current(ref["soft"]))
+                found = (Counter(ref["sets"]), _current(ref["soft"]))
             else:
                 start = ref["start"] if ref is not None else self._ref_start(min(b for b, _ in buckets))
                 found = _sum_buckets(ref, [(b, v) for b, v in buckets if self._ref_start(b) == start])
@@ -352,7 +356,7 @@ def _split_bucket_key(key: str) -> tuple[str, int]:
 
 def _sum_buckets(ref: dict | None, buckets: list[tuple[int, dict]]) -> tuple[Counter[str], list[float] | None]:
     """A reference key's sets and soft sums (if any) plus those of ``buckets``."""
-    sets, soft = (Counter(), None) if ref is None else (Counter(ref["sets"]), ref["soft"] and _current(ref["soft"]))
+    sets, soft = (Counter(ref["sets"]), _current(ref["soft"])) if ref is not None else (Counter(), None)
     for _, val in buckets:
         merge_sets(sets, val["sets"])
         soft = _add_soft(soft, val["soft"]) if val["soft"] else soft
