@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -44,7 +47,7 @@ class Page:
             [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
              f"--remote-debugging-port={self.port}", "--remote-debugging-address=127.0.0.1",
              f"--user-data-dir={self.profile.name}", f"--window-size={self.width},{self.height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 30
         targets: list[dict] = []
         while time.monotonic() < deadline:
@@ -103,6 +106,18 @@ class Page:
             self.loop.run_until_complete(self.session.close())
         self.loop.close()
         if self.proc is not None:
-            self.proc.kill()
+            # Chromium's renderer and utility processes write into the profile
+            # too: killing only the browser left them writing while the profile
+            # was removed ("Directory not empty", once in two CI runs). Kill
+            # the whole process group and wait until none of it is left.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    os.killpg(self.proc.pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.05)
         self.profile.cleanup()
