@@ -181,7 +181,7 @@ def one_round(kafka: LocalKafka, args: argparse.Namespace, recs: list, tmp: Path
         scoring = len(batch) / (t_scored - t0)
         runs = []
         base = 0  # live records carry today's time: the 24h window holds only earlier live runs
-        for share in (0.5, 0.9):
+        for share in () if args.burst_only else (0.5, 0.9):
             rate = share * e2e
             n = int(rate * args.seconds)  # may exceed the burst's records: cycle through them
             live = [(batch[i % len(batch)][0], dict(batch[i % len(batch)][1], id=f"live{share}-{i}")) for i in range(n)]
@@ -220,11 +220,14 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30, help="length of each fixed-rate run")
     ap.add_argument("--rounds", type=int, default=3, help="full measurements; the summary gives median and spread")
     ap.add_argument("--batch-size", type=int, default=16, help="AFFECTWATCH_BATCH_SIZE of the worker")
+    ap.add_argument("--burst-only", action="store_true",
+                    help="only the burst (rate, CPU shares); skip the fixed-rate latency runs")
     ap.add_argument("--figures-interval", type=float, default=5.0,
                     help="worker figure refresh (production default 5 s; it bounds the latency resolution)")
     args = ap.parse_args()
     recs = texts()
     tmp = Path(tempfile.mkdtemp(prefix="affectwatch-bench-"))
+    print(f"worker logs in {tmp}", flush=True)
     results = []
     with LocalKafka() as kafka:
         for k in range(args.rounds):
@@ -252,7 +255,8 @@ def main() -> None:
     for name in ("broker", "worker loop"):
         shares = [r["per_record_ms"][name] / r["per_record_ms"]["classifier"] for r in results]
         print(f"{name} CPU / classifier CPU:         " + _spread(shares))
-    print("p99 timestamp -> figures at 90%:     " + _spread([r["runs"][1]["p99_s"] for r in results], "{:.2f}s"))
+    if not args.burst_only:
+        print("p99 timestamp -> figures at 90%:     " + _spread([r["runs"][1]["p99_s"] for r in results], "{:.2f}s"))
 
 
 if __name__ == "__main__":

@@ -262,6 +262,8 @@ def test_gap_filler_reads_offsets_faust_never_delivered(kafka, tmp_path):
     p = KafkaProducer(bootstrap_servers=s.kafka_bootstrap)
     for i in range(10):
         p.send(s.topic_posts, key=b"k", value=f"v{i}".encode(), partition=1)
+    for i in range(4):
+        p.send(s.topic_posts, key=b"k", value=f"v{i}".encode(), partition=3)
     p.flush()
     p.close()
     c = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=s.app_id, enable_auto_commit=False)
@@ -295,6 +297,24 @@ def test_gap_filler_reads_offsets_faust_never_delivered(kafka, tmp_path):
     # A partition without a committed offset starts at its first offset, and that is where commits may start.
     assert [e.message.offset for e in asyncio.run(fresh.fill([event(0, partition=2)], generation=1))] == [0]
     assert fresh.floors[(s.topic_posts, 2)] == 0 and fresh.floors[(s.topic_posts, 1)] == 1
+    # "None committed" is asked again before it causes a direct read: still none, so from the first offset ...
+    none3 = GapFiller(s.kafka_bootstrap, s.app_id)  # (a filler's clients live on one event loop)
+    assert [e.message.offset for e in asyncio.run(none3.fill([event(3, partition=3)], generation=1))] == [0, 1, 2, 3]
+    # ... but a commit found by the second ask is where the partition starts. The agent's other
+    # partitions are asked together, at its first batch (one ask a generation, not one a partition).
+    p3 = ATP(s.topic_posts, 3)
+    late = GapFiller(s.kafka_bootstrap, s.app_id, assigned=lambda: [p3])
+
+    async def commit_between() -> list[int]:
+        first = [e.message.offset for e in await late.fill([event(1)], generation=1)]
+        assert late.expected[(s.topic_posts, 3)] == 0 and (s.topic_posts, 3) in late.unconfirmed
+        c = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=s.app_id, enable_auto_commit=False)
+        c.commit({TopicPartition(s.topic_posts, 3): OffsetAndMetadata(2, "", -1)})
+        c.close()
+        return first + [e.message.offset for e in await late.fill([event(3, partition=3)], generation=1)]
+
+    assert asyncio.run(commit_between()) == [1, 2, 3]
+    assert late.floors[(s.topic_posts, 3)] == 2
     # A read that cannot get all its offsets fails instead of passing a partial run off as whole
     # (offsets 10..14 do not exist yet): the caller keeps its position and tries again.
     import streams.kafka.gaps as gaps

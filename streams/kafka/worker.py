@@ -116,8 +116,16 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     window_cache = WriteBack(TableMapping(windows_table), _current_event.get)
     core.aggregator.windows.table = window_cache
     state = {"figures_at": 0.0}
-    score_gaps = GapFiller(settings.kafka_bootstrap, settings.app_id, client=client_kwargs(settings))
-    scores_gaps = GapFiller(settings.kafka_bootstrap, settings.app_id, json.loads, client=client_kwargs(settings))
+    input_names = {settings.topic_posts, settings.topic_responses}
+
+    def owned(topics: set[str]) -> Any:
+        return lambda: [TopicPartition(tp.topic, tp.partition) for tp in app.consumer.assignment()
+                        if tp.topic in topics]
+
+    score_gaps = GapFiller(settings.kafka_bootstrap, settings.app_id, client=client_kwargs(settings),
+                           assigned=owned(input_names))
+    scores_gaps = GapFiller(settings.kafka_bootstrap, settings.app_id, json.loads, client=client_kwargs(settings),
+                            assigned=owned({settings.topic_scores}))
     # faust commits only past processed records, from where the gap fillers
     # found each partition starts (streams.kafka.commits).
     commits.install()
@@ -136,8 +144,6 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         src = dead.source
         key = "/".join(str(src.get(k)) for k in ("topic", "partition", "offset", "index") if k in src).encode()
         return await dead_topic.send(key=key, value=dead.to_dict(settings.dead_letter_max_raw_bytes))
-
-    input_names = {settings.topic_posts, settings.topic_responses}
 
     class IdleTail:
         """After about a second without events, and with no rebalance or
@@ -165,11 +171,10 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                     self.held_since = now
                 return []
             self.held_since = None
-            owned = [TopicPartition(tp.topic, tp.partition) for tp in app.consumer.assignment()
-                     if tp.topic in self.topics]
+            mine = owned(self.topics)()
             try:
-                ends = await asyncio.wait_for(self.gaps.end_offsets(owned), 10)
-                return await self.gaps.fill_tail(owned, ends, app.consumer_generation_id)
+                ends = await asyncio.wait_for(self.gaps.end_offsets(mine), 10)
+                return await self.gaps.fill_tail(mine, ends, app.consumer_generation_id)
             except Exception as exc:  # a safety net must not take the worker down: try again next idle second
                 log.warning("idle check of %s failed (%r); retrying later", sorted(self.topics), exc)
                 await self.gaps.close()
