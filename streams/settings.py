@@ -107,11 +107,14 @@ class Settings(BaseSettings):
 
     # DIKE: emotion spectra, behavior spectra and guardrails, the reviewer
     spectra_file: Path = Field(BUNDLED / "spectra.yaml", description="the seven emotion spectra and their mapping")
-    # Off by default: the shipped Γ files are reference fits that misfire on plain
-    # opinion statements (measured on the demo: docs/dike.md). Enable a spectrum
-    # once its Γ is fitted on your own reviewed examples.
+    # The hostility guardrail is on by default: its Γ (fitted on EI-oc intensities
+    # and GoEmotions neutral comments) flags 3% of the demo's plain opinion
+    # statements and 86% of high-anger tweets (docs/dike.md). The letter
+    # spectrum still misfires on plain statements: enable it after refitting.
     behavior_spectra: list[Path] = Field(
-        [], description="behavior spectra (YAML) to enforce, each with the fitted Γ beside it (<name>.gamma.json)"
+        [BUNDLED / "behavior" / "hostility.yaml"],
+        description="behavior spectra (YAML) to enforce, each with the fitted Γ beside it (<name>.gamma.json); "
+        "[] turns the guardrails off",
     )
     review_endpoint: str | None = Field(
         None, description="OpenAI-compatible base URL of the reviewer (for example http://127.0.0.1:8000/v1)"

@@ -82,6 +82,39 @@ def test_gamma_recovers_levels_from_their_emotions_and_round_trips(tmp_path: Pat
         Gamma.load(path)
 
 
+def test_probability_features_weigh_weak_emotions_weakly_and_keep_old_versions(tmp_path: Path):
+    spectrum = BehaviorSpectrum.load(HOSTILITY)
+    anger, joy = EMOTIONS.index("anger"), EMOTIONS.index("joy")
+    strong, weak, happy = (np.full(len(EMOTIONS), 0.02) for _ in range(3))
+    strong[anger], weak[anger], happy[joy] = 0.9, 0.2, 0.9
+    x = np.vstack([strong, weak, happy])
+    levels = np.array([spectrum.names.index(n) for n in ("hateful", "neutral", "warm")])
+    # Three levels taught by one text each: hateful = strong anger, neutral = weak anger.
+    probs = Gamma.fit(spectrum, np.repeat(x, 500, 0), np.repeat(levels, 500), features="probs")
+    tally = Gamma.fit(spectrum, np.repeat(x, 500, 0), np.repeat(levels, 500), top=1)
+    assert list(probs.classify(x)[0]) == list(levels)
+    # A top-M tally cannot tell weak anger from strong anger: both are "anger first".
+    assert tally.classify(weak[None])[0][0] == tally.classify(strong[None])[0][0]
+    again = Gamma.load(probs.save(tmp_path / "p.gamma.json"))
+    assert again.features == "probs" and again.version == probs.version
+    # Files fitted before the option have no "features" key and keep their version.
+    assert "features" not in tally.to_dict() and Gamma.load(gamma_path(LETTER, "letter")).features == "top_m"
+    with pytest.raises(ValueError, match="features"):
+        Gamma.fit(spectrum, x, levels, features="embedding")
+
+
+def test_the_hostility_guardrail_is_on_by_default_and_passes_plain_opinions(classifier):
+    from streams.settings import Settings
+
+    assert Settings().behavior_spectra == [HOSTILITY]
+    rail = Guardrail.load(HOSTILITY)
+    assert rail.gamma.features == "probs" and rail.gamma.classifier_version == classifier.version
+    plain = ["Everyone is entitled to receive affordable healthcare.",
+             "I think our government should enforce tougher environmental rules.",
+             "Taxes on small businesses should be lower so they can hire more people."]
+    assert all(j.allowed for j in rail.judge_many(classifier.predict(plain)[0]))
+
+
 def test_shipped_guardrails_flag_a_hostile_reply_and_pass_a_kind_one(classifier):
     rails = [Guardrail.load(LETTER), Guardrail.load(HOSTILITY)]
     assert gamma_path(HOSTILITY, "hostility").is_file()

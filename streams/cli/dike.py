@@ -20,6 +20,8 @@ def dike_fit(
     examples: Path = typer.Option(..., help="JSONL of {'text', 'level'} (level name or index)"),
     top_m: int = typer.Option(3, help="emotions tallied per example text"),
     prior: str = typer.Option("uniform", help="uniform or empirical (the examples' level shares)"),
+    features: str = typer.Option("top_m", help="top_m (tally each text's top-M emotions) or probs (add its "
+                                 "probability vector)"),
     out: Path | None = typer.Option(None, help="where to save Γ; default: <name>.gamma.json beside the spectrum"),
 ) -> None:
     """Fit Γ (one emotion-frequency vector per level) from labeled example texts."""
@@ -28,8 +30,8 @@ def dike_fit(
     from streams.dike.guardrails import gamma_path
     from streams.wiring import make_classifier
 
-    if prior not in ("uniform", "empirical") or top_m < 1:
-        err.print("[red]--prior is uniform or empirical, --top-m at least 1[/red]")
+    if prior not in ("uniform", "empirical") or top_m < 1 or features not in ("top_m", "probs"):
+        err.print("[red]--prior is uniform or empirical, --features top_m or probs, --top-m at least 1[/red]")
         raise typer.Exit(2)
     try:
         spec = BehaviorSpectrum.load(spectrum)
@@ -37,7 +39,7 @@ def dike_fit(
     except (OSError, ValueError) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
-    gamma = fit(spec, texts, levels, make_classifier(_settings()), top_m, prior)
+    gamma = fit(spec, texts, levels, make_classifier(_settings()), top_m, prior, features)
     path = gamma.save(out or gamma_path(spectrum, spec.name))
     counts = ", ".join(f"{n}: {c}" for n, c in zip(spec.names, gamma.examples, strict=True))
     console.print(f"wrote {path} (version {gamma.version}; examples per level: {counts})")

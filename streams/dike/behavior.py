@@ -3,10 +3,12 @@
 A behavior spectrum has L ordered levels, each with a name and an intensity,
 and a guardrail: the range of intensities that is acceptable. Γ holds one
 emotion-frequency vector per level: for every example text of a level, its
-top-M emotions (by classifier probability) are tallied. A new text's top-M
-emotions are then scored against each level's frequencies as a multinomial
-(log Γ, Laplace-smoothed), and the best level wins; its softmax share is the
-confidence.
+top-M emotions (by classifier probability) are tallied, or, with features
+``probs``, its whole probability vector is added (a text with anger at 0.9
+gives more anger evidence than one at 0.3, and a text with no strong emotion
+gives little of any). A new text's features are then scored against each
+level's frequencies as a multinomial (log Γ, Laplace-smoothed), and the best
+level wins; its softmax share is the confidence.
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ class BehaviorSpectrum:
         return spectrum
 
 
+FEATURES = ("top_m", "probs")
+
+
 def top_m(probs: np.ndarray, m: int) -> np.ndarray:
     """(n, E) 0/1 rows marking each text's m most probable emotions."""
     probs = np.atleast_2d(np.asarray(probs, dtype=np.float64))
@@ -71,6 +76,13 @@ def top_m(probs: np.ndarray, m: int) -> np.ndarray:
     out = np.zeros_like(probs)
     np.put_along_axis(out, idx, 1.0, axis=1)
     return out
+
+
+def features_of(probs: np.ndarray, features: str, m: int) -> np.ndarray:
+    """(n, E) evidence rows: top-M indicators, or the probabilities themselves."""
+    if features == "probs":
+        return np.atleast_2d(np.asarray(probs, dtype=np.float64))
+    return top_m(probs, m)
 
 
 @dataclass
@@ -84,19 +96,24 @@ class Gamma:
     prior: str = "uniform"  # or "empirical": the levels' shares among the examples
     classifier_version: str = ""
     created: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    features: str = "top_m"  # or "probs" (FEATURES)
 
     @classmethod
     def fit(cls, spectrum: BehaviorSpectrum, probs: np.ndarray, levels: np.ndarray, top: int = 3,
-            smoothing: float = 1.0, prior: str = "uniform", classifier_version: str = "") -> Gamma:
+            smoothing: float = 1.0, prior: str = "uniform", classifier_version: str = "",
+            features: str = "top_m") -> Gamma:
         levels = np.asarray(levels, dtype=int)
         n_levels = len(spectrum.levels)
         if levels.size == 0 or levels.min() < 0 or levels.max() >= n_levels:
             raise ValueError(f"level indices must be in 0..{n_levels - 1}")
-        x = top_m(probs, top)
+        if features not in FEATURES:
+            raise ValueError(f"features must be one of {FEATURES}, not {features!r}")
+        x = features_of(probs, features, top)
         counts = np.zeros((n_levels, x.shape[1]))
         np.add.at(counts, levels, x)
         examples = np.bincount(levels, minlength=n_levels).tolist()
-        return cls(spectrum.name, spectrum.names, counts, examples, top, smoothing, prior, classifier_version)
+        return cls(spectrum.name, spectrum.names, counts, examples, top, smoothing, prior, classifier_version,
+                   features=features)
 
     @cached_property  # Γ does not change once fitted or loaded
     def log_gamma(self) -> np.ndarray:
@@ -104,7 +121,7 @@ class Gamma:
         return np.log(sm / sm.sum(1, keepdims=True))
 
     def scores(self, probs: np.ndarray) -> np.ndarray:
-        s = top_m(probs, self.top_m) @ self.log_gamma.T
+        s = features_of(probs, self.features, self.top_m) @ self.log_gamma.T
         if self.prior == "empirical":
             ex = np.asarray(self.examples, dtype=np.float64) + self.smoothing
             s = s + np.log(ex / ex.sum())
@@ -121,6 +138,9 @@ class Gamma:
 
     # -- persistence --------------------------------------------------------
     def to_dict(self) -> dict:
+        # "features" is written only when not the original top-M, so that Γ
+        # files fitted before it keep their content hash (their version).
+        extra = {"features": self.features} if self.features != "top_m" else {}
         return {
             "spectrum": self.spectrum,
             "levels": list(self.levels),
@@ -132,6 +152,7 @@ class Gamma:
             "prior": self.prior,
             "classifier_version": self.classifier_version,
             "created": self.created,
+            **extra,
         }
 
     @cached_property
@@ -151,7 +172,9 @@ class Gamma:
             raise ValueError(f"{path}: fitted on other emotion labels than this classifier's")
         g = cls(d["spectrum"], tuple(d["levels"]), np.asarray(d["counts"], dtype=np.float64), list(d["examples"]),
                 int(d["top_m"]), float(d["smoothing"]), str(d["prior"]), str(d.get("classifier_version", "")),
-                str(d.get("created", "")))
+                str(d.get("created", "")), features=str(d.get("features", "top_m")))
+        if g.features not in FEATURES:
+            raise ValueError(f"{path}: features must be one of {FEATURES}, not {g.features!r}")
         if d.get("version") and d["version"] != g.version:
             raise ValueError(f"{path}: content does not match its version {d['version']} (edited by hand?)")
         return g

@@ -35,9 +35,10 @@ def read_examples(path: Path, spectrum: BehaviorSpectrum) -> tuple[list[str], np
 
 
 def fit(spectrum: BehaviorSpectrum, texts: Sequence[str], levels: np.ndarray, classifier, top: int = 3,
-        prior: str = "uniform") -> Gamma:
+        prior: str = "uniform", features: str = "top_m") -> Gamma:
     emo = classifier.predict(list(texts))[0]
-    return Gamma.fit(spectrum, emo, levels, top=top, prior=prior, classifier_version=classifier.version)
+    return Gamma.fit(spectrum, emo, levels, top=top, prior=prior, classifier_version=classifier.version,
+                     features=features)
 
 
 def read_voc(path: Path) -> tuple[list[str], np.ndarray]:
