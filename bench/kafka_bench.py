@@ -33,7 +33,7 @@ from models.classifier import Classifier  # noqa: E402
 from streams.kafka.io import create_topics  # noqa: E402
 from streams.kafka.localkafka import LocalKafka  # noqa: E402
 from streams.kafka.security import client_kwargs  # noqa: E402
-from streams.settings import BUNDLED  # noqa: E402
+from streams.settings import BUNDLED, Settings  # noqa: E402
 from tests.kafka_support import Worker, isolated_settings  # noqa: E402
 
 
@@ -150,7 +150,8 @@ def one_round(kafka: LocalKafka, args: argparse.Namespace, recs: list, tmp: Path
     create_topics(s)
     # Production values, not the test suite's (tests/kafka_support.TEST_ENV).
     prod = {"AFFECTWATCH_FIGURES_INTERVAL_SECONDS": str(args.figures_interval), "AFFECTWATCH_PERMUTATIONS": "300",
-            "AFFECTWATCH_MIN_SAMPLES": "30", "AFFECTWATCH_BATCH_SIZE": str(args.batch_size)}
+            "AFFECTWATCH_MIN_SAMPLES": "30", "AFFECTWATCH_BATCH_SIZE": str(args.batch_size),
+            "AFFECTWATCH_BEHAVIOR_SPECTRA": json.dumps(args.spectra)}
     worker = Worker(s, tmp / f"worker-{k}.log", tmp / f"state-{k}", extra_env=prod).start()
     try:  # a worker left running would skew every later measurement on these cores
         worker.wait_ready()
@@ -220,6 +221,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30, help="length of each fixed-rate run")
     ap.add_argument("--rounds", type=int, default=3, help="full measurements; the summary gives median and spread")
     ap.add_argument("--batch-size", type=int, default=16, help="AFFECTWATCH_BATCH_SIZE of the worker")
+    ap.add_argument("--spectra", type=lambda v: [str(BUNDLED / "behavior" / f"{n}.yaml") for n in v.split(",") if n],
+                    default=[str(p) for p in Settings.model_fields["behavior_spectra"].default],
+                    help="enforced behavior spectra, comma-separated names (default: the product's default, "
+                    "hostility; the test suite enforces letter,hostility)")
     ap.add_argument("--burst-only", action="store_true",
                     help="only the burst (rate, CPU shares); skip the fixed-rate latency runs")
     ap.add_argument("--figures-interval", type=float, default=5.0,
@@ -247,7 +252,7 @@ def main() -> None:
                   f"{r['scrape']['series']} series", flush=True)
     print(f"\n{args.records} records (demo sample), {os.cpu_count()} cores, one worker, 4 partitions, "
           f"broker on the same cores, figures every {args.figures_interval:g} s, batch {args.batch_size}, "
-          f"{args.rounds} rounds")
+          f"spectra {[Path(p).stem for p in args.spectra]}, {args.rounds} rounds")
     print("ratio end to end / classifier alone: " + _spread([r["ratio"] for r in results]))
     print("end to end records/s:                " + _spread([r["e2e"] for r in results], "{:.1f}"))
     for name in ("broker", "worker loop", "classifier"):

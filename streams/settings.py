@@ -201,6 +201,11 @@ class Settings(BaseSettings):
     worker_web_port: int = Field(6066, ge=1, le=65535, description="port of the worker's /ready and /metrics")
     kafka_session_timeout_seconds: float = Field(60.0, gt=0, description="consumer group session timeout")
     kafka_heartbeat_seconds: float = Field(3.0, gt=0, description="consumer group heartbeat interval")
+    kafka_max_poll_records: int = Field(
+        200, ge=1, le=100_000,
+        description="records a worker's consumer hands over per poll; one poll is delivered to the agents in order, "
+        "so a large one holds the scores behind a backlog of inputs",
+    )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="how every Kafka client connects: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
     )

@@ -76,6 +76,12 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         autodiscover=False,
         broker_session_timeout=settings.kafka_session_timeout_seconds,
         broker_heartbeat_interval=settings.kafka_heartbeat_seconds,
+        # One worker consumes its inputs and the scores it produced; faust
+        # delivers a poll's records one by one, and an input whose stream is
+        # full blocks the rest. Unbounded (the client's default), a poll under
+        # backlog held thousands of inputs and the aggregation saw no score for
+        # a second at a time.
+        broker_max_poll_records=settings.kafka_max_poll_records,
         stream_recovery_delay=settings.recovery_delay_seconds,
         broker_credentials=faust_credentials(settings),
         producer_acks=-1,
