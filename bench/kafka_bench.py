@@ -108,6 +108,26 @@ def wait_counted(worker: Worker, target: float, timeout: float) -> tuple[float, 
                        f"late of {target}")
 
 
+def messages_per_record(settings, records: int) -> dict[str, float]:
+    """Messages the worker wrote to each topic so far, per input record (from the topics' end offsets)."""
+    from kafka import TopicPartition
+
+    from streams.kafka.io import TABLES
+
+    topics = {"score envelopes": settings.topic_scores, "violations": settings.topic_violations,
+              "dead letters": settings.topic_dead_letters,
+              **{f"{t} changelog": f"{settings.app_id}-{t}-changelog" for t in TABLES}}
+    c = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, **client_kwargs(settings))
+    try:
+        out = {}
+        for label, topic in topics.items():
+            tps = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic) or ()]
+            out[label] = sum(c.end_offsets(tps).values()) / records if tps else 0.0
+        return out
+    finally:
+        c.close()
+
+
 def latency_run(settings, worker: Worker, records, rate: float, base: float) -> dict:
     snaps = KafkaConsumer(settings.topic_snapshots, bootstrap_servers=settings.kafka_bootstrap,
                           auto_offset_reset="latest", group_id=None, **client_kwargs(settings))
@@ -166,15 +186,19 @@ def one_round(kafka: LocalKafka, args: argparse.Namespace, recs: list, tmp: Path
         procs = {"broker": kafka.proc.pid, "worker": worker.proc.pid}
         for child in process_tree(worker.proc.pid)[1:]:
             if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():  # not the resource tracker
-                procs[f"classifier {child}"] = child
+                # The classifier's children have onnxruntime loaded; the figures process has not.
+                kind = "classifier" if "onnxruntime" in Path(f"/proc/{child}/maps").read_text() else "figures"
+                procs[f"{kind} {child}"] = child
         cpu0 = {name: cpu_seconds(pid) for name, pid in procs.items()}
         t0 = time.time()
         produce(s, batch, None, stamp_now=False)
         t_scored, t1, late = wait_counted(worker, len(batch), 600)
         used = {name: cpu_seconds(pid) - cpu0[name] for name, pid in procs.items()}
+        messages = messages_per_record(s, len(batch))
         per_record_ms = {
             "broker": used["broker"] / len(batch) * 1000,
             "worker loop": used["worker"] / len(batch) * 1000,
+            "figures process": sum(v for name, v in used.items() if name.startswith("figures")) / len(batch) * 1000,
             "classifier": sum(v for name, v in used.items() if name.startswith("classifier")) / len(batch) * 1000,
         }
         cores = {name: v / (t1 - t0) for name, v in used.items()}
@@ -206,7 +230,7 @@ def one_round(kafka: LocalKafka, args: argparse.Namespace, recs: list, tmp: Path
         alone = len(alone_texts) / (time.perf_counter() - c0)
         return {"e2e": e2e, "scoring": scoring, "alone": alone, "ratio": e2e / alone, "cores": cores,
                 "per_record_ms": per_record_ms, "runs": runs, "scrape": scrape, "hwm": hwm, "records": len(batch),
-                "late": late}
+                "late": late, "messages": messages}
 
     finally:
         worker.stop()
@@ -247,6 +271,8 @@ def main() -> None:
                 print(f"  at {run['share']:.0%} of max ({run['rate']:.0f}/s, {run['records']} records): "
                       f"timestamp -> figures p50 {run['p50_s']:.2f}s, p99 {run['p99_s']:.2f}s "
                       f"({run['included']} seen)", flush=True)
+            print("  messages written per input record: "
+                  + ", ".join(f"{name} {v:.2f}" for name, v in r["messages"].items()), flush=True)
             print("  peak memory (VmHWM): " + ", ".join(f"{n} {v:.0f} MB" for n, v in r["hwm"].items())
                   + f"; /metrics scrape median {r['scrape']['ms']:.1f} ms, {r['scrape']['kb']:.0f} KB, "
                   f"{r['scrape']['series']} series", flush=True)
@@ -255,7 +281,7 @@ def main() -> None:
           f"spectra {[Path(p).stem for p in args.spectra]}, {args.rounds} rounds")
     print("ratio end to end / classifier alone: " + _spread([r["ratio"] for r in results]))
     print("end to end records/s:                " + _spread([r["e2e"] for r in results], "{:.1f}"))
-    for name in ("broker", "worker loop", "classifier"):
+    for name in ("broker", "worker loop", "figures process", "classifier"):
         print(f"CPU ms per record, {name + ':':12s}      " + _spread([r["per_record_ms"][name] for r in results]))
     for name in ("broker", "worker loop"):
         shares = [r["per_record_ms"][name] / r["per_record_ms"]["classifier"] for r in results]

@@ -182,6 +182,9 @@ class Settings(BaseSettings):
         2, ge=0, description="micro-batches classified ahead of the one being counted or sent (0: a worker takes "
         "one at a time; the embedded runner keeps at least one ahead)"
     )
+    figures_process: bool = Field(
+        True, description="a Kafka worker computes its figures in a child process (its own GIL); false: in a thread"
+    )
     classifier_processes: int = Field(
         2, ge=0, description="child processes that run a worker's classifier (0: in the worker's own process)"
     )

@@ -49,6 +49,7 @@ from streams.core.topics import ALL
 from streams.core.windows import Windows
 from streams.kafka import commits
 from streams.kafka.batches import ack_all, micro_batches
+from streams.kafka.figures_process import FiguresProcess
 from streams.kafka.gaps import GapFiller
 from streams.kafka.messages import envelopes, observation_entry, observations_of
 from streams.kafka.security import client_kwargs, faust_credentials
@@ -362,10 +363,14 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
             commits.ack_ranges(app, ranges, generation)
 
     maker, window_cfg = core.aggregator.maker, core.aggregator.windows.cfg
-    figures_pool = ThreadPoolExecutor(1, thread_name_prefix="figures")
+    if settings.figures_process:
+        compute = FiguresProcess(maker, window_cfg).compute
+    else:
+        figures_pool = ThreadPoolExecutor(1, thread_name_prefix="figures")
 
-    def compute(snapshot: dict[str, dict]) -> Any:
-        return maker.compute(Windows(snapshot, window_cfg))
+        async def compute(snapshot: dict[str, dict]) -> Any:
+            return await asyncio.get_running_loop().run_in_executor(
+                figures_pool, lambda: maker.compute(Windows(snapshot, window_cfg)))
 
     watched = {settings.topic_posts, settings.topic_responses, settings.topic_scores}
 
@@ -383,7 +388,24 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
             if pos is not None and high is not None:
                 metrics.lag.labels(run, tp.topic, str(tp.partition)).set(max(0, high - pos))
 
-    @app.timer(settings.figures_interval_seconds)
+    @app.task
+    async def figures_every_interval() -> None:
+        # Refreshes start every interval whatever they take (faust's timers sleep
+        # the interval *after* each run: with a 2.5 s refresh under load, figures
+        # came every 7.5 s); one that overruns is followed by the next at once.
+        interval = settings.figures_interval_seconds
+        loop = asyncio.get_running_loop()
+        due = loop.time() + interval
+        while not app.should_stop:
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            due = max(due + interval, loop.time())
+            try:
+                await publish_figures()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one failed refresh must not end the refreshes
+                log.exception("figures refresh failed; the next one is due in %.1f s", interval)
+
     async def publish_figures() -> None:
         if app.rebalancing or not app.tables.recovery.completed.is_set():
             return
@@ -391,7 +413,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         # compute off the loop so the agents and heartbeats keep going.
         await export_lag()
         snapshot = dict(windows_table.items())
-        figs = await asyncio.get_running_loop().run_in_executor(figures_pool, compute, snapshot)
+        figs = await compute(snapshot)
         metrics.figures.figures = figs
         view = Windows(snapshot, window_cfg)
         wm = max((view.watermark(t) or 0 for t in view.topics()), default=0)
