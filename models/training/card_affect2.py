@@ -111,8 +111,11 @@ def card(meta: dict, old: dict, lexicon: dict, topics: dict) -> str:
               "- Purity has few positive examples (see the counts above); its F1 is noisy.",
               "- Trained and evaluated on English tweets and Reddit comments; LM responses are longer and",
               "  more formal: the head + tail truncation of `affect-1` applies.",
-              "- DIKE's Γ (`streams/bundled/spectra.yaml`) was fitted on `affect-1`'s emotion probabilities;",
-              "  refit it (`affectwatch dike fit`) before relying on spectra under this release.", ""]
+              "- DIKE's Γ files (`streams/bundled/behavior/*.gamma.json`) were fitted on `affect-1`'s emotion",
+              "  probabilities. The hostility Γ on this release flags 2.8% of the demo's persona statements and",
+              "  88.2% of EI-oc anger class-3 dev tweets; refitted on this release, 3.4% and 88.2%",
+              "  (`python bench/hostility_guardrail.py --artifacts models/affect-2`, docs/dike.md). The letter Γ",
+              "  was not refitted: refit it (`affectwatch dike fit`) before enforcing it under this release.", ""]
     return "\n".join(lines)
 
 
