@@ -119,3 +119,23 @@ def test_csv_input_and_metrics_endpoint(settings, classifier, tmp_path: Path):
     some = urllib.request.urlopen(url, timeout=5).read().decode()
     assert 'affectwatch_records_total{run="live",stream="human"} 2.0' in some and "affectwatch_entropy{" in some
     assert "affectwatch_distribution_share" not in some and "affectwatch_dead_letters_total" not in some
+
+
+def test_the_kafka_workers_figures_process_computes_what_the_core_computes(settings, classifier, small_stream):
+    """A worker computes its figures in a child process (its own GIL): from the
+    same state it must give the same figures, refresh after refresh."""
+    import asyncio
+
+    from streams.core.windows import Windows
+    from streams.kafka.figures_process import FiguresProcess
+
+    core, _ = run(settings, classifier, read_inputs(*small_stream))
+    snapshot = dict(core.aggregator.windows.table)
+    maker, cfg = core.aggregator.maker, core.aggregator.windows.cfg
+    here = maker.compute(Windows(snapshot, cfg)).to_dict()
+    child = FiguresProcess(maker, cfg)
+    try:
+        first, again = (asyncio.run(child.compute(snapshot)).to_dict() for _ in range(2))
+    finally:
+        child.close()
+    assert here["series"] and first == here and again == here
