@@ -10,6 +10,7 @@ calls, so the same scores.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -21,8 +22,10 @@ from models.classifier import Classifier
 _child: Classifier | None = None
 
 
-def _start(kwargs: dict[str, Any]) -> None:
+def _start(kwargs: dict[str, Any], nice: int) -> None:
     global _child
+    if nice:
+        os.nice(nice)
     _child = Classifier(**kwargs)
 
 
@@ -47,11 +50,11 @@ class ClassifierProcess:
     end of a batch for its slowest text; the caller keeps that many calls in
     flight (``AFFECTWATCH_CLASSIFY_AHEAD``)."""
 
-    def __init__(self, processes: int = 1, **kwargs: Any) -> None:
+    def __init__(self, processes: int = 1, nice: int = 0, **kwargs: Any) -> None:
         if processes > 1:
             kwargs = {**kwargs, "threads": 1}
         self._pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_start, initargs=(kwargs,))
+                                         initializer=_start, initargs=(kwargs, nice))
         # One call per process at once starts them all now, not mid-stream.
         described = [self._pool.submit(_describe) for _ in range(processes)]
         answers = [f.result() for f in described]

@@ -185,6 +185,10 @@ class Settings(BaseSettings):
     figures_process: bool = Field(
         True, description="a Kafka worker computes its figures in a child process (its own GIL); false: in a thread"
     )
+    classifier_nice: int = Field(
+        5, ge=0, le=19, description="niceness added to a Kafka worker's classifier processes, so that its event loop, "
+        "figures and the broker are served first on shared cores"
+    )
     classifier_processes: int = Field(
         2, ge=0, description="child processes that run a worker's classifier (0: in the worker's own process)"
     )

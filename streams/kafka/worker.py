@@ -97,7 +97,8 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         value_serializer="json",
     )
     if classifier is None and settings.classifier_processes:
-        classifier = ClassifierProcess(settings.classifier_processes, **classifier_kwargs(settings))
+        classifier = ClassifierProcess(settings.classifier_processes, nice=settings.classifier_nice,
+                                       **classifier_kwargs(settings))
     core = build_core(settings, classifier)
     metrics = core.metrics
     run = metrics.run
