@@ -274,32 +274,44 @@ def test_gap_filler_reads_offsets_faust_never_delivered(kafka, tmp_path):
         return SimpleNamespace(message=SimpleNamespace(topic=s.topic_posts, partition=partition, offset=offset),
                                value=f"v{offset}".encode())
 
+    def once(filler: GapFiller, call):
+        """Runs one call on its own event loop and closes the filler's client on it
+        (left open, a client's finalizer can run during a later test)."""
+
+        async def go():
+            try:
+                return await call
+            finally:
+                await filler.close()
+
+        return asyncio.run(go())
+
     filler = GapFiller(s.kafka_bootstrap, s.app_id)
-    out = asyncio.run(filler.fill([event(o) for o in (1, 2, 7, 8)], generation=5))
+    out = once(filler, filler.fill([event(o) for o in (1, 2, 7, 8)], generation=5))
     assert [e.message.offset for e in out] == [1, 2, 3, 4, 5, 6, 7, 8]
     assert [e.value for e in out[2:6]] == [b"v3", b"v4", b"v5", b"v6"]
     assert all(isinstance(e, GapEvent) for e in out[2:6]) and filler.filled == 4
     # Later batches continue from there; a new generation starts again from the committed offset.
-    assert [e.message.offset for e in asyncio.run(filler.fill([event(9)], generation=5))] == [9]
-    again = asyncio.run(filler.fill([event(3)], generation=6))
+    assert [e.message.offset for e in once(filler, filler.fill([event(9)], generation=5))] == [9]
+    again = once(filler, filler.fill([event(3)], generation=6))
     assert [e.message.offset for e in again] == [1, 2, 3]
     # A run skipped at the end of the partition: no later event reveals it, the idle check does.
     from aiokafka import TopicPartition as ATP
 
     tp = ATP(s.topic_posts, 1)
-    tail = asyncio.run(filler.fill_tail([tp], {tp: 10}, generation=6))
+    tail = once(filler, filler.fill_tail([tp], {tp: 10}, generation=6))
     assert [e.message.offset for e in tail] == [4, 5, 6, 7, 8, 9] and all(isinstance(e, GapEvent) for e in tail)
-    assert asyncio.run(filler.fill_tail([tp], {tp: 10}, generation=6)) == []  # nothing twice
+    assert once(filler, filler.fill_tail([tp], {tp: 10}, generation=6)) == []  # nothing twice
     fresh = GapFiller(s.kafka_bootstrap, s.app_id)  # nothing seen yet: from the committed offset on
-    assert [e.message.offset for e in asyncio.run(fresh.fill_tail([tp], {tp: 10}, generation=1))] == list(range(1, 10))
+    assert [e.message.offset for e in once(fresh, fresh.fill_tail([tp], {tp: 10}, generation=1))] == list(range(1, 10))
     # Faust delivering what was read directly is not processed twice (its side effects would repeat).
-    assert asyncio.run(fresh.fill([event(8), event(9)], generation=1)) == [] and fresh.repeated == 2
+    assert once(fresh, fresh.fill([event(8), event(9)], generation=1)) == [] and fresh.repeated == 2
     # A partition without a committed offset starts at its first offset, and that is where commits may start.
-    assert [e.message.offset for e in asyncio.run(fresh.fill([event(0, partition=2)], generation=1))] == [0]
+    assert [e.message.offset for e in once(fresh, fresh.fill([event(0, partition=2)], generation=1))] == [0]
     assert fresh.floors[(s.topic_posts, 2)] == 0 and fresh.floors[(s.topic_posts, 1)] == 1
     # "None committed" is asked again before it causes a direct read: still none, so from the first offset ...
     none3 = GapFiller(s.kafka_bootstrap, s.app_id)  # (a filler's clients live on one event loop)
-    assert [e.message.offset for e in asyncio.run(none3.fill([event(3, partition=3)], generation=1))] == [0, 1, 2, 3]
+    assert [e.message.offset for e in once(none3, none3.fill([event(3, partition=3)], generation=1))] == [0, 1, 2, 3]
     # ... but a commit found by the second ask is where the partition starts. The agent's other
     # partitions are asked together, at its first batch (one ask a generation, not one a partition).
     p3 = ATP(s.topic_posts, 3)
@@ -313,7 +325,7 @@ def test_gap_filler_reads_offsets_faust_never_delivered(kafka, tmp_path):
         c.close()
         return first + [e.message.offset for e in await late.fill([event(3, partition=3)], generation=1)]
 
-    assert asyncio.run(commit_between()) == [1, 2, 3]
+    assert once(late, commit_between()) == [1, 2, 3]
     assert late.floors[(s.topic_posts, 3)] == 2
     # A read that cannot get all its offsets fails instead of passing a partial run off as whole
     # (offsets 10..14 do not exist yet): the caller keeps its position and tries again.
@@ -323,7 +335,7 @@ def test_gap_filler_reads_offsets_faust_never_delivered(kafka, tmp_path):
     old, gaps.READ_SECONDS = gaps.READ_SECONDS, 2.0
     try:
         with pytest.raises(TimeoutError):
-            asyncio.run(short.fill_tail([tp], {tp: 15}, generation=1))
+            once(short, short.fill_tail([tp], {tp: 15}, generation=1))
     finally:
         gaps.READ_SECONDS = old
     assert short.expected[(s.topic_posts, 1)] == 1 and short.filled == 0

@@ -54,6 +54,13 @@ def test_bad_posts_get_reasons(raw, reason):
 def test_record_too_large_and_deeply_nested():
     assert dead(b"{" + b" " * 2_000_001 + b"}").reason == "record_too_large"
     assert dead(b"[" * 100_000 + b"]" * 100_000).reason == "too_deep"  # was malformed_json: now says why
+    # Refused before decoding: the decoder would recurse to the interpreter's limit, where
+    # any finalizer that runs meanwhile fails (seen once in CI as an "unraisable exception").
+    deep = dead(b'{"a": ' + b"[" * 5_000 + b"]" * 5_000 + b"}")
+    assert (deep.reason, deep.detail) == ("too_deep", "nested more than 16 levels")
+    # Brackets inside strings are text, not nesting.
+    text = '[{"' + "[" * 50 + '\\"' + "{" * 50
+    assert isinstance(parse(json.dumps({**POST, "text": text}), "post", {}, Limits()), Parsed)
 
 
 def test_dead_letter_keeps_non_utf8_bytes_as_base64():

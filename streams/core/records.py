@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -183,6 +184,26 @@ def _reason(err: ValidationError) -> tuple[str, str]:
     return f"{kind}:{loc}", "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())[:500]
 
 
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _deeper_than(text: str, limit: int) -> bool:
+    """Whether brackets outside strings nest deeper than ``limit``, found
+    without recursion. The decoder would recurse once per level: near the
+    interpreter's limit any finalizer that runs meanwhile fails too, so deep
+    input is refused before it is decoded (most records have too few
+    brackets to be scanned at all)."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = 0
+    for m in _BRACKET.finditer(_STRING.sub("", text)):
+        depth += 1 if m.group() in "[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -272,6 +293,8 @@ def parse(raw: bytes | str | dict, kind: Kind, source: dict[str, Any], limits: L
             text = raw_bytes.removeprefix(BOM).decode("utf-8")
         except UnicodeDecodeError as exc:
             return DeadLetter(raw_bytes, source, "invalid_utf8", str(exc))
+        if _deeper_than(text, limits.max_depth):
+            return DeadLetter(raw_bytes, source, "too_deep", f"nested more than {limits.max_depth} levels")
         try:
             data = json.loads(text, parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
