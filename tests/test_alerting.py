@@ -145,7 +145,11 @@ def test_divergence_pages_through_alertmanager_and_resolves_and_every_dashboard_
         replay(s, plan(s, recovered), None)
         wait(lambda: [a for a in receiver.alerts() if a["labels"]["alertname"] == ALERT
                       and a["status"] == "resolved"], 180, "the resolved notification")
-        assert "firing" not in states(prom)
+        # The alert has one instance per group, topic and dimension; each resolves
+        # at the rule evaluation after its own figures moved, so the first resolved
+        # notification can come while another instance is still firing (seen once
+        # in CI). Every instance must resolve.
+        wait(lambda: "firing" not in states(prom), 120, f"every instance of {ALERT} resolved")
     finally:
         prom.stop()
         am.stop()
