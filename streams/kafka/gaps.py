@@ -205,12 +205,32 @@ class GapFiller:
                 log.debug("closing the end-offsets client failed", exc_info=True)
 
     async def _gap(self, tp: TopicPartition, start: int, end: int) -> list[GapEvent]:
-        records = await self._read(tp, start, end)
-        found = [GapEvent(m, self.deserialize(m.value)) for m in records]
-        self.filled += len(found)
-        # Offsets deleted by retention are accounted for too: nothing can read them.
-        self.ranges.append((tp.topic, tp.partition, start, end))
-        return found
+        return [GapEvent(m, self.deserialize(m.value)) for m in await self._read(tp, start, end)]
+
+    async def _next(self, key: tuple[str, int], beyond: int, seen: dict[tuple[str, int], int]) -> int | None:
+        """The next offset expected of a partition in this call (``seen`` holds
+        the call's own progress). A "none committed" start is confirmed first
+        when ``beyond`` lies past it: a direct read from it would follow."""
+        want = seen.get(key, self.expected.get(key))
+        if want is not None and beyond > want and key in self.unconfirmed:
+            await self._confirm(TopicPartition(*key))
+            want = max(want, self.expected.get(key, want))
+        return want
+
+    def _apply(self, seen: dict[tuple[str, int], int], reads: list[tuple[str, int, int, int, int]]) -> None:
+        """Records what a call read and where each partition now continues, once
+        the whole call has succeeded. A call that fails part-way (the broker
+        went away during its third read, say) must leave no trace: marking the
+        first two reads done would make the records they returned, which the
+        caller never gets, look processed, and faust's later delivery of them
+        would be skipped as already read (seen: a broker restart lost 380 posts
+        that way, every partition at lag 0)."""
+        for key, offset in seen.items():
+            self.expected[key] = max(self.expected.get(key, offset), offset)
+        for topic, partition, start, end, found in reads:
+            self.filled += found
+            # Offsets deleted by retention are accounted for too: nothing can read them.
+            self.ranges.append((topic, partition, start, end))
 
     def take_ranges(self) -> list[tuple[str, int, int, int]]:
         """(topic, partition, start, end) of every direct read since the last
@@ -227,18 +247,20 @@ class GapFiller:
         recovery is under way."""
         await self._start(generation, assigned)
         out: list[GapEvent] = []
+        seen: dict[tuple[str, int], int] = {}
+        reads: list[tuple[str, int, int, int, int]] = []
         for tp in assigned:
             key = (tp.topic, tp.partition)
-            want, end = self.expected.get(key), ends.get(tp)
-            if want is not None and end is not None and end > want and key in self.unconfirmed:
-                await self._confirm(tp)
-                want = self.expected.get(key)
-            if want is None or end is None or end <= want:
+            end = ends.get(tp)
+            if end is None or (want := await self._next(key, end, seen)) is None or end <= want:
                 continue
             log.warning("%s[%d] offsets %d..%d never reached the agent: reading them directly", key[0], key[1],
                         want, end - 1)
-            out += await self._gap(tp, want, end)
-            self.expected[key] = max(self.expected.get(key, 0), end)
+            found = await self._gap(tp, want, end)
+            out += found
+            reads.append((tp.topic, tp.partition, want, end, len(found)))
+            seen[key] = end
+        self._apply(seen, reads)
         return out
 
     async def fill(self, events: list[Any], generation: int) -> list[Any]:
@@ -246,22 +268,24 @@ class GapFiller:
         event that revealed them, and without events already read directly."""
         await self._start(generation, [TopicPartition(e.message.topic, e.message.partition) for e in events])
         out: list[Any] = []
+        seen: dict[tuple[str, int], int] = {}
+        reads: list[tuple[str, int, int, int, int]] = []
         for e in events:
             key = (e.message.topic, e.message.partition)
-            want = self.expected.get(key)
+            want = await self._next(key, e.message.offset, seen)
             if want is not None and e.message.offset < want:
                 # Already read directly in this generation (the idle tail got
                 # there first): processing it again would repeat its side
                 # effects, such as its dead letter. The caller still acks it.
                 self.repeated += 1
                 continue
-            if want is not None and e.message.offset > want and key in self.unconfirmed:
-                await self._confirm(TopicPartition(*key))
-                want = self.expected.get(key)
             if want is not None and e.message.offset > want:
                 log.warning("faust skipped %s[%d] offsets %d..%d: reading them directly", key[0], key[1], want,
                             e.message.offset - 1)
-                out += await self._gap(TopicPartition(*key), want, e.message.offset)
+                found = await self._gap(TopicPartition(*key), want, e.message.offset)
+                out += found
+                reads.append((key[0], key[1], want, e.message.offset, len(found)))
             out.append(e)
-            self.expected[key] = max(self.expected.get(key, 0), e.message.offset + 1)
+            seen[key] = max(seen.get(key, 0), e.message.offset + 1)
+        self._apply(seen, reads)
         return out
