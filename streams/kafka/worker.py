@@ -401,14 +401,9 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
             await asyncio.sleep(max(0.0, due - loop.time()))
             due = max(due + interval, loop.time())
             try:
-                # Bounded: a refresh stuck on the broker (lag positions while it is
-                # away) must not stop every later one.
-                await asyncio.wait_for(publish_figures(), max(60.0, 10 * interval))
+                await publish_figures()
             except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if app.should_stop or (task is not None and task.cancelling()):
-                    raise  # this task is being cancelled: the worker stops
-                log.warning("figures refresh cancelled from within (a client call); the next one is due")
+                raise
             except Exception:  # one failed refresh must not end the refreshes
                 log.exception("figures refresh failed; the next one is due in %.1f s", interval)
 
