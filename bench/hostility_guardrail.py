@@ -9,7 +9,6 @@ level distribution of each. Issue 13's bar: at most 5% and at least 60%.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from collections import Counter
@@ -19,16 +18,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from models.classifier import ARTIFACTS, Classifier  # noqa: E402
-from models.datasets import shared_data_dir  # noqa: E402
+from models.datasets import read_eioc  # noqa: E402
 from streams.dike.guardrails import Guardrail  # noqa: E402
 from streams.settings import BUNDLED  # noqa: E402
 
 
 def anger_class3() -> list[str]:
-    path = shared_data_dir() / "emotion" / "semeval2018_eioc" / "anger-dev.tsv"
-    with path.open(encoding="utf-8", newline="") as fh:
-        rows = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
-        return [r["Tweet"] for r in rows if r["Intensity Class"].startswith("3")]
+    return [text for text, level in read_eioc("anger", "dev") if level == 3]
 
 
 def persona() -> list[str]:

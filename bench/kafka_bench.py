@@ -27,10 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kafka import KafkaConsumer, KafkaProducer  # noqa: E402
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 
 from models.classifier import Classifier  # noqa: E402
-from streams.kafka.io import create_topics  # noqa: E402
+from streams.kafka.io import TABLES, create_topics  # noqa: E402
 from streams.kafka.localkafka import LocalKafka  # noqa: E402
 from streams.kafka.security import client_kwargs  # noqa: E402
 from streams.settings import BUNDLED, Settings  # noqa: E402
@@ -110,10 +110,6 @@ def wait_counted(worker: Worker, target: float, timeout: float) -> tuple[float, 
 
 def messages_per_record(settings, records: int) -> dict[str, float]:
     """Messages the worker wrote to each topic so far, per input record (from the topics' end offsets)."""
-    from kafka import TopicPartition
-
-    from streams.kafka.io import TABLES
-
     topics = {"score envelopes": settings.topic_scores, "violations": settings.topic_violations,
               "dead letters": settings.topic_dead_letters,
               **{f"{t} changelog": f"{settings.app_id}-{t}-changelog" for t in TABLES}}

@@ -113,6 +113,14 @@ def read_voc(split: str) -> list[tuple[str, int]]:
         return [(row[1], int(row[3].split(":")[0])) for row in reader]
 
 
+def read_eioc(emotion: str, split: str) -> list[tuple[str, int]]:
+    """SemEval-2018 EI-oc: (tweet, intensity class 0..3) of one emotion."""
+    path = shared_data_dir() / "emotion" / "semeval2018_eioc" / f"{emotion}-{split}.tsv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        return [(r["Tweet"], int(r["Intensity Class"].split(":", 1)[0]))
+                for r in csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)]
+
+
 # --- affect-2: six moral labels (purity from the MFRC vote counts), GoEmotions ---
 
 MORALS6: tuple[str, ...] = MORALS_ALL  # affect-2's head: the run-time moral dimension

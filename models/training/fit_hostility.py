@@ -21,7 +21,6 @@ only reported, after the choice (``bench/hostility_guardrail.py``).
 from __future__ import annotations
 
 import argparse
-import csv
 import itertools
 import random
 from pathlib import Path
@@ -29,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from models.classifier import Classifier
-from models.datasets import read_goemotions, shared_data_dir
+from models.datasets import read_eioc, read_goemotions
 from streams.dike.behavior import BehaviorSpectrum, Gamma
 from streams.dike.guardrails import gamma_path
 from streams.settings import BUNDLED
@@ -40,13 +39,6 @@ JOY = {0: "neutral", 1: "polite", 2: "friendly", 3: "warm"}
 NEUTRAL_SIZES = (0, 300, 700, 1500)
 MIN_CV_FLAGGED = 0.70  # of held-out anger class-3 train tweets
 SEED = 13
-
-
-def eioc(emotion: str, split: str) -> list[tuple[str, int]]:
-    path = shared_data_dir() / "emotion" / "semeval2018_eioc" / f"{emotion}-{split}.tsv"
-    with path.open(encoding="utf-8", newline="") as fh:
-        return [(r["Tweet"], int(r["Intensity Class"].split(":", 1)[0]))
-                for r in csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)]
 
 
 def neutral_comments(split: str, n: int) -> list[str]:
@@ -69,7 +61,7 @@ def main() -> None:
     spectrum = BehaviorSpectrum.load(SPECTRUM)
     clf = Classifier(artifacts=args.artifacts) if args.artifacts else Classifier()
     index = {name: i for i, name in enumerate(spectrum.names)}
-    anger, joy = eioc("anger", "train"), eioc("joy", "train")
+    anger, joy = read_eioc("anger", "train"), read_eioc("joy", "train")
     texts = [t for t, _ in anger] + [t for t, _ in joy]
     levels = [index[ANGER[c]] for _, c in anger] + [index[JOY[c]] for _, c in joy]
     neutral = neutral_comments("train", max(NEUTRAL_SIZES))

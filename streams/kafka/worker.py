@@ -126,14 +126,14 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     state = {"figures_at": 0.0}
     input_names = {settings.topic_posts, settings.topic_responses}
 
-    def owned(topics: set[str]) -> Any:
-        return lambda: [TopicPartition(tp.topic, tp.partition) for tp in app.consumer.assignment()
-                        if tp.topic in topics]
+    def owned(topics: set[str]) -> list[TopicPartition]:
+        """This worker's partitions of the given topics now."""
+        return [TopicPartition(tp.topic, tp.partition) for tp in app.consumer.assignment() if tp.topic in topics]
 
     score_gaps = GapFiller(settings.kafka_bootstrap, settings.app_id, client=client_kwargs(settings),
-                           assigned=owned(input_names))
+                           assigned=lambda: owned(input_names))
     scores_gaps = GapFiller(settings.kafka_bootstrap, settings.app_id, json.loads, client=client_kwargs(settings),
-                            assigned=owned({settings.topic_scores}))
+                            assigned=lambda: owned({settings.topic_scores}))
     # faust commits only past processed records, from where the gap fillers
     # found each partition starts (streams.kafka.commits).
     commits.install()
@@ -179,7 +179,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                     self.held_since = now
                 return []
             self.held_since = None
-            mine = owned(self.topics)()
+            mine = owned(self.topics)
             try:
                 ends = await asyncio.wait_for(self.gaps.end_offsets(mine), 10)
                 return await self.gaps.fill_tail(mine, ends, app.consumer_generation_id)
