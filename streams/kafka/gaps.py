@@ -143,7 +143,6 @@ class GapFiller:
             self.unconfirmed.clear()
             self.ranges.clear()  # reads of the old generation are not acked in the new one
         now = time.monotonic()
-        tps = sorted(set(tps) | set(self.assigned()))
         # A partition without a committed offset starts at its first offset.
         # During a rebalance the coordinator can answer "none" for a moment, and
         # a wrong "none" would re-read the partition from its start (wasted
@@ -151,9 +150,13 @@ class GapFiller:
         # confirmed (``_confirm``) before any direct read it would cause: in the
         # usual case, a fresh partition whose first event is its first offset,
         # nothing waits.
-        unknown = {tp for tp in tps if (tp.topic, tp.partition) not in self.expected
-                   and now - self.uncommitted.get((tp.topic, tp.partition), -1e9) > RECHECK_SECONDS}
+        def unknown_of(candidates: list[TopicPartition]) -> set[TopicPartition]:
+            return {tp for tp in candidates if (tp.topic, tp.partition) not in self.expected
+                    and now - self.uncommitted.get((tp.topic, tp.partition), -1e9) > RECHECK_SECONDS}
+
+        unknown = unknown_of(tps)
         if unknown:
+            unknown |= unknown_of(self.assigned())  # the agent's other partitions, in the same ask
             committed = await self._committed(sorted(unknown))
             missing = [tp for tp, off in committed.items() if off is None or off < 0]
             firsts = await self.beginning_offsets(missing) if missing else {}
