@@ -48,7 +48,11 @@ class Settings(BaseSettings):
     )
     classifier_variant: str = Field("int8", description="shipped graph to load: int8 or fp32")
     classifier_threads: int = Field(0, ge=0, le=256, description="onnxruntime intra-op threads; 0 = one per core")
-    batch_size: int = Field(16, ge=1, le=4096, description="texts per classifier micro-batch")
+    batch_size: int = Field(
+        64, ge=1, le=4096,
+        description="texts per classifier micro-batch (and per envelope batch on Kafka); the batch also closes after "
+        "AFFECTWATCH_BATCH_WITHIN_SECONDS",
+    )
     max_tokens: int = Field(256, ge=8, le=512, description="word pieces kept per text (head + tail truncation)")
     max_text_chars: int = Field(
         50_000, ge=1, le=10_000_000,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from streams.core.topics import ALL
-from streams.kafka.messages import MAX_ENVELOPE_BYTES, envelopes, observations_of, score_records
+from streams.kafka.messages import MAX_ENVELOPE_BYTES, encode_observation, envelopes, observations_of, score_records
 
 
 def entry(i: int) -> dict:
@@ -14,8 +16,11 @@ def entry(i: int) -> dict:
 
 
 def test_each_record_is_in_its_topic_envelope_with_its_score_and_in_all_without():
-    batch = [("economy" if i % 2 else "health", entry(i), {"id": f"r{i}", "text": "t"}) for i in range(10)]
-    out = dict(envelopes(batch))
+    batch = [encode_observation("economy" if i % 2 else "health", entry(i), {"id": f"r{i}", "text": "t"})
+             for i in range(10)]
+    out = {key: json.loads(payload) for key, payload in envelopes(batch)}  # each a whole JSON document
+    assert out["health"]["v"] == 1 and out["health"]["topic_key"] == "health"
+    assert out["health"]["obs"][0] == {**entry(0), "score": {"id": "r0", "text": "t"}}
     assert set(out) == {"economy", "health", ALL}
     assert [o["origin"][1] for o in out[ALL]["obs"]] == list(range(10))  # batch order kept
     assert all(o["score"] is None for o in out[ALL]["obs"])
@@ -28,12 +33,20 @@ def test_each_record_is_in_its_topic_envelope_with_its_score_and_in_all_without(
 
 def test_large_batches_are_split_and_the_old_single_message_still_reads():
     text = "x" * 100_000
-    batch = [("economy", entry(i), {"id": f"r{i}", "text": text}) for i in range(12)]
-    parts = [env for key, env in envelopes(batch) if key == "economy"]
-    assert len(parts) > 1
-    assert all(len(json.dumps(p)) < 2 * MAX_ENVELOPE_BYTES for p in parts)
+    batch = [encode_observation("economy", entry(i), {"id": f"r{i}", "text": text}) for i in range(12)]
+    encoded = [env for key, env in envelopes(batch) if key == "economy"]
+    assert len(encoded) > 1
+    assert all(len(p) <= MAX_ENVELOPE_BYTES for p in encoded)
+    parts = [json.loads(p) for p in encoded]
     assert sum(len(p["obs"]) for p in parts) == 12
     old = {"topic_key": "economy", **entry(3), "score": {"id": "r3"}}
     (obs, origin), = observations_of(old)
     assert obs.topic == "economy" and origin == ("lm-responses/1", 3)
     assert [r["id"] for r in score_records(old)] == ["r3"]
+
+
+def test_a_value_the_codec_refuses_fails_when_its_own_record_is_encoded():
+    with pytest.raises(TypeError):
+        encode_observation("economy", entry(1), {"id": "r1", "text": "lone \ud800 surrogate"})
+    (key, payload), _ = envelopes([encode_observation("economy", entry(2), {"id": "r2", "text": "\u00e9\"\n"})])
+    assert key == "economy" and next(score_records(json.loads(payload)))["text"] == "\u00e9\"\n"

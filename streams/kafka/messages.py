@@ -24,7 +24,10 @@ A single-observation message (the format before envelopes) is still read.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
+
+from faust.utils import json as faust_json
 
 from streams.core.topics import ALL
 from streams.core.windows import Observation, Series
@@ -46,34 +49,54 @@ def observation_entry(scored: Any) -> dict[str, Any]:
     }
 
 
-def _size(entry: dict[str, Any]) -> int:
-    """An upper bound of an entry's encoded size: a text of control characters
-    takes six bytes a character in JSON, and an envelope over the broker's
-    message limit would stop the worker on every retry."""
-    score = entry.get("score")
-    return 600 + (6 * len(score.get("text", "")) if score else 0)
+def _dumps(value: Any) -> bytes:
+    """JSON bytes with the codec faust's sends use (orjson when installed): a
+    value it refuses (a lone surrogate) fails here, for its own record."""
+    out = faust_json.dumps(value)
+    return out.encode() if isinstance(out, str) else out
 
 
-def envelopes(entries: Iterable[tuple[str, dict[str, Any], dict[str, Any] | None]]) -> list[tuple[str, dict]]:
-    """(topic key, envelope) for a batch of (topic, observation entry, score record)."""
-    by_key: dict[str, list[list[dict[str, Any]]]] = {}
+@dataclass(frozen=True, slots=True)
+class EncodedObservation:
+    """One score's two envelope entries, encoded once: ``own`` (with its score
+    record) for its topic key, ``shared`` (score null) for ``all``."""
+
+    topic: str
+    own: bytes
+    shared: bytes
+
+
+def encode_observation(topic: str, entry: dict[str, Any], record: dict[str, Any] | None) -> EncodedObservation:
+    """Encodes an observation entry and its score record once; the envelopes
+    are joined from these bytes instead of encoding every entry again."""
+    body = _dumps(entry)[:-1]  # an object without its closing brace: the score key follows
+    return EncodedObservation(topic, body + b',"score":' + _dumps(record) + b"}", body + b',"score":null}')
+
+
+def envelopes(items: Iterable[EncodedObservation]) -> list[tuple[str, bytes]]:
+    """(topic key, encoded envelope) for a batch, split where an envelope would
+    pass ``MAX_ENVELOPE_BYTES`` (an envelope over the broker's message limit
+    would stop the worker on every retry); one entry over it travels alone."""
+    heads: dict[str, bytes] = {}
+    by_key: dict[str, list[list[bytes]]] = {}
     sizes: dict[str, int] = {}
 
-    def put(key: str, entry: dict[str, Any]) -> None:
-        chunks = by_key.setdefault(key, [[]])
-        size = _size(entry)
-        if chunks[-1] and sizes.get(key, 0) + size > MAX_ENVELOPE_BYTES:
+    def put(key: str, entry: bytes) -> None:
+        if key not in heads:
+            heads[key] = b'{"v":%d,"topic_key":%s,"obs":[' % (ENVELOPE_VERSION, _dumps(key))
+            by_key[key], sizes[key] = [[]], len(heads[key]) + 2
+        chunks = by_key[key]
+        if chunks[-1] and sizes[key] + len(entry) > MAX_ENVELOPE_BYTES:
             chunks.append([])
-            sizes[key] = 0
+            sizes[key] = len(heads[key]) + 2
         chunks[-1].append(entry)
-        sizes[key] = sizes.get(key, 0) + size
+        sizes[key] += len(entry) + 1  # and its comma
 
-    for topic, entry, score in entries:
-        put(topic, {**entry, "score": score})
-        if topic != ALL:
-            put(ALL, {**entry, "score": None})
-    return [(key, {"v": ENVELOPE_VERSION, "topic_key": key, "obs": chunk})
-            for key, chunks in by_key.items() for chunk in chunks]
+    for item in items:
+        put(item.topic, item.own)
+        if item.topic != ALL:
+            put(ALL, item.shared)
+    return [(key, heads[key] + b",".join(chunk) + b"]}") for key, chunks in by_key.items() for chunk in chunks]
 
 
 def observations_of(msg: dict[str, Any]) -> Iterator[tuple[Observation, tuple[str, int]]]:

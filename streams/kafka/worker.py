@@ -51,7 +51,7 @@ from streams.kafka import commits
 from streams.kafka.batches import ack_all, micro_batches
 from streams.kafka.figures_process import FiguresProcess
 from streams.kafka.gaps import GapFiller
-from streams.kafka.messages import envelopes, observation_entry, observations_of
+from streams.kafka.messages import EncodedObservation, encode_observation, envelopes, observation_entry, observations_of
 from streams.kafka.security import client_kwargs, faust_credentials
 from streams.kafka.tables import TableMapping, delivered_table
 from streams.kafka.writeback import WriteBack
@@ -107,7 +107,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     inputs = app.topic(settings.topic_posts, settings.topic_responses, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
     scores_topic = app.topic(settings.topic_scores, key_serializer="raw", value_serializer="json")
-    # Envelopes are encoded here, once, so that a value the codec refuses is found before any send.
+    # Envelopes are joined from entries encoded once per record (streams.kafka.messages).
     scores_out = app.topic(settings.topic_scores, key_serializer="raw", value_serializer="raw")
     dead_topic = app.topic(settings.topic_dead_letters, key_serializer="raw", value_serializer="json")
     violations_topic = app.topic(settings.topic_violations, key_serializer="raw", value_serializer="json")
@@ -214,12 +214,14 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
             classified = loop.run_in_executor(executor, core.scorer.classify_timed, [p for _, p in batch])
         return batch_events, batch, pending, classified, arrived, (ranges, generation)
 
-    def encode_entry(scored: Any) -> tuple[dict[str, Any], dict[str, Any], list[dict]]:
-        """A score's observation entry, record and violations, checked to encode."""
-        entry, record = observation_entry(scored), scored.to_record()
+    def encode_entry(scored: Any) -> tuple[EncodedObservation, list[dict]]:
+        """A score's envelope entries, encoded once, and its violations, checked
+        to encode: a value the codec refuses fails here, for this record alone."""
+        encoded = encode_observation(scored.topic, observation_entry(scored), scored.to_record())
         violations = core.scorer.violations(scored) if scored.behavior else []
-        faust_json.dumps([entry, record, violations])  # the codec the sends use: fail here, per record
-        return entry, record, violations
+        if violations:
+            faust_json.dumps(violations)
+        return encoded, violations
 
     async def send_batch(held: tuple) -> tuple:
         """Topics, groups and sends of a classified batch; returns what ``settle``
@@ -245,11 +247,11 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                 _current_event.set(weakref.ref(ev))
                 try:
                     scored = core.scorer.assemble(parsed, outs, i)
-                    entry, record, violations = encode_entry(scored)
+                    encoded, violations = encode_entry(scored)
                 except Exception as exc:  # data must never stop a worker: this record's dead letter
                     pending.append(await reject(internal_error(parsed, exc)))
                     continue
-                entries.append((scored.topic, entry, record))
+                entries.append(encoded)
                 if scored.topic_how == "explicit_unknown":
                     metrics.unknown_topics.labels(run).inc()
                 metrics.records.labels(run, scored.series.stream).inc()
@@ -263,9 +265,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                         pending.append(await violations_topic.send(key=v["id"].encode(), value=v))
             authors_cache.flush(_current_event.set)  # each author to its own event's partition
             # One message per topic key per micro-batch instead of two per record.
-            for key, envelope in envelopes(entries):
-                payload = faust_json.dumps(envelope)  # bytes with orjson, str without
-                payload = payload.encode() if isinstance(payload, str) else payload
+            for key, payload in envelopes(entries):
                 pending.append(await scores_out.send(key=key.encode(), value=payload))
         return batch_events, pending, (ranges, generation), arrived if classified is not None else None
 
