@@ -327,6 +327,18 @@ def test_gap_filler_reads_offsets_faust_never_delivered(kafka, tmp_path):
 
     assert once(late, commit_between()) == [1, 2, 3]
     assert late.floors[(s.topic_posts, 3)] == 2
+    # Partitions that all need a direct read from a "none committed" start are asked again
+    # together, in one round (one at a time, a cold start of eight partitions took eight seconds).
+    idle = [ATP(s.topic_posts, n) for n in (1, 3)]
+    together = GapFiller(s.kafka_bootstrap, f"{s.app_id}-other", assigned=lambda: idle)  # a group with no commits
+    found = once(together, together.fill_tail(idle, {idle[0]: 3, idle[1]: 2}, generation=1))
+    assert [(e.message.partition, e.message.offset) for e in found] == [(1, 0), (1, 1), (1, 2), (3, 0), (3, 1)]
+    assert together.confirm_rounds == 1 and not together.unconfirmed
+    both = GapFiller(s.kafka_bootstrap, f"{s.app_id}-other")
+    out = once(both, both.fill([event(2, partition=1), event(3, partition=3)], generation=1))
+    assert [(e.message.partition, e.message.offset) for e in out] == [(1, 0), (1, 1), (1, 2), (3, 0), (3, 1),
+                                                                      (3, 2), (3, 3)]
+    assert both.confirm_rounds == 1
     # A read that cannot get all its offsets fails instead of passing a partial run off as whole
     # (offsets 10..14 do not exist yet): the caller keeps its position and tries again.
     import streams.kafka.gaps as gaps

@@ -89,6 +89,7 @@ class GapFiller:
         self._probe: AIOKafkaConsumer | None = None  # one long-lived client for end offsets
         self.filled = 0  # records read directly so far (a metric for the curious)
         self.repeated = 0  # records faust delivered after they had been read directly
+        self.confirm_rounds = 0  # second asks made (one a call, for all of its partitions)
         # Offset ranges read directly, every offset in them now accounted for
         # (a record returned, or no record there): ``take_ranges``.
         self.ranges: list[tuple[str, int, int, int]] = []
@@ -170,17 +171,32 @@ class GapFiller:
                     self.expected[key] = off
                     self.floors[key] = off
 
-    async def _confirm(self, tp: TopicPartition) -> None:
-        """Asks once more, a moment later, for the committed offset of a
-        partition that had none, before reading from its first offset."""
-        key = (tp.topic, tp.partition)
-        self.unconfirmed.discard(key)
+    async def _confirm(self, keys: set[tuple[str, int]]) -> None:
+        """Asks once more, a moment later, for the committed offsets of
+        partitions that had none, before reading any from its first offset.
+        All of a call's partitions wait together: one at a time, a cold start
+        whose eight partitions all needed a direct read took eight seconds."""
+        keys = keys & self.unconfirmed
+        if not keys:
+            return
+        self.confirm_rounds += 1
         await asyncio.sleep(NONE_RECHECK_SECONDS)
-        off = (await self._committed([tp]))[tp]
-        if off is not None and off >= 0:
-            self.uncommitted.pop(key, None)
-            self.expected[key] = max(self.expected.get(key, 0), off)
-            self.floors[key] = off
+        committed = await self._committed([TopicPartition(*key) for key in sorted(keys)])
+        self.unconfirmed -= keys  # only once asked: a failed ask leaves them to be confirmed next time
+        for tp, off in committed.items():
+            key = (tp.topic, tp.partition)
+            if off is not None and off >= 0:
+                self.uncommitted.pop(key, None)
+                self.expected[key] = max(self.expected.get(key, 0), off)
+                self.floors[key] = off
+
+    async def _confirm_before_reads(self, firsts: dict[tuple[str, int], int]) -> None:
+        """Confirms, in one round, every unconfirmed "none committed" start that
+        the call's first offset per partition (``firsts``) lies past: a direct
+        read from it would follow."""
+        await self._confirm({key for key, beyond in firsts.items()
+                             if key in self.unconfirmed and (want := self.expected.get(key)) is not None
+                             and beyond > want})
 
     async def _client(self) -> AIOKafkaConsumer:
         if self._probe is None:
@@ -210,15 +226,10 @@ class GapFiller:
     async def _gap(self, tp: TopicPartition, start: int, end: int) -> list[GapEvent]:
         return [GapEvent(m, self.deserialize(m.value)) for m in await self._read(tp, start, end)]
 
-    async def _next(self, key: tuple[str, int], beyond: int, seen: dict[tuple[str, int], int]) -> int | None:
+    def _next(self, key: tuple[str, int], seen: dict[tuple[str, int], int]) -> int | None:
         """The next offset expected of a partition in this call (``seen`` holds
-        the call's own progress). A "none committed" start is confirmed first
-        when ``beyond`` lies past it: a direct read from it would follow."""
-        want = seen.get(key, self.expected.get(key))
-        if want is not None and beyond > want and key in self.unconfirmed:
-            await self._confirm(TopicPartition(*key))
-            want = max(want, self.expected.get(key, want))
-        return want
+        the call's own progress)."""
+        return seen.get(key, self.expected.get(key))
 
     def _apply(self, seen: dict[tuple[str, int], int], reads: list[tuple[str, int, int, int, int]]) -> None:
         """Records what a call read and where each partition now continues, once
@@ -249,13 +260,15 @@ class GapFiller:
         for a while (faust has delivered all it buffered) and no rebalance or
         recovery is under way."""
         await self._start(generation, assigned)
+        await self._confirm_before_reads({(tp.topic, tp.partition): end for tp in assigned
+                                          if (end := ends.get(tp)) is not None})
         out: list[GapEvent] = []
         seen: dict[tuple[str, int], int] = {}
         reads: list[tuple[str, int, int, int, int]] = []
         for tp in assigned:
             key = (tp.topic, tp.partition)
             end = ends.get(tp)
-            if end is None or (want := await self._next(key, end, seen)) is None or end <= want:
+            if end is None or (want := self._next(key, seen)) is None or end <= want:
                 continue
             log.warning("%s[%d] offsets %d..%d never reached the agent: reading them directly", key[0], key[1],
                         want, end - 1)
@@ -270,12 +283,16 @@ class GapFiller:
         """The batch with any skipped records inserted (as GapEvents) before the
         event that revealed them, and without events already read directly."""
         await self._start(generation, [TopicPartition(e.message.topic, e.message.partition) for e in events])
+        firsts: dict[tuple[str, int], int] = {}
+        for e in events:
+            firsts.setdefault((e.message.topic, e.message.partition), e.message.offset)
+        await self._confirm_before_reads(firsts)
         out: list[Any] = []
         seen: dict[tuple[str, int], int] = {}
         reads: list[tuple[str, int, int, int, int]] = []
         for e in events:
             key = (e.message.topic, e.message.partition)
-            want = await self._next(key, e.message.offset, seen)
+            want = self._next(key, seen)
             if want is not None and e.message.offset < want:
                 # Already read directly in this generation (the idle tail got
                 # there first): processing it again would repeat its side
