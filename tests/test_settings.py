@@ -65,3 +65,24 @@ def test_a_classifier_release_folder_is_checked_at_start_up_and_gives_its_topic_
     (release / "meta.json").write_text(json.dumps({**meta, "topic_min_similarity": 0.42}))
     assert topic_min_similarity(Settings(classifier_artifacts=release)) == 0.42
     assert topic_min_similarity(Settings(classifier_artifacts=release, topic_min_similarity=0.7)) == 0.7
+
+
+def test_the_readme_gives_every_scalar_setting_its_real_default():
+    """The settings table is written by hand: a changed default must change it too."""
+    import re
+
+    rows = dict(re.findall(r"^\| `AFFECTWATCH_([A-Z0-9_]+)` \| ([^|]*) \|", (ROOT / "README.md").read_text(), re.M))
+    wrong = []
+    for name, field in Settings.model_fields.items():
+        default, cell = field.default, rows[name.upper()].strip().strip("`")
+        if isinstance(default, bool):
+            ok = cell == str(default).lower()
+        elif isinstance(default, int | float):
+            ok = re.fullmatch(r"-?[0-9.]+", cell) is not None and float(cell) == default
+        elif isinstance(default, str):
+            ok = cell == default
+        else:  # None, paths and lists are described in words
+            continue
+        if not ok:
+            wrong.append((name, cell, default))
+    assert not wrong
