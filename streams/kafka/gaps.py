@@ -176,7 +176,6 @@ class GapFiller:
         partitions that had none, before reading any from its first offset.
         All of a call's partitions wait together: one at a time, a cold start
         whose eight partitions all needed a direct read took eight seconds."""
-        keys = keys & self.unconfirmed
         if not keys:
             return
         self.confirm_rounds += 1

@@ -49,7 +49,7 @@ def observation_entry(scored: Any) -> dict[str, Any]:
     }
 
 
-def _dumps(value: Any) -> bytes:
+def encode_json(value: Any) -> bytes:
     """JSON bytes with the codec faust's sends use (orjson when installed): a
     value it refuses (a lone surrogate) fails here, for its own record."""
     out = faust_json.dumps(value)
@@ -69,8 +69,8 @@ class EncodedObservation:
 def encode_observation(topic: str, entry: dict[str, Any], record: dict[str, Any] | None) -> EncodedObservation:
     """Encodes an observation entry and its score record once; the envelopes
     are joined from these bytes instead of encoding every entry again."""
-    body = _dumps(entry)[:-1]  # an object without its closing brace: the score key follows
-    return EncodedObservation(topic, body + b',"score":' + _dumps(record) + b"}", body + b',"score":null}')
+    body = encode_json(entry)[:-1]  # an object without its closing brace: the score key follows
+    return EncodedObservation(topic, body + b',"score":' + encode_json(record) + b"}", body + b',"score":null}')
 
 
 def envelopes(items: Iterable[EncodedObservation]) -> list[tuple[str, bytes]]:
@@ -83,7 +83,7 @@ def envelopes(items: Iterable[EncodedObservation]) -> list[tuple[str, bytes]]:
 
     def put(key: str, entry: bytes) -> None:
         if key not in heads:
-            heads[key] = b'{"v":%d,"topic_key":%s,"obs":[' % (ENVELOPE_VERSION, _dumps(key))
+            heads[key] = b'{"v":%d,"topic_key":%s,"obs":[' % (ENVELOPE_VERSION, encode_json(key))
             by_key[key], sizes[key] = [[]], len(heads[key]) + 2
         chunks = by_key[key]
         if chunks[-1] and sizes[key] + len(entry) > MAX_ENVELOPE_BYTES:

@@ -37,7 +37,6 @@ from typing import Any
 import faust
 from aiokafka import TopicPartition
 from faust.streams import _current_event
-from faust.utils import json as faust_json
 from mode.supervisors import CrashingSupervisor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -51,7 +50,14 @@ from streams.kafka import commits
 from streams.kafka.batches import ack_all, micro_batches
 from streams.kafka.figures_process import FiguresProcess
 from streams.kafka.gaps import GapFiller
-from streams.kafka.messages import EncodedObservation, encode_observation, envelopes, observation_entry, observations_of
+from streams.kafka.messages import (
+    EncodedObservation,
+    encode_json,
+    encode_observation,
+    envelopes,
+    observation_entry,
+    observations_of,
+)
 from streams.kafka.security import client_kwargs, faust_credentials
 from streams.kafka.tables import TableMapping, delivered_table
 from streams.kafka.writeback import WriteBack
@@ -110,7 +116,8 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     # Envelopes are joined from entries encoded once per record (streams.kafka.messages).
     scores_out = app.topic(settings.topic_scores, key_serializer="raw", value_serializer="raw")
     dead_topic = app.topic(settings.topic_dead_letters, key_serializer="raw", value_serializer="json")
-    violations_topic = app.topic(settings.topic_violations, key_serializer="raw", value_serializer="json")
+    # Violations too are encoded once, when their record is (``encode_entry``).
+    violations_topic = app.topic(settings.topic_violations, key_serializer="raw", value_serializer="raw")
     snapshot_topic = app.topic(settings.topic_snapshots, key_serializer="raw", value_serializer="json")
     # Tables use the app's json serializers for keys and values.
     authors = delivered_table(app, "authors", settings.partitions)
@@ -214,14 +221,12 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
             classified = loop.run_in_executor(executor, core.scorer.classify_timed, [p for _, p in batch])
         return batch_events, batch, pending, classified, arrived, (ranges, generation)
 
-    def encode_entry(scored: Any) -> tuple[EncodedObservation, list[dict]]:
-        """A score's envelope entries, encoded once, and its violations, checked
-        to encode: a value the codec refuses fails here, for this record alone."""
+    def encode_entry(scored: Any) -> tuple[EncodedObservation, list[tuple[bytes, bytes]]]:
+        """A score's envelope entries and its violations (key, value), each
+        encoded once: a value the codec refuses fails here, for this record alone."""
         encoded = encode_observation(scored.topic, observation_entry(scored), scored.to_record())
         violations = core.scorer.violations(scored) if scored.behavior else []
-        if violations:
-            faust_json.dumps(violations)
-        return encoded, violations
+        return encoded, [(v["id"].encode(), encode_json(v)) for v in violations]
 
     async def send_batch(held: tuple) -> tuple:
         """Topics, groups and sends of a classified batch; returns what ``settle``
@@ -261,8 +266,8 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                     metrics.paired(scored, pairs)
                 if scored.behavior:
                     metrics.judged(scored)
-                    for v in violations:
-                        pending.append(await violations_topic.send(key=v["id"].encode(), value=v))
+                    for key, value in violations:
+                        pending.append(await violations_topic.send(key=key, value=value))
             authors_cache.flush(_current_event.set)  # each author to its own event's partition
             # One message per topic key per micro-batch instead of two per record.
             for key, payload in envelopes(entries):
