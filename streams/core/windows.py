@@ -14,7 +14,12 @@ partition holds everything about its topic keys and the embedded runner and
 the workers count exactly alike.
 
 Keys:
-- ``b|<series>|<topic>|<dimension>|<bucket_ms>`` -> ``{"sets": {...}, "soft": [...]}``
+- ``tb|<topic>|<bucket_ms>`` -> ``{"rows": {"<series>|<dimension>": {"sets": {...}, "soft": [...]}}}``:
+  one key per topic key and bucket holds every series and dimension, so a
+  micro-batch writes a topic key's bucket once, not once per series and
+  dimension (on Kafka each write is a changelog message). State of earlier
+  releases, one ``b|<series>|<topic>|<dimension>|<bucket_ms>`` key per row,
+  is still read, summed with the new keys and expired.
 - ``r|<series>|<topic>|<dimension>`` -> the expired buckets of the drift reference window:
   ``{"start": ms, "sets", "soft", "merged": [bucket_ms, ...]}`` (see ``references_by_topic``)
 - ``w|<topic>`` -> ``{"ms": the watermark, "src": {source partition: max}, "ahead": [held event times]}``
@@ -31,12 +36,14 @@ years on and empty every figure.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
 
 from models.labels import MORALS, MORALS_AFFECT1
 
 SEP = "|"
+BUCKET = "tb"  # prefix of a topic key's bucket
+OLD_BUCKET = "b"  # prefix of an earlier release's per-series bucket
 # (series id, dimension) -> (label-set histogram, soft sums)
 Totals = dict[tuple[str, str], tuple[Counter[str], list[float] | None]]
 SET_SEP = "+"
@@ -204,17 +211,19 @@ class Windows:
             if self._fresh(old, origin):
                 self._put(key, {"n": int((old or {"n": 0})["n"]) + 1}, old, origin)
         else:
-            bucket = self.bucket_of(obs.event_ms)
-            for dim, labels in obs.labels.items():
-                base = SEP.join((obs.series.id, obs.topic, dim))
-                sk = set_key(labels)
-                key = f"b{SEP}{base}{SEP}{bucket}"
-                old = self.table.get(key)
-                if self._fresh(old, origin):
-                    val = old or {"sets": {}, "soft": None}
+            key = SEP.join((BUCKET, obs.topic, str(self.bucket_of(obs.event_ms))))
+            old = self.table.get(key)
+            if self._fresh(old, origin):
+                rows = dict(old["rows"]) if old else {}
+                sid = obs.series.id
+                for dim, labels in obs.labels.items():
+                    rk = f"{sid}{SEP}{dim}"
+                    val = rows.get(rk) or {"sets": {}, "soft": None}
                     sets = dict(val["sets"])
+                    sk = set_key(labels)
                     sets[sk] = sets.get(sk, 0) + 1
-                    self._put(key, {"sets": sets, "soft": _add_soft(val["soft"], obs.probs[dim])}, old, origin)
+                    rows[rk] = {"sets": sets, "soft": _add_soft(val["soft"], obs.probs[dim])}
+                self._put(key, {"rows": rows}, old, origin)
         new_ms, sources, ahead = self._advance(wval, obs.event_ms, src)
         value: dict = {"ms": new_ms, "src": sources}
         if ahead:
@@ -246,10 +255,10 @@ class Windows:
         horizons = {t: self.horizon(t) for t in ([topic] if topic is not None else self.topics())}
         old = []
         for k in list(self.table.keys()):
-            if k.startswith("b|"):
-                parts = k.split(SEP)
-                h = horizons.get(parts[2])
-                if h is not None and int(parts[4]) < h:
+            where = _bucket_of_key(k)
+            if where is not None:
+                h = horizons.get(where[0])
+                if h is not None and where[1] < h:
                     old.append(k)
         self._freeze_references(old)  # written before the deletes: a crash between them loses nothing
         for k in old:
@@ -270,10 +279,12 @@ class Windows:
         from the bucket keys, which are exact under replays and takeovers,
         never updated per record; ``merged`` lists the buckets taken, so a
         replayed expiry after a crash takes none twice."""
-        by_base: dict[str, list[tuple[int, str]]] = {}
+        by_base: dict[str, list[tuple[int, dict]]] = {}
         for k in expiring:
-            base, bucket = _split_bucket_key(k)
-            by_base.setdefault(base, []).append((bucket, k))
+            if (value := self.table.get(k)) is None:
+                continue
+            for sid, topic, dim, bucket, val in _rows_of(k, value):
+                by_base.setdefault(SEP.join((sid, topic, dim)), []).append((bucket, val))
         for base, items in by_base.items():
             rkey = f"r{SEP}{base}"
             ref = self.table.get(rkey)
@@ -281,8 +292,8 @@ class Windows:
                 continue  # a reference of an earlier release: complete as it is
             start = ref["start"] if ref is not None else self._ref_start(min(b for b, _ in items))
             merged = list(ref["merged"]) if ref is not None else []
-            take = [(b, v) for b, k in sorted(items)
-                    if self._ref_start(b) == start and b not in merged and (v := self.table.get(k)) is not None]
+            take = [(b, v) for b, v in sorted(items, key=lambda item: item[0])
+                    if self._ref_start(b) == start and b not in merged]
             if ref is None or take:
                 sets, soft = _sum_buckets(ref, take)
                 merged += [b for b, _ in take]
@@ -297,10 +308,9 @@ class Windows:
     def buckets_by_topic(self) -> dict[str, list[tuple[str, str, int, dict]]]:
         """topic key -> (series id, dimension, bucket, value) of its buckets, in one pass."""
         out: dict[str, list[tuple[str, str, int, dict]]] = {}
-        for key, val in list(self.table.items()):
-            if key.startswith("b|"):
-                _, sid, t, dim, bucket = key.split(SEP)
-                out.setdefault(t, []).append((sid, dim, int(bucket), val))
+        for key, value in list(self.table.items()):
+            for sid, t, dim, bucket, val in _rows_of(key, value):
+                out.setdefault(t, []).append((sid, dim, bucket, val))
         return out
 
     def totals(
@@ -348,10 +358,27 @@ class Windows:
         return out
 
 
-def _split_bucket_key(key: str) -> tuple[str, int]:
-    """``b|<series>|<topic>|<dimension>|<bucket>`` -> (``<series>|<topic>|<dimension>``, bucket)."""
-    base, bucket = key[2:].rsplit(SEP, 1)
-    return base, int(bucket)
+def _bucket_of_key(key: str) -> tuple[str, int] | None:
+    """(topic key, bucket) of a bucket key of either layout; None for other keys."""
+    if key.startswith(BUCKET + SEP):
+        _, topic, bucket = key.split(SEP)
+        return topic, int(bucket)
+    if key.startswith(OLD_BUCKET + SEP):
+        _, _, topic, _, bucket = key.split(SEP)
+        return topic, int(bucket)
+    return None
+
+
+def _rows_of(key: str, value: dict) -> Iterator[tuple[str, str, str, int, dict]]:
+    """(series id, topic key, dimension, bucket, {"sets", "soft"}) of one bucket key's value."""
+    if key.startswith(BUCKET + SEP):
+        _, topic, bucket = key.split(SEP)
+        for rk, val in value["rows"].items():
+            sid, dim = rk.split(SEP)
+            yield sid, topic, dim, int(bucket), val
+    elif key.startswith(OLD_BUCKET + SEP):
+        _, sid, topic, dim, bucket = key.split(SEP)
+        yield sid, topic, dim, int(bucket), value
 
 
 def _sum_buckets(ref: dict | None, buckets: list[tuple[int, dict]]) -> tuple[Counter[str], list[float] | None]:

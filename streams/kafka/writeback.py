@@ -2,9 +2,8 @@
 
 On Kafka every table write is a JSON-encoded RocksDB write plus a changelog
 message. A micro-batch of a few hundred observations touches the same few
-dozen keys (one bucket, one reference and one watermark per series, topic key
-and dimension) over and over, so the batch works on this cache and each
-changed key is written once at the end.
+keys (a bucket and a watermark per topic key) over and over, so the batch
+works on this cache and each changed key is written once at the end.
 
 Exactness is kept: each key's value remembers the last source offset it took
 per source partition (``streams.core.windows``), and a key's flushed value holds
