@@ -120,7 +120,7 @@ def test_expiry_drops_only_unreachable_buckets():
     w.add(obs(0, 0, "t1", {"x"}))
     w.add(obs(30 * BUCKET, 0, "t1", {"y"}))
     assert w.expire() == 1
-    assert sorted(k for k in w.table if "tb|" in k) == ["tb|t1|1800000"]  # the bucket at 0 is gone
+    assert sorted(k for k in w.table if "tb|" in k) == ["tb|t1|1800000|0"]  # the bucket at 0 is gone
 
 
 def test_reference_is_earliest_window_and_kept_after_expiry():
@@ -325,7 +325,7 @@ def test_moral_sums_from_before_purity_are_read_with_a_zero_purity_sum():
     probs6 = (1.0, 1.0, 1.0, 1.0, 2.0, 1.0)  # ... authority, purity, non-moral
     series = SERIES[0]
     w.add(Observation(series, "t1", 0, {"moral": ("care",)}, {"moral": (0.0,) * 6}))
-    del table["tb|t1|0"]  # as an earlier release wrote it: a key per series and dimension, five sums
+    del table["tb|t1|0|0"]  # as an earlier release wrote it: a key per series and dimension, five sums
     table[f"b|{series.id}|t1|moral|0"] = {"sets": {"care": 1}, "soft": probs5}
     w.add(Observation(series, "t1", BUCKET, {"moral": ("care",)}, {"moral": probs6}))
     sets, soft = w.totals("t1", 10 * BUCKET, 2 * BUCKET)[(series.id, "moral")]
@@ -340,10 +340,10 @@ def _as_earlier_release(table: dict) -> dict:
     out = {}
     for key, value in table.items():
         if key.startswith("tb|"):
-            _, topic, bucket = key.split("|")
-            for rk, row in value["rows"].items():
-                sid, dim = rk.split("|")
-                out[f"b|{sid}|{topic}|{dim}|{bucket}"] = dict(row)
+            _, topic, bucket, _ = key.split("|")
+            for sid, dims in value["series"].items():
+                for dim, row in dims.items():
+                    out[f"b|{sid}|{topic}|{dim}|{bucket}"] = dict(row)
         else:
             out[key] = value
     return out
@@ -374,3 +374,25 @@ def test_state_of_the_earlier_layout_counts_on_alike(evts, cut):
         # soft sums: the same terms, added in another order (old and new keys apart)
         for k, (_, soft) in a.items():
             assert soft == pytest.approx(b[k][1])
+
+
+def test_a_topic_key_with_many_series_keeps_every_value_small():
+    """Hostile names: 200 series, each with many label sets, in one topic key
+    and bucket. Every state value stays far below Kafka's 1 MB message limit
+    (one changelog message each) and every count is still exact."""
+    import itertools
+    import json
+
+    w = Windows({}, CFG)
+    labels = [f"label{i}" for i in range(11)]
+    sets = [c for r in (1, 2, 3) for c in itertools.combinations(labels, r)][:120]
+    expected = Counter()
+    for s in range(200):
+        series = Series("lm", model=f"m{s}", steering="d")
+        for labs in sets:
+            w.add(Observation(series, "t1", 5, {"emotion": labs}, {"emotion": (0.5,) * 11}))
+            expected[(series.id, set_key(labs))] += 1
+    sizes = [len(json.dumps(v)) for k, v in w.table.items() if k.startswith("tb|")]
+    assert len(sizes) == 25 and max(sizes) < 200_000
+    totals = w.totals("t1", BUCKET, BUCKET)
+    assert {(sid, sk): n for (sid, _), (c, _) in totals.items() for sk, n in c.items()} == expected

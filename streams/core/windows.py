@@ -14,12 +14,14 @@ partition holds everything about its topic keys and the embedded runner and
 the workers count exactly alike.
 
 Keys:
-- ``tb|<topic>|<bucket_ms>`` -> ``{"rows": {"<series>|<dimension>": {"sets": {...}, "soft": [...]}}}``:
-  one key per topic key and bucket holds every series and dimension, so a
-  micro-batch writes a topic key's bucket once, not once per series and
-  dimension (on Kafka each write is a changelog message). State of earlier
-  releases, one ``b|<series>|<topic>|<dimension>|<bucket_ms>`` key per row,
-  is still read, summed with the new keys and expired.
+- ``tb|<topic>|<bucket_ms>|<slot>`` -> ``{"series": {<series>: {<dimension>: {"sets": {...}, "soft": [...]}}}}``:
+  a topic key's bucket holds up to ``SERIES_PER_KEY`` series in one key, so a
+  micro-batch writes it once, not once per series and dimension (on Kafka each
+  write is a changelog message). A further series takes the first slot with
+  room; the cap keeps a value well under Kafka's 1 MB message limit however
+  many series a topic key has (a row is at most 2^11 label sets). State of
+  earlier releases, one ``b|<series>|<topic>|<dimension>|<bucket_ms>`` key per
+  row, is still read, summed with the new keys and expired.
 - ``r|<series>|<topic>|<dimension>`` -> the expired buckets of the drift reference window:
   ``{"start": ms, "sets", "soft", "merged": [bucket_ms, ...]}`` (see ``references_by_topic``)
 - ``w|<topic>`` -> ``{"ms": the watermark, "src": {source partition: max}, "ahead": [held event times]}``
@@ -43,6 +45,7 @@ from models.labels import MORALS, MORALS_AFFECT1
 
 SEP = "|"
 BUCKET = "tb"  # prefix of a topic key's bucket
+SERIES_PER_KEY = 8  # series in one bucket key (a worst-case row is about 80 KB of JSON)
 OLD_BUCKET = "b"  # prefix of an earlier release's per-series bucket
 # (series id, dimension) -> (label-set histogram, soft sums)
 Totals = dict[tuple[str, str], tuple[Counter[str], list[float] | None]]
@@ -211,19 +214,18 @@ class Windows:
             if self._fresh(old, origin):
                 self._put(key, {"n": int((old or {"n": 0})["n"]) + 1}, old, origin)
         else:
-            key = SEP.join((BUCKET, obs.topic, str(self.bucket_of(obs.event_ms))))
-            old = self.table.get(key)
+            key, old = self._slot(obs.topic, self.bucket_of(obs.event_ms), obs.series.id)
             if self._fresh(old, origin):
-                rows = dict(old["rows"]) if old else {}
-                sid = obs.series.id
+                series = dict(old["series"]) if old else {}
+                dims = dict(series.get(obs.series.id, {}))
                 for dim, labels in obs.labels.items():
-                    rk = f"{sid}{SEP}{dim}"
-                    val = rows.get(rk) or {"sets": {}, "soft": None}
+                    val = dims.get(dim) or {"sets": {}, "soft": None}
                     sets = dict(val["sets"])
                     sk = set_key(labels)
                     sets[sk] = sets.get(sk, 0) + 1
-                    rows[rk] = {"sets": sets, "soft": _add_soft(val["soft"], obs.probs[dim])}
-                self._put(key, {"rows": rows}, old, origin)
+                    dims[dim] = {"sets": sets, "soft": _add_soft(val["soft"], obs.probs[dim])}
+                series[obs.series.id] = dims
+                self._put(key, {"series": series}, old, origin)
         new_ms, sources, ahead = self._advance(wval, obs.event_ms, src)
         value: dict = {"ms": new_ms, "src": sources}
         if ahead:
@@ -231,6 +233,19 @@ class Windows:
         if origin is not None or wval is None or any(value.get(k) != wval.get(k) for k in ("ms", "src", "ahead")):
             self._put(wkey, value, wval, origin)
         return ok
+
+    def _slot(self, topic: str, bucket: int, sid: str) -> tuple[str, dict | None]:
+        """The bucket key holding ``sid`` (or the first with room for it) and its value.
+
+        Slots fill in the order series first appear in the topic key, which a
+        replay repeats exactly (each key's value is restored with its offsets)."""
+        slot = 0
+        while True:
+            key = SEP.join((BUCKET, topic, str(bucket), str(slot)))
+            value = self.table.get(key)
+            if value is None or sid in value["series"] or len(value["series"]) < SERIES_PER_KEY:
+                return key, value
+            slot += 1
 
     def horizon(self, topic: str) -> int | None:
         """Buckets before this can no longer be reached by any span, nor taken
@@ -361,7 +376,7 @@ class Windows:
 def _bucket_of_key(key: str) -> tuple[str, int] | None:
     """(topic key, bucket) of a bucket key of either layout; None for other keys."""
     if key.startswith(BUCKET + SEP):
-        _, topic, bucket = key.split(SEP)
+        _, topic, bucket, _ = key.split(SEP)
         return topic, int(bucket)
     if key.startswith(OLD_BUCKET + SEP):
         _, _, topic, _, bucket = key.split(SEP)
@@ -372,10 +387,10 @@ def _bucket_of_key(key: str) -> tuple[str, int] | None:
 def _rows_of(key: str, value: dict) -> Iterator[tuple[str, str, str, int, dict]]:
     """(series id, topic key, dimension, bucket, {"sets", "soft"}) of one bucket key's value."""
     if key.startswith(BUCKET + SEP):
-        _, topic, bucket = key.split(SEP)
-        for rk, val in value["rows"].items():
-            sid, dim = rk.split(SEP)
-            yield sid, topic, dim, int(bucket), val
+        _, topic, bucket, _ = key.split(SEP)
+        for sid, dims in value["series"].items():
+            for dim, val in dims.items():
+                yield sid, topic, dim, int(bucket), val
     elif key.startswith(OLD_BUCKET + SEP):
         _, sid, topic, dim, bucket = key.split(SEP)
         yield sid, topic, dim, int(bucket), value
