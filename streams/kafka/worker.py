@@ -58,6 +58,7 @@ from streams.kafka.messages import (
     observation_entry,
     observations_of,
 )
+from streams.kafka.restore import restore_pending, state_settled, wait_restored
 from streams.kafka.security import client_kwargs, faust_credentials
 from streams.kafka.tables import TableMapping, delivered_table
 from streams.kafka.writeback import WriteBack
@@ -175,14 +176,14 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
             self.streak = 0 if busy else self.streak + 1
             if self.streak < self.IDLE_BATCHES or self.streak % self.IDLE_BATCHES:
                 return []
-            if app.rebalancing or not app.tables.recovery.completed.is_set():
+            if not state_settled(app):
                 # Diagnosis of the takeover loss (issue 14): a flag left set after a
                 # rebalance would keep this safety net off for good; say so once.
                 now = time.monotonic()
                 self.held_since = self.held_since or now
                 if now - self.held_since > 30:
-                    log.warning("idle tail check of %s skipped for 30 s (rebalancing=%s, recovery complete=%s)",
-                                sorted(self.topics), app.rebalancing, app.tables.recovery.completed.is_set())
+                    log.warning("idle tail check of %s skipped for 30 s (rebalancing=%s, restore pending=%s)",
+                                sorted(self.topics), app.rebalancing, restore_pending(app))
                     self.held_since = now
                 return []
             self.held_since = None
@@ -199,6 +200,8 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         """Validates a batch (dead letters sent) and starts classifying it; the
         holes it reads directly are acked when it is."""
         arrived = time.perf_counter()
+        if batch_events or read_directly:
+            await wait_restored(app)  # groups read the authors table: never a half-restored one
         generation = app.consumer_generation_id
         events = (read_directly or []) + await score_gaps.fill(batch_events, generation)
         ranges = score_gaps.take_ranges()
@@ -336,6 +339,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
             if not events:
                 commits.ack_ranges(app, ranges, generation)  # offsets without records, if any
                 continue
+            await wait_restored(app)  # never update windows read from a half-restored table
             for event in events:
                 # Table writes go to the changelog partition of the current event.
                 _current_event.set(weakref.ref(event))
@@ -413,7 +417,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                 log.exception("figures refresh failed; the next one is due in %.1f s", interval)
 
     async def publish_figures() -> None:
-        if app.rebalancing or not app.tables.recovery.completed.is_set():
+        if not state_settled(app):  # a half-restored table would publish wrong figures
             return
         # Copy the state on the loop (consistent: no agent runs meanwhile), then
         # compute off the loop so the agents and heartbeats keep going.
@@ -442,7 +446,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
 
     @app.page("/ready")
     async def ready(web: Any, request: Any) -> Any:
-        ok = not app.rebalancing and app.tables.recovery.completed.is_set()
+        ok = state_settled(app)
         body = {"ready": ok, "rebalancing": app.rebalancing, "figures_at": state["figures_at"]}
         return web.json(body, status=200 if ok else 503)
 
