@@ -83,6 +83,12 @@ def totals(worker: Worker, *metrics: str) -> dict[str, float]:
     return out
 
 
+def destination(settings, kind: str, rec: dict) -> tuple[str, bytes]:
+    """The input topic and key of one bench record (posts by author, as the product keys them)."""
+    topic = settings.topic_posts if kind == "post" else settings.topic_responses
+    return topic, (rec.get("author_id") or rec["id"]).encode()
+
+
 def produce(settings, records, rate: float) -> list[float]:
     """Sends records at a fixed rate, each stamped with its send time; returns
     each send's wall time.
@@ -104,13 +110,12 @@ async def _paced(settings, records, rate: float) -> list[float]:
     await p.start()
     try:
         stamp = b'"@created_at@"'
+        parts = {t: sorted(await p.partitions_for(t)) for t in (settings.topic_posts, settings.topic_responses)}
         ready = []
         for kind, rec in records:
-            topic = settings.topic_posts if kind == "post" else settings.topic_responses
-            parts = sorted(await p.partitions_for(topic))
-            key = (rec.get("author_id") or rec["id"]).encode()
+            topic, key = destination(settings, kind, rec)
             head, tail = json.dumps(dict(rec, created_at="@created_at@")).encode().split(stamp)
-            ready.append((topic, DefaultPartitioner.__call__(key, parts, parts), key, head, tail))
+            ready.append((topic, DefaultPartitioner.__call__(key, parts[topic], parts[topic]), key, head, tail))
         sent: list[float] = []
         acks = []
         start = time.time()
@@ -144,8 +149,7 @@ def burst_producer(settings, records) -> tuple[KafkaProducer, list[tuple[str, by
     p.partitions_for(settings.topic_posts), p.partitions_for(settings.topic_responses)  # metadata now, not in the burst
     out = []
     for kind, rec in records:
-        topic = settings.topic_posts if kind == "post" else settings.topic_responses
-        out.append((topic, (rec.get("author_id") or rec["id"]).encode(), json.dumps(rec).encode(), rec["created_at"]))
+        out.append((*destination(settings, kind, rec), json.dumps(rec).encode(), rec["created_at"]))
     return p, out
 
 

@@ -270,7 +270,7 @@ class Windows:
         horizons = {t: self.horizon(t) for t in ([topic] if topic is not None else self.topics())}
         old = []
         for k in list(self.table.keys()):
-            where = _bucket_of_key(k)
+            where = _parse_bucket_key(k)
             if where is not None:
                 h = horizons.get(where[0])
                 if h is not None and where[1] < h:
@@ -373,27 +373,29 @@ class Windows:
         return out
 
 
-def _bucket_of_key(key: str) -> tuple[str, int] | None:
-    """(topic key, bucket) of a bucket key of either layout; None for other keys."""
-    if key.startswith(BUCKET + SEP):
-        _, topic, bucket, _ = key.split(SEP)
-        return topic, int(bucket)
-    if key.startswith(OLD_BUCKET + SEP):
-        _, _, topic, _, bucket = key.split(SEP)
-        return topic, int(bucket)
+def _parse_bucket_key(key: str) -> tuple[str, int, str | None, str | None] | None:
+    """(topic key, bucket, series id, dimension) of a bucket key of either
+    layout (series and dimension only in the earlier one); None for other keys."""
+    parts = key.split(SEP)
+    if parts[0] == BUCKET and len(parts) == 4:
+        return parts[1], int(parts[2]), None, None
+    if parts[0] == OLD_BUCKET and len(parts) == 5:
+        return parts[2], int(parts[4]), parts[1], parts[3]
     return None
 
 
 def _rows_of(key: str, value: dict) -> Iterator[tuple[str, str, str, int, dict]]:
     """(series id, topic key, dimension, bucket, {"sets", "soft"}) of one bucket key's value."""
-    if key.startswith(BUCKET + SEP):
-        _, topic, bucket, _ = key.split(SEP)
-        for sid, dims in value["series"].items():
-            for dim, val in dims.items():
-                yield sid, topic, dim, int(bucket), val
-    elif key.startswith(OLD_BUCKET + SEP):
-        _, sid, topic, dim, bucket = key.split(SEP)
-        yield sid, topic, dim, int(bucket), value
+    parsed = _parse_bucket_key(key)
+    if parsed is None:
+        return
+    topic, bucket, sid, dim = parsed
+    if sid is None:
+        for sid_, dims in value["series"].items():
+            for dim_, val in dims.items():
+                yield sid_, topic, dim_, bucket, val
+    else:
+        yield sid, topic, dim, bucket, value
 
 
 def _sum_buckets(ref: dict | None, buckets: list[tuple[int, dict]]) -> tuple[Counter[str], list[float] | None]:
