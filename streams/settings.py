@@ -204,8 +204,9 @@ class Settings(BaseSettings):
         0.005, ge=0, le=1,
         description="how long the worker's producer waits to fill a batch (envelopes and changelogs go together)",
     )
-    producer_compression: Literal["none", "gzip", "lz4"] = Field(
-        "lz4", description="compression of everything the worker produces (scores, changelogs, snapshots)"
+    producer_compression: Literal["none", "gzip", "lz4", "zstd"] = Field(
+        "zstd", description="compression of everything the worker produces (scores, changelogs, snapshots); "
+        "zstd costs the worker a quarter of lz4's CPU here (aiokafka compresses lz4 at level 9) for fewer bytes"
     )
     figures_interval_seconds: float = Field(5.0, gt=0, description="how often a worker recomputes and exports figures")
     worker_web_host: str = Field("127.0.0.1", description="address of the worker's /ready and /metrics")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from tests.conftest import T0
 from tests.kafka_support import (
     Snapshots,
     Worker,
+    env_of,
     figure_diff,
     figures_by_topic,
     isolated_settings,
@@ -107,6 +110,14 @@ def test_parity_with_the_embedded_runner_and_dead_letters(kafka, classifier, sma
         n = sum(float(x.rsplit(" ", 1)[1]) for x in body.splitlines()
                 if x.startswith("affectwatch_guardrail_violations_total{"))
         assert n == len(local)
+        # Per-record scores, read back one by one from the envelopes (compressed
+        # with the default codec) by the CLI an operator would use.
+        out = subprocess.run([sys.executable, "-m", "streams.cli", "scores", "--idle", "3"], env=env_of(s),
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        printed = [json.loads(line) for line in out.stdout.splitlines()]
+        assert len(printed) == 240 and len({r["id"] for r in printed}) == 240
+        assert all(r["topic"] != "all" and set(r["emotion"]) and set(r["moral"]) for r in printed)
     finally:
         snaps.close()
         w.stop()

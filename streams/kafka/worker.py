@@ -24,6 +24,7 @@ nothing twice. The authors table is updated the same way.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -488,6 +489,11 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     create_topics(settings)  # idempotent; a backfill run needs its own score and snapshot topics
     create_changelogs(settings)
     app = create_app(settings)
+    # What is built by now (modules, the core's rules and lexicons, faust's app)
+    # lives as long as the worker: out of the collector's full passes, which
+    # walked it five times in a 4 s burst and took 0.2 s of the loop's 1.3 s.
+    gc.collect()
+    gc.freeze()
     # The web host and port come from the app's settings (web_host, web_port).
     worker = faust.Worker(app, loglevel=loglevel, redirect_stdouts=False)
     try:
