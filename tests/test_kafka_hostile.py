@@ -57,12 +57,16 @@ def test_poison_pills_never_stop_a_worker_and_get_one_dead_letter_each(kafka, tm
         producer.send(s.topic_posts, key=b"k", value=value)  # one key: one partition, file order
     for value in good_r[:15] + bad_r + good_r[15:]:
         producer.send(s.topic_responses, key=b"k", value=value)
+    # And on the scores topic the aggregation reads: none of these is an envelope.
+    bad_scores = [b"\xff\xfe", b"not json", b"[1, 2]", b"null", b'{"v": 1, "topic_key": "economy", "obs": [{}]}']
+    for value in bad_scores:
+        producer.send(s.topic_scores, key=b"economy", value=value)
     producer.flush()
     producer.close()
     w = Worker(s, tmp_path / "worker.log", tmp_path / "state").start()
     try:
         w.wait_ready()
-        total = len(good_p) + len(good_r) + len(bad_p) + len(bad_r)
+        total = len(good_p) + len(good_r) + len(bad_p) + len(bad_r) + len(bad_scores)
         counted, dead = wait_accounted(w, total)
         assert counted == 67 and dead == total - 67  # also the "$\notacommand{$" model and the year-ahead post
         assert w.proc.poll() is None
@@ -76,6 +80,7 @@ def test_poison_pills_never_stop_a_worker_and_get_one_dead_letter_each(kafka, tm
         reasons = sorted(json.loads(m.value)["reason"] for m in letters)
         assert reasons.count("timestamp_out_of_range") == 5
         assert "invalid_string:text" in reasons and "too_deep" in reasons and "invalid_name:model" in reasons
+        assert reasons.count("invalid_score") == len(bad_scores)
     finally:
         w.stop()
 

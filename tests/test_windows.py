@@ -270,6 +270,45 @@ def test_drift_references_do_not_depend_on_when_buckets_expire(evts, every):
     assert often.references_by_topic() == never.references_by_topic()
 
 
+
+@given(events, st.integers(1, 7), st.integers(0, 119))
+@settings(max_examples=150, deadline=None)
+def test_expiry_from_the_key_index_drops_what_a_full_scan_would(evts, every, behind):
+    """Expiry reads the bucket keys from an index kept beside the table: at
+    every step it drops exactly the keys a fresh reader of the same table
+    (a full scan) drops, also after keys were written and removed behind its
+    back, once it is told to read them again (a Kafka rebalance)."""
+    ordered = sorted(evts, key=lambda e: e[0])
+    behind %= max(1, len(ordered))
+    table: dict = {}
+    indexed = Windows(table, CFG)
+    for i, e in enumerate(ordered):
+        feed(indexed, e)
+        if i == behind:  # a restore writes some keys and hides others
+            ours = sorted(k for k in table if k.startswith("tb|t1|"))
+            if ours:  # a slot of an earlier bucket it never saw
+                bucket = int(ours[-1].split("|")[2])
+                table[f"tb|t1|{bucket - 20 * BUCKET}|1"] = table[ours[-1]]
+            for k in ours[:-1][:2]:
+                del table[k]
+            indexed.forget_keys()
+        if i % every == 0:
+            fresh = Windows(dict(table), CFG)
+            want = fresh.expire()
+            assert indexed.expire() == want
+            assert table == fresh.table
+
+
+def test_a_key_the_index_kept_past_a_change_is_never_deleted_again():
+    table: dict = {}
+    w = Windows(table, CFG)
+    w.add(obs(0, 0, "t1", {"x"}))
+    w.expire()  # the index is read now
+    (key,) = [k for k in table if k.startswith("tb|")]
+    del table[key]  # gone behind its back, never told
+    w.add(obs(40 * BUCKET, 0, "t1", {"y"}))
+    assert w.expire() == 0 and all(k != key for k in table)
+
 def test_expiry_waits_for_the_slowest_source_once_all_are_known():
     cfg = replace(CFG, expected_sources=2)
     w = Windows({}, cfg)

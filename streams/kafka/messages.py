@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from faust.utils import json as faust_json
 
 from streams.core.topics import ALL
@@ -97,6 +98,11 @@ def envelopes(items: Iterable[EncodedObservation]) -> list[tuple[str, bytes]]:
         if item.topic != ALL:
             put(ALL, item.shared)
     return [(key, heads[key] + b",".join(chunk) + b"]}") for key, chunks in by_key.items() for chunk in chunks]
+
+
+def decode_message(payload: bytes) -> dict[str, Any]:
+    """A message of ``affect-scores`` from its bytes (ValueError when it is not JSON)."""
+    return orjson.loads(payload)
 
 
 def observations_of(msg: dict[str, Any]) -> Iterator[tuple[Observation, tuple[str, int]]]:
