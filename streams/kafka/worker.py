@@ -454,10 +454,11 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         # cheap, and done on the loop (handing a poll every 0.1 s to a thread
         # cost the loop 3%).
         names = request.query.getall("name[]", [])
+        registry = metrics.registry.restricted_registry(names) if names else metrics.registry
         if names and figure_families.isdisjoint(names):
-            body = generate_latest(metrics.registry.restricted_registry(names))
+            body = generate_latest(registry)
         else:
-            body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, metrics.registry)
+            body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, registry)
         return web.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     @app.page("/ready")
