@@ -11,7 +11,7 @@ Prints, in one run:
   seconds, 5 by default, which bounds the resolution);
 - the worker's peak memory (VmHWM).
 
-    python bench/kafka_bench.py [--records 2400] [--seconds 40]
+    python bench/kafka_bench.py [--records 9600] [--seconds 30] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -160,21 +160,24 @@ def send_burst(p: KafkaProducer, messages: list[tuple[str, bytes, bytes, int]]) 
     p.close()
 
 
-def wait_counted(worker: Worker, target: float, timeout: float) -> tuple[float, float, float]:
+def wait_counted(worker: Worker, target: float, timeout: float) -> tuple[float, float, float, list]:
     """When the worker had scored, and when it had counted (in a window, or as
-    late), ``target`` records; and how many of them were late.
+    late), ``target`` records; how many of them were late; and the polls
+    (time, counted) on the way.
 
     Records come late when a partition's first records arrive after another
     partition has moved the topic key's horizon past them (a burst of more than
     one pass of the demo, each a day later): they went the whole way all the same."""
     deadline = time.time() + timeout
     scored_at = None
+    polls: list[tuple[float, float]] = []
     while time.time() < deadline:
         now = totals(worker, COUNTED, SCORED, LATE)
+        polls.append((time.time(), now[COUNTED] + now[LATE]))
         if scored_at is None and now[SCORED] >= target:
             scored_at = time.time()
         if now[COUNTED] + now[LATE] >= target:
-            return scored_at or time.time(), time.time(), now[LATE]
+            return scored_at or time.time(), time.time(), now[LATE], polls
         time.sleep(0.1)  # a burst lasts a few seconds: a coarser poll (it was 0.5 s) blurred its rate
     now = totals(worker, COUNTED, LATE)
     raise TimeoutError(f"worker counted {now[COUNTED]} and {now[LATE]} late of {target}")
@@ -290,7 +293,12 @@ def one_round(kafka: LocalKafka, args: argparse.Namespace, recs: list, tmp: Path
         cpu0 = {name: cpu_seconds(pid) for name, pid in procs.items()}
         t0 = time.time()
         send_burst(producer, messages)
-        t_scored, t1, late = wait_counted(worker, len(batch), 600)
+        t_scored, t1, late, polls = wait_counted(worker, len(batch), 600)
+        # The rate while the pipeline is full: from 10% to 90% counted (the
+        # whole burst's rate also pays for filling and draining the stages).
+        lo = next(p for p in polls if p[1] >= 0.1 * len(batch))
+        hi = next(p for p in polls if p[1] >= 0.9 * len(batch))
+        middle = (hi[1] - lo[1]) / (hi[0] - lo[0]) if hi[0] > lo[0] else float("nan")
         used = {name: cpu_seconds(pid) - cpu0[name] for name, pid in procs.items()}
         messages = messages_per_record(s, len(batch))
         per_record_ms = {
@@ -328,6 +336,7 @@ def one_round(kafka: LocalKafka, args: argparse.Namespace, recs: list, tmp: Path
             clf.predict(alone_texts[i : i + 16])
         alone = len(alone_texts) / (time.perf_counter() - c0)
         return {"e2e": e2e, "scoring": scoring, "alone": alone, "ratio": e2e / alone, "cores": cores,
+                "middle": middle, "first_counted_s": next(p[0] for p in polls if p[1] > 0) - t0,
                 "per_record_ms": per_record_ms, "runs": runs, "scrape": scrape, "hwm": hwm, "records": len(batch),
                 "late": late, "messages": messages}
 
@@ -340,7 +349,9 @@ def _spread(values: list[float], fmt: str = "{:.2f}") -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--records", type=int, default=2400)
+    # 9,600: about 14 s of burst, so that filling and draining the stages (the
+    # first count comes about 1 s after the first send) weigh little in the rate.
+    ap.add_argument("--records", type=int, default=9600)
     ap.add_argument("--seconds", type=float, default=30, help="length of each fixed-rate run")
     ap.add_argument("--rounds", type=int, default=3, help="full measurements; the summary gives median and spread")
     ap.add_argument("--batch-size", type=int, default=Settings.model_fields["batch_size"].default,
@@ -363,7 +374,8 @@ def main() -> None:
             r = one_round(kafka, args, recs, tmp, k)
             results.append(r)
             print(f"round {k + 1}: {r['e2e']:.1f} records/s counted ({r['scoring']:.1f}/s scored, {r['late']:.0f} of "
-                  f"them late), classifier alone "
+                  f"them late; {r['middle']:.1f}/s from 10% to 90% counted, first counted after "
+                  f"{r['first_counted_s']:.2f} s), classifier alone "
                   f"{r['alone']:.1f} texts/s, ratio {r['ratio']:.2f}; CPU ms per record: "
                   + ", ".join(f"{name} {v:.2f}" for name, v in r["per_record_ms"].items())
                   + "; cores: " + ", ".join(f"{name} {v:.2f}" for name, v in r["cores"].items()), flush=True)
@@ -383,6 +395,7 @@ def main() -> None:
           f"spectra {[Path(p).stem for p in args.spectra]}, {args.rounds} rounds")
     print("ratio end to end / classifier alone: " + _spread([r["ratio"] for r in results]))
     print("end to end records/s:                " + _spread([r["e2e"] for r in results], "{:.1f}"))
+    print("  of which from 10% to 90% counted:  " + _spread([r["middle"] for r in results], "{:.1f}"))
     for name in ("broker", "worker loop", "figures process", "classifier"):
         print(f"CPU ms per record, {name + ':':12s}      " + _spread([r["per_record_ms"][name] for r in results]))
     for name in ("broker", "worker loop"):
