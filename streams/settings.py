@@ -208,6 +208,9 @@ class Settings(BaseSettings):
         "zstd", description="compression of everything the worker produces (scores, changelogs, snapshots); "
         "zstd costs the worker a quarter of lz4's CPU here (aiokafka compresses lz4 at level 9) for fewer bytes"
     )
+    worker_event_loop: Literal["uvloop", "asyncio"] = Field(
+        "uvloop", description="event loop of a Kafka worker: uvloop (faust's supported fast loop) or asyncio's own"
+    )
     figures_interval_seconds: float = Field(5.0, gt=0, description="how often a worker recomputes and exports figures")
     worker_web_host: str = Field("127.0.0.1", description="address of the worker's /ready and /metrics")
     worker_web_port: int = Field(6066, ge=1, le=65535, description="port of the worker's /ready and /metrics")
