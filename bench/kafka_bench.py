@@ -299,6 +299,7 @@ def one_round(kafka: LocalKafka, args: argparse.Namespace, recs: list, tmp: Path
         lo = next(p for p in polls if p[1] >= 0.1 * len(batch))
         hi = next(p for p in polls if p[1] >= 0.9 * len(batch))
         middle = (hi[1] - lo[1]) / (hi[0] - lo[0]) if hi[0] > lo[0] else float("nan")
+        first_counted = next(p[0] for p in polls if p[1] > 0) - t0
         used = {name: cpu_seconds(pid) - cpu0[name] for name, pid in procs.items()}
         messages = messages_per_record(s, len(batch))
         per_record_ms = {
@@ -336,7 +337,7 @@ def one_round(kafka: LocalKafka, args: argparse.Namespace, recs: list, tmp: Path
             clf.predict(alone_texts[i : i + 16])
         alone = len(alone_texts) / (time.perf_counter() - c0)
         return {"e2e": e2e, "scoring": scoring, "alone": alone, "ratio": e2e / alone, "cores": cores,
-                "middle": middle, "first_counted_s": next(p[0] for p in polls if p[1] > 0) - t0,
+                "middle": middle, "first_counted_s": first_counted,
                 "per_record_ms": per_record_ms, "runs": runs, "scrape": scrape, "hwm": hwm, "records": len(batch),
                 "late": late, "messages": messages}
 

@@ -270,7 +270,6 @@ def test_drift_references_do_not_depend_on_when_buckets_expire(evts, every):
     assert often.references_by_topic() == never.references_by_topic()
 
 
-
 @given(events, st.integers(1, 7), st.integers(0, 119))
 @settings(max_examples=150, deadline=None)
 def test_expiry_from_the_key_index_drops_what_a_full_scan_would(evts, every, behind):
@@ -308,6 +307,7 @@ def test_a_key_the_index_kept_past_a_change_is_never_deleted_again():
     del table[key]  # gone behind its back, never told
     w.add(obs(40 * BUCKET, 0, "t1", {"y"}))
     assert w.expire() == 0 and all(k != key for k in table)
+
 
 def test_expiry_waits_for_the_slowest_source_once_all_are_known():
     cfg = replace(CFG, expected_sources=2)

@@ -139,10 +139,10 @@ class Windows:
     def __init__(self, table: MutableMapping[str, dict], config: WindowConfig) -> None:
         self.table = table
         self.cfg = config
-        # Bucket keys by topic key, read from the table once and then kept up
-        # to date here, so that expiry does not walk the whole table each time
-        # (in a replay it did so every few seconds per topic key).
-        self._keys: dict[str, set[str]] | None = None
+        # Bucket keys (with their bucket) by topic key, read from the table once
+        # and then kept up to date here, so that expiry does not walk the whole
+        # table each time (in a replay it did so every few seconds per topic key).
+        self._keys: dict[str, dict[str, int]] | None = None
 
     def forget_keys(self) -> None:
         """Reads the bucket keys from the table again at the next expiry: to be
@@ -150,12 +150,12 @@ class Windows:
         restores and hides partitions)."""
         self._keys = None
 
-    def _bucket_keys(self) -> dict[str, set[str]]:
+    def _bucket_keys(self) -> dict[str, dict[str, int]]:
         if self._keys is None:
-            index: dict[str, set[str]] = {}
+            index: dict[str, dict[str, int]] = {}
             for k in list(self.table.keys()):
                 if (where := _parse_bucket_key(k)) is not None:
-                    index.setdefault(where[0], set()).add(k)
+                    index.setdefault(where[0], {})[k] = where[1]
             self._keys = index
         return self._keys
 
@@ -246,7 +246,7 @@ class Windows:
                 series[obs.series.id] = dims
                 self._put(key, {"series": series}, old, origin)
                 if old is None and self._keys is not None:
-                    self._keys.setdefault(obs.topic, set()).add(key)
+                    self._keys.setdefault(obs.topic, {})[key] = self.bucket_of(obs.event_ms)
         new_ms, sources, ahead = self._advance(wval, obs.event_ms, src)
         value: dict = {"ms": new_ms, "src": sources}
         if ahead:
@@ -290,18 +290,16 @@ class Windows:
         processed, so the workers expire only the topic key of that event."""
         horizons = {t: self.horizon(t) for t in ([topic] if topic is not None else self.topics())}
         index = self._bucket_keys()
-        old = []
-        for t, h in horizons.items():
-            if h is not None:
-                old += [k for k in index.get(t, ()) if _parse_bucket_key(k)[1] < h]  # type: ignore[index]
+        expiring = sorted((k, t) for t, h in horizons.items() if h is not None
+                          for k, bucket in index.get(t, {}).items() if bucket < h)
         # Only keys the table holds: a key the index kept past a change it was
         # not told of must never become a deletion.
-        old = [k for k in sorted(old) if k in self.table]
+        old = [k for k, _ in expiring if k in self.table]
         self._freeze_references(old)  # written before the deletes: a crash between them loses nothing
         for k in old:
             del self.table[k]
-        for k in old:
-            index[_parse_bucket_key(k)[0]].discard(k)  # type: ignore[index]
+        for k, t in expiring:
+            del index[t][k]
         return len(old)
 
     def _ref_start(self, bucket: int) -> int:

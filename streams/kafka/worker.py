@@ -334,7 +334,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         # Micro-batches, so that one wait for the changelog covers many events
         # and each changed key is written once per batch (``WriteBack``).
         idle = IdleTail({settings.topic_scores}, scores_gaps)
-        indexed = {"generation": None}  # the rebalance generation the windows' key index was read in
+        indexed_in = None  # the rebalance generation the windows' key index was read in
         batches = micro_batches(stream, settings.aggregate_batch_size, settings.batch_within_seconds, idle=True)
         async for batch_events in batches:
             pending = []
@@ -346,10 +346,10 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                 commits.ack_ranges(app, ranges, generation)  # offsets without records, if any
                 continue
             await wait_restored(app)  # never update windows read from a half-restored table
-            if app.consumer_generation_id != indexed["generation"]:
+            if app.consumer_generation_id != indexed_in:
                 # A rebalance restores some keys and hides others: expiry reads them anew.
                 core.aggregator.windows.forget_keys()
-                indexed["generation"] = app.consumer_generation_id
+                indexed_in = app.consumer_generation_id
             for event in events:
                 # Table writes go to the changelog partition of the current event.
                 _current_event.set(weakref.ref(event))
