@@ -55,25 +55,68 @@ def test_bundled_topics_file_loads_and_bounds_cardinality(tmp_path: Path):
 
 
 WORDS = ["gun", "guns", "Second Amendment", "#2A", "#2a", "climate", "Climate", "shotgun", "begun", "a", "the",
-         "#climate", "gun-control", "_gun", "ſecond", "CLIMATE.", "2a", "GUN", "cLİmate", "\u212aid", "éclimate"]
+         "#climate", "gun-control", "_gun", "ſecond", "CLIMATE.", "2a", "GUN", "cLİmate", "\u212aid", "éclimate",
+         "tax", "taxes", "Trans", "transgender", "#tax", "carbon tax", "amendment"]
 
 
 SEPS = [" ", "", ", ", "#", "\n"]
 
 
-@given(st.lists(st.sampled_from(WORDS), max_size=12), st.lists(st.sampled_from(SEPS), max_size=12))
-@settings(max_examples=300, deadline=None)
-def test_the_one_scan_gate_never_changes_a_rule_decision(words, seps):
-    """``by_rules`` skips the per-topic counts when one combined scan finds no
-    rule at all: it must decide exactly as counting every topic always would."""
-    t = topics()
-    text = "".join(w + (seps[i] if i < len(seps) else " ") for i, w in enumerate(words))
+def overlapping() -> Topics:
+    """Keywords shared between topics, prefixes of each other, inside each
+    other and equal to a hashtag: every way one substring has several owners."""
+    return Topics(
+        [
+            Topic("hashes", keywords=("#2a",)),  # owns "#2a" with guns, matches it only after no word or "#"
+            Topic("economy", keywords=("tax", "taxes", "gun"), hashtags=("tax",)),
+            Topic("climate", keywords=("carbon tax", "climate", "tax"), hashtags=("climate",)),
+            Topic("lgbtq", keywords=("trans", "transgender"), hashtags=("trans",)),
+            Topic("guns", keywords=("gun", "second amendment", "amendment"), hashtags=("2a",)),
+        ]
+    )
+
+
+def by_counting(t: Topics, text: str) -> str | None:
+    """The rule as specified: every topic's matches counted, the most wins."""
     best, hits = None, 0
     for topic, pattern in zip(t.topics, t._patterns, strict=True):
         n = len(pattern.findall(text)) if pattern is not None else 0
         if n > hits:
             best, hits = topic.name, n
-    assert t.by_rules(text) == best
+    return best
+
+
+@given(st.lists(st.sampled_from(WORDS), max_size=12), st.lists(st.sampled_from(SEPS), max_size=12),
+       st.sampled_from([topics, overlapping]))
+@settings(max_examples=400, deadline=None)
+def test_the_one_scan_gate_never_changes_a_rule_decision(words, seps, make):
+    """``by_rules`` counts only the topics whose keywords one Aho-Corasick pass
+    finds (and does not count at all when it finds one): it must decide exactly
+    as counting every topic always would."""
+    t = make()
+    assert overlapping().by_rules("##2a") == "guns"  # a substring first owned by a topic that cannot match it
+    text = "".join(w + (seps[i] if i < len(seps) else " ") for i, w in enumerate(words))
+    assert t.by_rules(text) == by_counting(t, text)
+
+
+def test_the_bundled_rules_decide_every_demo_text_as_counting_would():
+    import json
+
+    t = Topics.load(BUNDLED / "topics.yaml")
+    texts = [json.loads(line)["text"] for name in ("posts.jsonl", "responses.jsonl")
+             for line in (BUNDLED / "demo" / name).read_text().splitlines()]
+    decided = [t.by_rules(x) for x in texts]
+    assert decided == [by_counting(t, x) for x in texts]
+    assert sum(d is not None for d in decided) > len(texts) / 3  # the rules do decide many
+
+
+def test_an_empty_or_non_ascii_keyword_is_counted_without_the_automaton():
+    """The automaton cannot find an empty keyword (which matches everywhere) and
+    the fold is exact only for ASCII: such topic files take the regex path."""
+    empty = Topics([Topic("any", keywords=("",)), Topic("guns", keywords=("gun",))])
+    assert empty._owners is None and empty.by_rules("gun") == by_counting(empty, "gun") == "guns"
+    accented = Topics([Topic("cafe", keywords=("café",))])
+    assert accented._owners is None and accented.by_rules("Un CAFÉ noir") == "cafe"
 
 
 def test_the_case_folds_of_the_fast_path_are_all_that_unicode_regex_folding_adds():

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import ahocorasick
 import numpy as np
 import yaml
 
@@ -37,8 +38,7 @@ class Topics:
     centroids: np.ndarray | None = None  # (n_topics, dim), unit rows; None: rules only
     _patterns: list[re.Pattern[str] | None] = field(init=False, repr=False)
     _any: re.Pattern[str] | None = field(init=False, repr=False)
-    _literals: list[list[str]] | None = field(init=False, repr=False)
-    _literal_any: re.Pattern[str] | None = field(init=False, repr=False)
+    _owners: ahocorasick.Automaton | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         names = [t.name for t in self.topics]
@@ -51,13 +51,20 @@ class Topics:
         self._any = re.compile("|".join(f"(?:{a})" for a in alts), re.IGNORECASE) if alts else None
         # Faster still: a rule can match a text only if one of its keywords is
         # a substring of the text folded as the regex folds it (_FOLDS, then
-        # lower(); exact for ASCII keywords), so most texts skip the regexes.
-        literals = [[k.lower() for k in t.keywords] + ["#" + h.lower().lstrip("#") for h in t.hashtags]
-                    for t in self.topics]
-        ascii_only = bool(alts) and all(k.isascii() for ks in literals for k in ks)
-        self._literals = literals if ascii_only else None
-        # All the literals in one alternation: one C-level scan per text.
-        self._literal_any = re.compile("|".join(re.escape(k) for ks in literals for k in ks)) if ascii_only else None
+        # lower(); exact for ASCII keywords). One Aho-Corasick pass finds every
+        # such substring and the topics that own it, so the regexes run only
+        # for those topics (a combined regex alternation took 13 us a text, the
+        # per-topic substring tests 15 us; the automaton about 1 us).
+        owners: dict[str, set[int]] = {}
+        for j, t in enumerate(self.topics):
+            for k in [k.lower() for k in t.keywords] + ["#" + h.lower().lstrip("#") for h in t.hashtags]:
+                owners.setdefault(k, set()).add(j)
+        self._owners = None
+        if alts and all(k and k.isascii() for k in owners):  # an empty keyword matches everywhere
+            self._owners = ahocorasick.Automaton()
+            for k, js in owners.items():
+                self._owners.add_word(k, tuple(sorted(js)))
+            self._owners.make_automaton()
 
     @staticmethod
     def _compile(t: Topic) -> re.Pattern[str] | None:
@@ -103,24 +110,29 @@ class Topics:
             self.centroids = np.stack([r if r is not None else np.zeros(dim) for r in rows]).astype(np.float32)
 
     def by_rules(self, text: str) -> str | None:
+        """The topic whose keywords and hashtags match most often (the first
+        listed on a tie), None when none matches."""
         if self._any is None:
             return None
-        if self._literal_any is not None and self._literals is not None:
-            low = text.translate(_FOLDS).lower()
-            if self._literal_any.search(low) is None:
-                return None
-            candidates = [any(k in low for k in ks) for ks in self._literals]
+        if self._owners is not None:
+            candidates: set[int] = set()
+            for _, js in self._owners.iter(text.translate(_FOLDS).lower()):
+                candidates.update(js)
+            if len(candidates) == 1:  # most texts with a rule: nothing to count against
+                (j,) = candidates
+                pattern = self._patterns[j]
+                return self.topics[j].name if pattern is not None and pattern.search(text) else None
+            order = sorted(candidates)
         else:
             if self._any.search(text) is None:
                 return None
-            candidates = [True] * len(self.topics)
+            order = list(range(len(self.topics)))
         best, hits = None, 0
-        for topic, pattern, maybe in zip(self.topics, self._patterns, candidates, strict=True):
-            if pattern is None or not maybe:
-                continue
-            n = len(pattern.findall(text))
+        for j in order:
+            pattern = self._patterns[j]
+            n = len(pattern.findall(text)) if pattern is not None else 0
             if n > hits:
-                best, hits = topic.name, n
+                best, hits = self.topics[j].name, n
         return best
 
     def assign(self, explicit: str | None, text: str, embedding: np.ndarray | None) -> tuple[str, str]:
