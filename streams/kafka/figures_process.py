@@ -16,6 +16,7 @@ from typing import Any
 
 from streams.core.figures import FigureMaker, Figures
 from streams.core.windows import WindowConfig, Windows
+from streams.kafka.tables import decode_values
 
 _maker: FigureMaker | None = None
 _cfg: WindowConfig | None = None
@@ -26,9 +27,9 @@ def _start(maker: FigureMaker, cfg: WindowConfig) -> None:
     _maker, _cfg = maker, cfg
 
 
-def _compute(snapshot: dict[str, dict]) -> Figures:
+def _compute(snapshot: dict[str, bytes]) -> Figures:
     assert _maker is not None and _cfg is not None
-    return _maker.compute(Windows(snapshot, _cfg))
+    return _maker.compute(Windows(decode_values(snapshot), _cfg))
 
 
 def _ready() -> bool:
@@ -36,14 +37,15 @@ def _ready() -> bool:
 
 
 class FiguresProcess:
-    """``compute(snapshot)`` in one child process started with ``spawn``."""
+    """``compute(snapshot)`` in one child process started with ``spawn``; the
+    snapshot is the windows table as it is stored (JSON bytes), decoded there."""
 
     def __init__(self, maker: FigureMaker, cfg: WindowConfig) -> None:
         self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_start, initargs=(maker, cfg))
         self._pool.submit(_ready).result()  # started now, not at the first refresh
 
-    async def compute(self, snapshot: dict[str, dict]) -> Any:
+    async def compute(self, snapshot: dict[str, bytes]) -> Any:
         return await asyncio.wrap_future(self._pool.submit(_compute, snapshot))
 
     def close(self) -> None:

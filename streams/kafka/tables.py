@@ -1,5 +1,11 @@
 """faust tables as the core sees them: a table whose changelog writes can be
-awaited (so offsets are never committed ahead of state), and a plain mapping view."""
+awaited (so offsets are never committed ahead of state), and a plain mapping view.
+
+The tables hold JSON *bytes* (faust's ``raw`` serializer) that the mapping view
+encodes and decodes itself: with faust's ``json`` serializer every write was
+encoded twice, once for RocksDB and once for the changelog, through faust's
+codec registry. The bytes are those faust's codec wrote (orjson, non-string
+keys allowed), so changelogs written before read the same."""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import faust
+import orjson
 
 
 class DeliveredTable(faust.Table):
@@ -37,25 +44,36 @@ class DeliveredTable(faust.Table):
 
 
 def delivered_table(app: faust.App, name: str, partitions: int) -> DeliveredTable:
-    table = DeliveredTable(app, name=name, default=None, beacon=app.tables.beacon, partitions=partitions)
+    table = DeliveredTable(app, name=name, default=None, beacon=app.tables.beacon, partitions=partitions,
+                           value_type=bytes)  # stored and sent as the bytes TableMapping encodes
     app.tables.add(table)
     return table
 
 
+def encode_value(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+
+
+def decode_values(raw: dict[str, bytes]) -> dict[str, Any]:
+    """A copy of a table (key -> JSON bytes) as the core reads it."""
+    return {key: orjson.loads(value) for key, value in raw.items()}
+
+
 class TableMapping(MutableMapping[str, dict]):
-    """A faust Table seen as the plain mapping the core expects."""
+    """A faust Table of JSON bytes seen as the plain mapping the core expects."""
 
     def __init__(self, table: Any) -> None:
         self.table = table
 
     def __getitem__(self, key: str) -> dict:
-        return self.table[key]
+        return orjson.loads(self.table[key])
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self.table.get(key, default)
+        raw = self.table.get(key)
+        return default if raw is None else orjson.loads(raw)
 
     def __setitem__(self, key: str, value: dict) -> None:
-        self.table[key] = value
+        self.table[key] = encode_value(value)
 
     def __delitem__(self, key: str) -> None:
         del self.table[key]
@@ -67,7 +85,7 @@ class TableMapping(MutableMapping[str, dict]):
         return len(self.table)
 
     def items(self):  # type: ignore[override]
-        return list(self.table.items())
+        return [(key, orjson.loads(value)) for key, value in self.table.items()]
 
     def keys(self):  # type: ignore[override]
         return list(self.table.keys())

@@ -63,8 +63,8 @@ from streams.kafka.messages import (
 )
 from streams.kafka.restore import restore_pending, state_settled, wait_restored
 from streams.kafka.security import client_kwargs, faust_credentials
-from streams.kafka.tables import TableMapping, delivered_table
-from streams.kafka.writeback import WriteBack
+from streams.kafka.tables import TableMapping, decode_values, delivered_table
+from streams.kafka.writeback import WATERMARK_PREFIX, WriteBack
 from streams.settings import Settings
 from streams.wiring import build_core, classifier_kwargs
 
@@ -389,9 +389,9 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     else:
         figures_pool = ThreadPoolExecutor(1, thread_name_prefix="figures")
 
-        async def compute(snapshot: dict[str, dict]) -> Any:
+        async def compute(snapshot: dict[str, bytes]) -> Any:
             return await asyncio.get_running_loop().run_in_executor(
-                figures_pool, lambda: maker.compute(Windows(snapshot, window_cfg)))
+                figures_pool, lambda: maker.compute(Windows(decode_values(snapshot), window_cfg)))
 
     watched = {settings.topic_posts, settings.topic_responses, settings.topic_scores}
 
@@ -431,12 +431,13 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         if not state_settled(app):  # a half-restored table would publish wrong figures
             return
         # Copy the state on the loop (consistent: no agent runs meanwhile), then
-        # compute off the loop so the agents and heartbeats keep going.
+        # decode and compute it off the loop so the agents and heartbeats keep going.
         await export_lag()
-        snapshot = dict(windows_table.items())
+        snapshot = dict(windows_table.items())  # key -> JSON bytes (streams.kafka.tables)
         figs = await compute(snapshot)
         metrics.figures.figures = figs
-        view = Windows(snapshot, window_cfg)
+        view = Windows(decode_values({k: v for k, v in snapshot.items() if k.startswith(WATERMARK_PREFIX)}),
+                       window_cfg)
         wm = max((view.watermark(t) or 0 for t in view.topics()), default=0)
         if wm:
             metrics.watermark.labels(run).set(wm / 1000)
