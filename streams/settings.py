@@ -205,8 +205,9 @@ class Settings(BaseSettings):
         description="how long the worker's producer waits to fill a batch (envelopes and changelogs go together)",
     )
     producer_compression: Literal["none", "gzip", "lz4", "zstd"] = Field(
-        "zstd", description="compression of everything the worker produces (scores, changelogs, snapshots); "
-        "zstd costs the worker a quarter of lz4's CPU here (aiokafka compresses lz4 at level 9) for fewer bytes"
+        "none", description="compression of everything the worker produces (scores, changelogs, snapshots): "
+        "none spends no worker CPU on it (the event loop compresses, and it is the worker's ceiling); zstd sends "
+        "a third of the bytes where the network or the broker's disks cost more (lz4: aiokafka uses level 9)"
     )
     worker_event_loop: Literal["uvloop", "asyncio"] = Field(
         "uvloop", description="event loop of a Kafka worker: uvloop (faust's supported fast loop) or asyncio's own"

@@ -61,7 +61,7 @@ def env_of(settings: Settings) -> dict[str, str]:
     env = dict(os.environ, **TEST_ENV)
     for name in ("kafka_bootstrap", "app_id", "topic_posts", "topic_responses", "topic_scores",
                  "topic_dead_letters", "topic_snapshots", "topic_violations", "topic_reviews", "data_dir", "store",
-                 "partitions"):
+                 "partitions", "producer_compression"):
         env[f"AFFECTWATCH_{name.upper()}"] = str(getattr(settings, name))
     env["AFFECTWATCH_BEHAVIOR_SPECTRA"] = json.dumps([str(p) for p in settings.behavior_spectra])
     for name in ("kafka_security_protocol", "kafka_sasl_mechanism", "kafka_sasl_username", "kafka_ssl_cafile"):

@@ -70,7 +70,8 @@ def start(settings, tmp_path: Path, n: int = 1) -> list[Worker]:
 
 
 def test_parity_with_the_embedded_runner_and_dead_letters(kafka, classifier, small_stream, tmp_path):
-    s = isolated_settings(kafka.bootstrap, tmp_path)
+    # zstd, not the default (none): its messages must read back the same, through the CLI too.
+    s = isolated_settings(kafka.bootstrap, tmp_path, producer_compression="zstd")
     create_topics(s)
     inputs = read_inputs(*small_stream)
     local_run = embedded_run(s, classifier, inputs)

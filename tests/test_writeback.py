@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,17 +20,26 @@ ops = st.lists(
         st.tuples(st.just("get"), st.sampled_from("abcde"), st.just(0)),
         st.tuples(st.just("keys"), st.just(""), st.just(0)),
         st.tuples(st.just("flush"), st.just(""), st.just(0)),
+        st.tuples(st.just("rebalance"), st.sampled_from("abcde"), st.integers(0, 9)),
     ),
     max_size=60,
 )
 
 
-@given(ops, st.dictionaries(st.sampled_from("abcde"), st.integers(0, 9).map(lambda n: {"n": n})))
-@settings(max_examples=300, deadline=None)
-def test_reads_and_writes_match_a_plain_dict(seq, start):
+@given(ops, st.dictionaries(st.sampled_from("abcde"), st.integers(0, 9).map(lambda n: {"n": n})), st.booleans(),
+       st.integers(1, 6))
+@settings(max_examples=400, deadline=None)
+def test_reads_and_writes_match_a_plain_dict(seq, start, keep, max_keys):
+    """Also when values are kept across flushes, and the table is changed
+    behind the cache at a rebalance (the worker calls ``forget`` then)."""
     plain, table = dict(start), dict(start)
-    cache = WriteBack(table)
+    cache = WriteBack(table, keep=keep, max_keys=max_keys)
     for op, key, n in seq:
+        if op == "rebalance":
+            cache.flush()
+            plain[key] = table[key] = {"n": 100 + n}  # restored from a changelog another worker wrote
+            cache.forget()
+            continue
         if op == "set":
             plain[key] = cache[key] = {"n": n}
         elif op == "del":
@@ -110,3 +120,27 @@ def test_crash_during_a_flush_then_replay_gives_exact_counts(evts, batch, crash_
     recovered.table.flush()
     strip = lambda t: {k: {f: v for f, v in val.items() if f != "hw"} for k, val in t.items()}  # noqa: E731
     assert strip(recovered.table.table) == strip(clean.table)
+
+
+def test_kept_values_are_read_from_the_cache_until_forgotten():
+    reads: list[str] = []
+
+    class Counting(dict):
+        def get(self, key, default=None):
+            reads.append(key)
+            return super().get(key, default)
+
+    table = Counting(a={"n": 1})
+    cache = WriteBack(table, keep=True)
+    cache["b"] = {"n": cache["a"]["n"] + 1}
+    del cache["a"]
+    cache.flush()
+    assert reads == ["a"] and dict(table) == {"b": {"n": 2}}
+    assert cache.get("b") == {"n": 2} and reads == ["a"]  # kept: the table is not read
+    assert cache.get("a") is None and reads == ["a", "a"]  # a deleted key is not kept
+    dict.__setitem__(table, "b", {"n": 7})  # written behind the cache: a rebalance restored it
+    cache.forget()
+    assert cache.get("b") == {"n": 7}
+    cache["c"] = {"n": 0}
+    with pytest.raises(RuntimeError, match="unflushed"):
+        cache.forget()

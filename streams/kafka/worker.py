@@ -134,7 +134,9 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     authors_cache = WriteBack(TableMapping(authors), _current_event.get)
     pairing = Pairing()  # this worker's tallies; the metrics are what is read
     core.scorer.authors = authors_cache
-    window_cache = WriteBack(TableMapping(windows_table), _current_event.get)
+    # Only the aggregation writes the windows table, and it forgets this cache
+    # at every rebalance: between rebalances it holds what the table holds.
+    window_cache = WriteBack(TableMapping(windows_table), _current_event.get, keep=True)
     core.aggregator.windows.table = window_cache
     state = {"figures_at": 0.0}
     input_names = {settings.topic_posts, settings.topic_responses}
@@ -347,8 +349,10 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                 continue
             await wait_restored(app)  # never update windows read from a half-restored table
             if app.consumer_generation_id != indexed_in:
-                # A rebalance restores some keys and hides others: expiry reads them anew.
+                # A rebalance restores some keys and hides others: expiry and the
+                # cache read them anew.
                 core.aggregator.windows.forget_keys()
+                window_cache.forget()
                 indexed_in = app.consumer_generation_id
             for event in events:
                 # Table writes go to the changelog partition of the current event.

@@ -11,6 +11,12 @@ every update of the batch to that key, so a replay after a crash mid-flush
 skips exactly the updates that reached each key. Watermark keys (``w|``) are
 flushed last, because a watermark that has taken a record means the record is
 fully applied.
+
+With ``keep`` the values stay cached after a flush (up to ``max_keys``): they
+are what the table then holds, as long as nothing else writes to it. On Kafka
+that holds between rebalances, and the aggregation calls ``forget()`` when the
+rebalance generation changes; reading each key back from RocksDB and decoding
+it every batch was about 4% of the worker loop.
 """
 
 from __future__ import annotations
@@ -29,9 +35,12 @@ class WriteBack(MutableMapping[str, dict]):
     ``token()`` is called at every write and handed back at flush for that key
     (on Kafka: the event whose changelog partition the write belongs to)."""
 
-    def __init__(self, table: MutableMapping[str, dict], token: Callable[[], Any] = lambda: None) -> None:
+    def __init__(self, table: MutableMapping[str, dict], token: Callable[[], Any] = lambda: None,
+                 keep: bool = False, max_keys: int = 50_000) -> None:
         self.table = table
         self.token = token
+        self.keep = keep
+        self.max_keys = max_keys
         self._cache: dict[str, Any] = {}  # key -> value, or _MISSING when absent or deleted
         self._dirty: dict[str, Any] = {}  # key -> token of its last write, in first-write order
 
@@ -81,9 +90,17 @@ class WriteBack(MutableMapping[str, dict]):
     def dirty(self) -> int:
         return len(self._dirty)
 
+    def forget(self) -> None:
+        """Drop every cached value (the table changed behind the cache); only
+        between batches: unflushed writes would be lost."""
+        if self._dirty:
+            raise RuntimeError(f"{len(self._dirty)} unflushed writes")
+        self._cache.clear()
+
     def flush(self, before_write: Callable[[Any], None] = lambda token: None) -> int:
-        """Writes every changed key once (watermarks last), then forgets the
-        cache so the next batch reads the table afresh; returns how many."""
+        """Writes every changed key once (watermarks last); returns how many.
+        Without ``keep`` the cache is then forgotten, so that the next batch
+        reads the table afresh; with it, only what the table does not hold."""
         order = sorted(self._dirty, key=lambda k: k.startswith(WATERMARK_PREFIX))  # stable: first-write order
         for key in order:
             before_write(self._dirty[key])
@@ -94,6 +111,11 @@ class WriteBack(MutableMapping[str, dict]):
             else:
                 self.table[key] = value
         n = len(order)
-        self._cache.clear()
         self._dirty.clear()
+        if self.keep and len(self._cache) <= self.max_keys:
+            # Absent and deleted keys are not kept: expired buckets would pile up.
+            for key in [k for k, v in self._cache.items() if v is _MISSING]:
+                del self._cache[key]
+        else:
+            self._cache.clear()
         return n
