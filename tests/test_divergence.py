@@ -187,3 +187,39 @@ def test_the_bootstrap_interval_covers_the_true_alignment_about_95_percent_of_th
         hits += ci[0] <= truth <= ci[1]
         trials += 1
     assert 0.90 <= hits / trials <= 0.98, hits / trials
+
+
+def test_a_refresh_draws_each_samples_resamples_once_and_shares_them(monkeypatch):
+    """Intervals and gap tests of one sample (a series in a topic key,
+    dimension and window) use the same resamples, drawn once a refresh: the
+    draws were two thirds of a refresh when each test drew its own."""
+    import streams.core.figures as figures_module
+    from streams.core.figures import FigureConfig, FigureMaker
+    from streams.core.windows import Observation, Series, WindowConfig, Windows
+
+    cfg = FigureConfig(spans={"1h": 3_600_000, "2h": 7_200_000}, min_samples=2, permutations=19)
+    w = Windows({}, WindowConfig(300_000, 7_200_000, 600_000, 3_600_000))
+    emo = ("anger", "joy", "fear", "joy", "sadness")
+    sids = ("human:liberal", "human:conservative", "lm:m:default", "lm:n:default")
+    for i in range(40):
+        for k, sid in enumerate(sids):
+            labels = {"emotion": (emo[(i + k) % len(emo)],), "moral": (("care", "fairness")[(i * k) % 2],)}
+            probs = {"emotion": tuple([0.1] * 11), "moral": tuple([0.1] * 6)}
+            for topic in ("guns", "all"):
+                w.add(Observation(Series.from_id(sid), topic, 1_000_000 + i * 1000, labels, probs))
+    drawn: list[tuple] = []
+    real = figures_module.resampled
+
+    def counting(sets, labels, include_none, resamples, rng):
+        drawn.append(tuple(sorted(sets.items())))
+        return real(sets, labels, include_none, resamples, rng)
+
+    monkeypatch.setattr(figures_module, "resampled", counting)
+    figs = FigureMaker(cfg).compute(w)
+    gaps = [a for a in figs.alignment if a.below_baseline_p_value is not None]
+    intervals = [x for x in (*figs.alignment, *figs.baseline, *figs.tendency, *figs.drift) if x.interval is not None]
+    assert gaps and len(intervals) > 20
+    assert any(d.interval is not None for d in figs.drift)
+    # 4 series x 2 topic keys x 2 dimensions x 2 windows, and each drift
+    # reference (one per series, topic key and dimension), each drawn once
+    assert len(drawn) == 4 * 2 * 2 * 2 + 4 * 2 * 2

@@ -9,6 +9,7 @@ at the level of texts.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -20,7 +21,13 @@ def categories(labels: Sequence[str], include_none: bool) -> list[str]:
 
 
 def membership(set_keys: Sequence[str], labels: Sequence[str], include_none: bool) -> np.ndarray:
-    """(n_sets, n_categories) 0/1 matrix: which categories each label set counts in."""
+    """(n_sets, n_categories) 0/1 matrix: which categories each label set counts in
+    (read-only: shared between the calls that ask for the same sets)."""
+    return _membership(tuple(set_keys), tuple(labels), include_none)
+
+
+@lru_cache(maxsize=8192)  # a refresh asks for the same samples' sets again and again
+def _membership(set_keys: tuple[str, ...], labels: tuple[str, ...], include_none: bool) -> np.ndarray:
     index = {name: j for j, name in enumerate(labels)}
     cols = len(labels) + int(include_none)
     m = np.zeros((len(set_keys), cols), dtype=np.float64)
@@ -31,6 +38,7 @@ def membership(set_keys: Sequence[str], labels: Sequence[str], include_none: boo
                 m[i, index[name]] = 1.0
         if not names and include_none:
             m[i, -1] = 1.0
+    m.flags.writeable = False
     return m
 
 
@@ -144,6 +152,55 @@ def permutation_p_value(
     return float((1 + extreme) / (1 + permutations))
 
 
+def resampled(
+    sets: Mapping[str, int], labels: Sequence[str], include_none: bool, resamples: int, rng: np.random.Generator
+) -> np.ndarray | None:
+    """Label distributions of ``resamples`` bootstrap resamples of one sample's
+    texts (drawn with replacement: a multinomial draw of its set histogram),
+    as a (resamples, categories) array; None when the sample has no text.
+
+    Every statistic of a sample can be computed on the same resamples: the
+    figure maker draws each sample once per refresh and shares the draws among
+    its intervals and gap tests (the draws were two thirds of a refresh)."""
+    keys = sorted(k for k, v in sets.items() if v)
+    if not keys:
+        return None
+    counts = np.array([sets[k] for k in keys], dtype=np.float64)
+    n = int(counts.sum())
+    return _rows(rng.multinomial(n, counts / n, size=resamples), membership(keys, labels, include_none))
+
+
+def distribution(sets: Mapping[str, int], labels: Sequence[str], include_none: bool) -> np.ndarray:
+    """A sample's label distribution (all zeros when its texts have no label)."""
+    keys = sorted(k for k, v in sets.items() if v)
+    counts = np.array([[sets[k] for k in keys]], dtype=np.float64)
+    return _rows(counts, membership(keys, labels, include_none))[0]
+
+
+def interval_of(
+    observed: Sequence[np.ndarray],
+    draws: Sequence[np.ndarray],
+    statistic: Callable[[list[np.ndarray]], np.ndarray | float],
+    level: float = 0.95,
+) -> tuple[float, float] | None:
+    """Basic (reverse-percentile) bootstrap interval of a statistic of label
+    distributions, from each sample's observed distribution and resamples
+    (``resampled``): [2t - q_hi, 2t - q_lo]. The reverse form corrects the
+    first-order bias of JSD on small samples, which the plain percentile
+    interval carries (simulated coverage of a 95% interval on alignment: 0.84 /
+    0.94 / 0.94 at 50 / 200 / 1000 texts a side, against 0.65 / 0.84 / 0.94 for
+    percentiles). None when a sample has no label at all."""
+    if any(o.sum() == 0 for o in observed):
+        return None
+    valid = np.all([d.sum(1) > 0 for d in draws], axis=0)
+    t = float(statistic(list(observed)))
+    boot = np.asarray(statistic([d[valid] for d in draws]), dtype=np.float64)
+    if boot.size == 0:
+        return None
+    q_lo, q_hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
+    return float(2 * t - q_hi), float(2 * t - q_lo)
+
+
 def bootstrap_interval(
     samples: Sequence[Mapping[str, int]],
     statistic: Callable[[list[np.ndarray]], np.ndarray | float],
@@ -153,32 +210,29 @@ def bootstrap_interval(
     rng: np.random.Generator,
     level: float = 0.95,
 ) -> tuple[float, float] | None:
-    """Basic (reverse-percentile) bootstrap interval of a statistic of label
-    distributions: each sample's texts are resampled with replacement, and the
-    interval is [2t - q_hi, 2t - q_lo]. The reverse form corrects the first-order
-    bias of JSD on small samples, which the plain percentile interval carries
-    (simulated coverage of a 95% interval on alignment: 0.84 / 0.94 / 0.94 at
-    50 / 200 / 1000 texts a side, against 0.65 / 0.84 / 0.94 for percentiles).
-    None when a sample has no text."""
-    keys = sorted(set().union(*samples))
-    m = membership(keys, labels, include_none)
-    observed, draws = [], []
+    """``interval_of`` with each sample resampled here; None when a sample has no text."""
+    draws = []
     for s in samples:
-        counts = np.array([s.get(k, 0) for k in keys], dtype=np.float64)
-        n = int(counts.sum())
-        if n == 0:
+        d = resampled(s, labels, include_none, resamples, rng)
+        if d is None:
             return None
-        observed.append(_rows(counts[None, :], m)[0])
-        draws.append(_rows(rng.multinomial(n, counts / n, size=resamples), m))
-    if any(o.sum() == 0 for o in observed):
-        return None
-    valid = np.all([d.sum(1) > 0 for d in draws], axis=0)
-    t = float(statistic(observed))
-    boot = np.asarray(statistic([d[valid] for d in draws]), dtype=np.float64)
-    if boot.size == 0:
-        return None
-    q_lo, q_hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
-    return float(2 * t - q_hi), float(2 * t - q_lo)
+        draws.append(d)
+    return interval_of([distribution(s, labels, include_none) for s in samples], draws, statistic, level)
+
+
+def gap_p_value_of(lm: np.ndarray, group: np.ndarray, liberal: np.ndarray, conservative: np.ndarray) -> float:
+    """Bootstrap P(alignment(lm, group) >= partisan baseline) from the four
+    samples' resamples (``resampled``; the group's are the liberal or the
+    conservative ones, drawn once, as one bootstrap world holds one copy of it).
+
+    Small values say the model is significantly *less* aligned with the group
+    than the two groups are with each other, which is what the alert needs.
+    """
+    draws = (lm, group, liberal, conservative)
+    if any((d.sum(1) == 0).any() for d in draws):
+        return 1.0
+    gap = jsd(lm, group) - jsd(liberal, conservative)  # > 0: less aligned than baseline
+    return float((1 + np.sum(gap <= 0)) / (1 + len(lm)))
 
 
 def bootstrap_gap_p_value(
@@ -191,22 +245,11 @@ def bootstrap_gap_p_value(
     resamples: int,
     rng: np.random.Generator,
 ) -> float:
-    """Bootstrap P(alignment(lm, group) >= partisan baseline).
-
-    Small values say the model is significantly *less* aligned with the group
-    than the two groups are with each other, which is what the alert needs.
-    """
-    samples = (lm, group, liberal, conservative)
-    keys = sorted(set().union(*samples))
-    m = membership(keys, labels, include_none)
-    dists = []
-    for s in samples:
-        counts = np.array([s.get(k, 0) for k in keys], dtype=np.float64)
-        n = int(counts.sum())
-        if n == 0:
+    """``gap_p_value_of`` with each sample resampled here; 1 when one has no text."""
+    draws = []
+    for s in (lm, group, liberal, conservative):
+        d = resampled(s, labels, include_none, resamples, rng)
+        if d is None:
             return 1.0
-        dists.append(_rows(rng.multinomial(n, counts / n, size=resamples), m))
-    if any((d.sum(1) == 0).any() for d in dists):
-        return 1.0
-    gap = jsd(dists[0], dists[1]) - jsd(dists[2], dists[3])  # > 0: less aligned than baseline
-    return float((1 + np.sum(gap <= 0)) / (1 + resamples))
+        draws.append(d)
+    return gap_p_value_of(*draws)

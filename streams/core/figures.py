@@ -5,21 +5,25 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
 from models.labels import DIMENSIONS
 from streams.core.divergence import (
-    bootstrap_gap_p_value,
-    bootstrap_interval,
     categories,
+    distribution,
     entropy_bits,
+    gap_p_value_of,
+    interval_of,
     jsd,
     jsd_terms,
     label_counts,
     normalize,
     permutation_p_value,
+    resampled,
 )
 from streams.core.windows import Series, Totals, Windows
 from streams.dike.spectra import Spectra
@@ -165,6 +169,12 @@ def _rng(cfg: FigureConfig, *parts: str) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
+_UNSET = object()
+# A sample to resample: its set histogram, its dimension and its identity (the
+# series, topic key, dimension and window it was counted in), which seeds its draws.
+Sample = tuple[Counter[str], str, tuple[str, ...]]
+
+
 def _frozen(sets: Counter[str] | dict[str, int]) -> tuple[tuple[str, int], ...]:
     return tuple(sorted((k, v) for k, v in sets.items() if v))
 
@@ -178,14 +188,20 @@ class FigureMaker:
         # a refresh reuses the result of the previous one when the counts did
         # not move (an idle topic key, an idle stream). Only the entries the
         # latest refresh used are kept, which bounds the memory.
-        self._memo: dict[tuple, float] = {}
-        self._memo_next: dict[tuple, float] = {}
+        #
+        # Bootstrap resamples are drawn once per sample (a series' texts in one
+        # topic key, dimension and window, or its drift reference) and shared
+        # by every interval and gap test of that sample, memoised the same way.
+        self._memo: dict[tuple, Any] = {}
+        self._memo_next: dict[tuple, Any] = {}
 
-    def _tested(self, key: tuple, run) -> float:
-        value = self._memo.get(key)
-        if value is None:
-            value = run()
-        self._memo_next[key] = value
+    def _tested(self, key: tuple, run: Callable[[], Any]) -> Any:
+        value = self._memo_next.get(key, _UNSET)  # already used in this refresh (shared draws)
+        if value is _UNSET:
+            value = self._memo.get(key, _UNSET)
+            if value is _UNSET:
+                value = run()
+            self._memo_next[key] = value
         return value
 
     def _permutation(self, a: Counter[str], b: Counter[str], dim: str, identity: tuple[str, ...]) -> float:
@@ -194,25 +210,38 @@ class FigureMaker:
         return self._tested(key, lambda: permutation_p_value(
             a, b, DIMENSIONS[dim], cfg.include_none, cfg.permutations, _rng(cfg, *identity)))
 
-    def _gap(self, lm: Counter[str], g: Counter[str], lib: Counter[str], con: Counter[str], dim: str,
-             identity: tuple[str, ...]) -> float:
+    def _draws(self, sample: Sample) -> np.ndarray | None:
+        """The sample's bootstrap resamples (``divergence.resampled``), seeded by its identity."""
+        sets, dim, identity = sample
         cfg = self.cfg
-        key = (*identity, _frozen(lm), _frozen(g), _frozen(lib), _frozen(con))
-        return self._tested(key, lambda: bootstrap_gap_p_value(
-            lm, g, lib, con, DIMENSIONS[dim], cfg.include_none, cfg.permutations, _rng(cfg, *identity)))
+        return self._tested(("draws", *identity, _frozen(sets)), lambda: resampled(
+            sets, DIMENSIONS[dim], cfg.include_none, cfg.permutations, _rng(cfg, "draws", *identity)))
 
-    def _interval(self, samples: list[Counter[str]], statistic, dim: str, identity: tuple[str, ...],
+    def _gap(self, lm: Sample, g: Sample, lib: Sample, con: Sample, identity: tuple[str, ...]) -> float:
+        samples = (lm, g, lib, con)
+        key = ("gap", *identity, *(_frozen(x[0]) for x in samples))
+
+        def run() -> float:
+            draws = [self._draws(x) for x in samples]
+            return 1.0 if any(d is None for d in draws) else gap_p_value_of(*draws)
+
+        return self._tested(key, run)
+
+    def _interval(self, samples: list[Sample], statistic, identity: tuple[str, ...],
                   lo: float, hi: float) -> tuple[float, float] | None:
-        """95% bootstrap interval (streams.core.divergence.bootstrap_interval), clipped to the
+        """95% bootstrap interval (streams.core.divergence.interval_of), clipped to the
         statistic's range, memoised like the tests; None in soft mode (no texts to resample)."""
         cfg = self.cfg
         if cfg.soft:
             return None
-        key = ("ci", *identity, *(_frozen(x) for x in samples))
+        key = ("ci", *identity, *(_frozen(x[0]) for x in samples))
 
         def run() -> tuple[float, float] | None:
-            got = bootstrap_interval(samples, statistic, DIMENSIONS[dim], cfg.include_none, cfg.permutations,
-                                     _rng(cfg, "ci", *identity))
+            draws = [self._draws(x) for x in samples]
+            if any(d is None for d in draws):
+                return None
+            observed = [distribution(sets, DIMENSIONS[dim], cfg.include_none) for sets, dim, _ in samples]
+            got = interval_of(observed, draws, statistic)
             return None if got is None else (round(min(hi, max(lo, got[0])), 6), round(min(hi, max(lo, got[1])), 6))
 
         return self._tested(key, run)
@@ -280,6 +309,10 @@ class FigureMaker:
             human = {Series.from_id(s).group: v for s, v in here.items() if s.startswith("human:")}
             lms = {s: v for s, v in here.items() if s.startswith("lm:")}
             dists = {s: self._dist(dim, *v) for s, v in here.items()}
+
+            def sample(sid: str, here: dict = here, dim: str = dim) -> Sample:
+                return here[sid][0], dim, (sid, topic, dim, wname)
+
             lib, con = human.get("liberal"), human.get("conservative")
             base_val = None
             if lib and con:
@@ -289,8 +322,8 @@ class FigureMaker:
                     enough = min(nl, nc) >= cfg.min_samples
                     base_val = 1 - jsd(pl, pc)
                     p = self._permutation(lib[0], con[0], dim, ("base", topic, dim, wname)) if enough else None
-                    ci = self._interval([lib[0], con[0]], _alignment, dim, ("base", topic, dim, wname), 0, 1) \
-                        if enough else None
+                    ci = self._interval([sample("human:liberal"), sample("human:conservative")], _alignment,
+                                        ("base", topic, dim, wname), 0, 1) if enough else None
                     figs.baseline.append(BaselineFigure(topic, dim, wname, base_val, nl, nc, p, enough, ci))
             for sid, (lm_sets, _) in sorted(lms.items()):
                 series = Series.from_id(sid)
@@ -311,10 +344,11 @@ class FigureMaker:
                     p = gap = ci = None
                     if enough:
                         p = self._permutation(lm_sets, g[0], dim, ("align", sid, group, topic, dim, wname))
-                        ci = self._interval([lm_sets, g[0]], _alignment, dim, ("align", sid, group, topic, dim, wname),
-                                            0, 1)
+                        ci = self._interval([sample(sid), sample(f"human:{group}")], _alignment,
+                                            ("align", sid, group, topic, dim, wname), 0, 1)
                         if lib and con and min(sum(lib[0].values()), sum(con[0].values())) >= cfg.min_samples:
-                            gap = self._gap(lm_sets, g[0], lib[0], con[0], dim, ("gap", sid, group, topic, dim, wname))
+                            gap = self._gap(sample(sid), sample(f"human:{group}"), sample("human:liberal"),
+                                            sample("human:conservative"), (sid, group, topic, dim, wname))
                     figs.alignment.append(
                         AlignmentFigure(
                             series.model,
@@ -336,7 +370,7 @@ class FigureMaker:
                     )
                 if "liberal" in aligned and "conservative" in aligned:
                     enough = aligned["liberal"][1] and aligned["conservative"][1]
-                    ci = self._interval([lm_sets, human["liberal"][0], human["conservative"][0]], _tendency, dim,
+                    ci = self._interval([sample(sid), sample("human:liberal"), sample("human:conservative")], _tendency,
                                         ("tend", sid, topic, dim, wname), -1, 1) if enough else None
                     figs.tendency.append(
                         TendencyFigure(
@@ -364,8 +398,8 @@ class FigureMaker:
             n_now, n_ref = sum(sets.values()), sum(ref_sets.values())
             enough = min(n_now, n_ref) >= cfg.min_samples
             p = self._permutation(sets, ref_sets, dim, ("drift", sid, topic, dim, wname)) if enough else None
-            ci = self._interval([sets, ref_sets], _distance, dim, ("drift", sid, topic, dim, wname), 0, 1) \
-                if enough else None
+            ci = self._interval([(sets, dim, (sid, topic, dim, wname)), (ref_sets, dim, ("ref", sid, topic, dim))],
+                                _distance, ("drift", sid, topic, dim, wname), 0, 1) if enough else None
             figs.drift.append(
                 DriftFigure(Series.from_id(sid), topic, dim, wname, jsd(p_now, p_ref), n_now, n_ref, p, enough,
                             drivers(p_now, p_ref, self._names(dim)), ci)
