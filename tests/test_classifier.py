@@ -154,3 +154,13 @@ def test_runtime_never_imports_torch():
             )
             assert not any(n.split(".")[0] in {"torch", "transformers", "optimum"} for n in names), path
     assert "torch" not in sys.modules
+
+
+def test_predicted_labels_are_those_at_or_above_their_thresholds_in_label_order():
+    from streams.core.scoring import predicted_many
+
+    names = ("a", "b", "c")
+    probs = np.array([[0.5, 0.2, 0.9], [0.1, 0.1, 0.1], [0.3, 0.6, 0.29]], dtype=np.float32)
+    th = np.array([0.5, 0.6, 0.3], dtype=np.float32)
+    assert predicted_many(probs, th, names) == [("a", "c"), (), ("b",)]
+    assert predicted_many(np.zeros((0, 3), dtype=np.float32), th, names) == []

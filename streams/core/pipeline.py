@@ -15,7 +15,7 @@ from models.labels import EMOTIONS, MORALS
 from streams.core.figures import FigureConfig, FigureMaker, Figures
 from streams.core.groups import UNASSIGNED, AuthorScore, DomainTable, group_of
 from streams.core.records import DeadLetter, Kind, Limits, LMResponse, Parsed, Post, parse
-from streams.core.scoring import Scored, predicted, series_of
+from streams.core.scoring import Scored, predicted_many, series_of
 from streams.core.topics import ALL, Topics
 from streams.core.windows import Observation, WindowConfig, Windows
 from streams.dike.guardrails import Guardrail, load_guardrails, violation_record
@@ -93,8 +93,8 @@ class Scorer:
         )
         self._thresholds = self.classifier.thresholds  # a property that builds arrays: read once
         self._lm_series: set[tuple[str, str]] = set()
-        self._dike_for: tuple | None = None
-        self._dike_cache: tuple[list, list] = ([], [])
+        self._batch_for: tuple | None = None
+        self._batch_cache: tuple[list, list, list, list] = ([], [], [], [])
 
     def parse(self, raw: bytes | str | dict, kind: Kind, source: dict[str, Any]) -> Parsed | DeadLetter:
         out = parse(raw, kind, source, self.limits)
@@ -153,11 +153,10 @@ class Scorer:
         Touches the author table, so on Kafka it runs on the event loop inside
         the record's own event (that decides the changelog partition)."""
         emo, mor, emb, lengths, truncated = outputs
-        th = self._thresholds
         rec = parsed.record
         group, why = self._group(rec, parsed.source) if isinstance(rec, Post) else ("", None)
         topic, how = self.topics.assign(rec.topic, rec.text, emb[i])
-        spectra, behavior = self._dike(outputs)
+        spectra, behavior, emotions, morals = self._per_batch(outputs)
         return Scored(
             parsed=parsed,
             series=series_of(parsed, group),
@@ -165,10 +164,7 @@ class Scorer:
             topic_how=how,
             emotion=emo[i],
             moral=mor[i],
-            labels={
-                "emotion": predicted(emo[i], th["emotion"], EMOTIONS),
-                "moral": predicted(mor[i], th["moral"], MORALS),
-            },
+            labels={"emotion": emotions[i], "moral": morals[i]},
             n_tokens=lengths[i],
             truncated=truncated[i],
             model_version=self.classifier.version,
@@ -177,16 +173,18 @@ class Scorer:
             unassigned_reason=why,
         )
 
-    def _dike(self, outputs: tuple) -> tuple[list[dict[str, float]], list[tuple]]:
-        """Spectra and guardrail judgements of a whole classified batch, computed
-        once (vectorized) and then read per record."""
-        if self._dike_for is not outputs:
-            emo = outputs[0]
+    def _per_batch(self, outputs: tuple) -> tuple[list[dict[str, float]], list[tuple], list[tuple], list[tuple]]:
+        """Spectra, guardrail judgements and predicted labels of a whole
+        classified batch, computed once (vectorized) and then read per record."""
+        if self._batch_for is not outputs:
+            emo, mor = outputs[0], outputs[1]
+            th = self._thresholds
             spectra = self.spectra.intensities_many(emo) if self.spectra is not None else [{}] * len(emo)
             judged = [g.judge_many(emo) for g in self.guardrails]
-            self._dike_cache = (spectra, [tuple(j[i] for j in judged) for i in range(len(emo))])
-            self._dike_for = outputs
-        return self._dike_cache
+            self._batch_cache = (spectra, [tuple(j[i] for j in judged) for i in range(len(emo))],
+                                predicted_many(emo, th["emotion"], EMOTIONS), predicted_many(mor, th["moral"], MORALS))
+            self._batch_for = outputs
+        return self._batch_cache
 
     def violations(self, scored: Scored) -> list[dict[str, Any]]:
         """Violation records of a scored LM response (one per guardrail it breaks)."""
