@@ -12,7 +12,9 @@ skips exactly the updates that reached each key. Watermark keys (``w|``) are
 flushed last, because a watermark that has taken a record means the record is
 fully applied.
 
-With ``keep`` the values stay cached after a flush (up to ``max_keys``): they
+With ``keep`` the values stay cached after a flush (up to ``max_keys``; a
+decoded window key takes about 4 KB in the demo's state, 10,000 keys some
+40-150 MB; past the cap the cache starts over at each flush): they
 are what the table then holds, as long as nothing else writes to it. On Kafka
 that holds between rebalances, and the aggregation calls ``forget()`` when the
 rebalance generation changes; reading each key back from RocksDB and decoding
@@ -36,7 +38,7 @@ class WriteBack(MutableMapping[str, dict]):
     (on Kafka: the event whose changelog partition the write belongs to)."""
 
     def __init__(self, table: MutableMapping[str, dict], token: Callable[[], Any] = lambda: None,
-                 keep: bool = False, max_keys: int = 50_000) -> None:
+                 keep: bool = False, max_keys: int = 10_000) -> None:
         self.table = table
         self.token = token
         self.keep = keep
