@@ -14,7 +14,6 @@ import numpy as np
 from models.labels import DIMENSIONS
 from streams.core.divergence import (
     categories,
-    distribution,
     entropy_bits,
     gap_p_value_of,
     interval_of,
@@ -240,7 +239,7 @@ class FigureMaker:
             draws = [self._draws(x) for x in samples]
             if any(d is None for d in draws):
                 return None
-            observed = [distribution(sets, DIMENSIONS[dim], cfg.include_none) for sets, dim, _ in samples]
+            observed = [self._dist(dim, sets, None) for sets, dim, _ in samples]  # label shares (not soft)
             got = interval_of(observed, draws, statistic)
             return None if got is None else (round(min(hi, max(lo, got[0])), 6), round(min(hi, max(lo, got[1])), 6))
 
