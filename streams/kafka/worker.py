@@ -1,12 +1,15 @@
 """The faust-streaming adapter: the same core as the embedded runner, on Kafka.
 
-- ``score`` consumes ``posts`` and ``lm-responses``: validates (dead letters with
-  their reason, bytes and topic/partition/offset), micro-batches them
-  (``micro_batches``, not faust's racy ``take_events``), runs the classifier in
-  child processes (``ClassifierProcess``: their own GILs) while the loop sends
-  the previous batch, and publishes each score twice to ``affect-scores``, keyed
-  by its topic (with the score record) and by ``all`` (the observation only),
-  so that every group of one topic key meets on one partition.
+- ``score`` owns the partitions of ``posts`` and ``lm-responses`` that faust
+  assigns, and reads them in micro-batches itself (``streams.kafka.direct``:
+  faust's per-message path cost a third of the loop and held the scores
+  behind the inputs); validates (dead letters with their reason, bytes and
+  topic/partition/offset), runs the classifier in child processes
+  (``ClassifierProcess``: their own GILs) while the loop sends the previous
+  batch, and publishes one envelope per topic key per batch to
+  ``affect-scores``, keyed by its topic (with the score records) and by
+  ``all`` (the observations only), so that every group of one topic key meets
+  on one partition.
 - ``aggregate`` consumes ``affect-scores`` in micro-batches and counts each
   score in our own event-time windows (``streams.core.windows``), stored in a plain
   changelog-backed table; faust's windowed tables are not used (their issues
@@ -48,8 +51,9 @@ from streams.core.pairing import Pairing, add_scored
 from streams.core.records import DeadLetter, Parsed, internal_error
 from streams.core.topics import ALL
 from streams.core.windows import Windows
-from streams.kafka import commits
-from streams.kafka.batches import ack_all, micro_batches
+from streams.kafka import commits, direct
+from streams.kafka.batches import micro_batches
+from streams.kafka.direct import DirectReader, InFlight
 from streams.kafka.figures_process import FiguresProcess
 from streams.kafka.gaps import GapFiller
 from streams.kafka.messages import (
@@ -153,6 +157,10 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     # found each partition starts (streams.kafka.commits).
     commits.install()
     setattr(app, commits.FLOOR_ATTR, ChainMap(score_gaps.floors, scores_gaps.floors))
+    # The inputs are read in micro-batches past faust's per-message path.
+    direct.install(app, input_names)
+    reader = DirectReader(app, score_gaps, lambda: owned(input_names), settings.batch_size,
+                          settings.batch_within_seconds, client=client_kwargs(settings))
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
 
     def in_range(ms: int) -> bool:
@@ -203,15 +211,13 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                 await self.gaps.close()
                 return []
 
-    async def start_batch(batch_events: list[Any], read_directly: list[Any] | None = None) -> tuple:
-        """Validates a batch (dead letters sent) and starts classifying it; the
-        holes it reads directly are acked when it is."""
+    async def start_batch(events: list[Any], ranges: list[tuple[str, int, int, int]], generation: int,
+                          mark: InFlight | None = None) -> tuple:
+        """Validates a batch read directly (dead letters sent) and starts
+        classifying it; its offset ranges are acked once it is settled."""
         arrived = time.perf_counter()
-        if batch_events or read_directly:
+        if events:
             await wait_restored(app)  # groups read the authors table: never a half-restored one
-        generation = app.consumer_generation_id
-        events = (read_directly or []) + await score_gaps.fill(batch_events, generation)
-        ranges = score_gaps.take_ranges()
         batch: list[tuple[Any, Parsed]] = []
         pending: list[Any] = []
         for ev in events:
@@ -229,7 +235,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         if batch:
             loop = asyncio.get_running_loop()
             classified = loop.run_in_executor(executor, core.scorer.classify_timed, [p for _, p in batch])
-        return batch_events, batch, pending, classified, arrived, (ranges, generation)
+        return batch, pending, classified, arrived, (ranges, generation), mark
 
     def encode_entry(scored: Any) -> tuple[EncodedObservation, list[tuple[bytes, bytes]]]:
         """A score's envelope entries and its violations (key, value), each
@@ -241,7 +247,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     async def send_batch(held: tuple) -> tuple:
         """Topics, groups and sends of a classified batch; returns what ``settle``
         needs to ack it once the sends are on the broker."""
-        batch_events, batch, pending, classified, arrived, (ranges, generation) = held
+        batch, pending, classified, arrived, acks, mark = held
         if classified is not None:
             try:
                 outputs, seconds = await classified
@@ -282,22 +288,25 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
             # One message per topic key per micro-batch instead of two per record.
             for key, payload in envelopes(entries):
                 pending.append(await scores_out.send(key=key.encode(), value=payload))
-        return batch_events, pending, (ranges, generation), arrived if classified is not None else None
+        return pending, acks, arrived if classified is not None else None, mark
 
-    async def settle(stream: faust.Stream, sent: tuple) -> None:
+    async def settle(sent: tuple) -> None:
         """Acks a sent batch. Its offsets may be committed once it is acked: its
         scores and author updates must be on the broker by then, not in a
         buffer a kill -9 would lose."""
-        batch_events, pending, (ranges, generation), arrived = sent
-        await asyncio.gather(*pending)
-        await authors.delivered()
-        await ack_all(stream, batch_events)
-        commits.ack_ranges(app, ranges, generation)
+        pending, (ranges, generation), arrived, mark = sent
+        try:
+            await asyncio.gather(*pending)
+            await authors.delivered()
+            commits.ack_ranges(app, ranges, generation)
+        finally:
+            if mark is not None:  # a rebalance waiting for this batch may go on
+                mark.release()
         if arrived is not None:
             metrics.e2e_latency.labels(run).observe(time.perf_counter() - arrived)
 
     def delivered(sent: tuple) -> bool:
-        return all(f.done() for f in sent[1])
+        return all(f.done() for f in sent[0])
 
     # An agent that fails on infrastructure (not on data: data is dead-lettered)
     # must take the worker down, so that a restart re-reads from the committed
@@ -305,6 +314,8 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     # the events it held.
     @app.agent(inputs, supervisor_strategy=CrashingSupervisor)
     async def score(stream: faust.Stream) -> None:
+        # faust assigns the input partitions and commits them; the records are
+        # read here (streams.kafka.direct), so ``stream`` never yields.
         # Batches in flight: the next ones are classified (in the classifier's
         # process) while this one is assembled and sent, and sent ones wait for
         # the broker's acks while the next are assembled: neither the classifier
@@ -313,23 +324,20 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         # 40% of two cores idle). Batches are sent, and acked, in order.
         held: deque[tuple] = deque()
         sent: deque[tuple] = deque()
-        batches = micro_batches(stream, settings.batch_size, settings.batch_within_seconds, auto_ack=False, idle=True)
-        idle = IdleTail(input_names, score_gaps)
-        async for batch_events in batches:
-            if batch_events:
-                held.append(await start_batch(batch_events))
-            while held and (len(held) > settings.classify_ahead or not batch_events):
-                sent.append(await send_batch(held.popleft()))
-            while sent and (len(sent) > settings.classify_ahead or not batch_events or delivered(sent[0])):
-                await settle(stream, sent.popleft())
-            if held or sent:
-                continue
-            generation = app.consumer_generation_id
-            tail = await idle.check(bool(batch_events))
-            ranges = score_gaps.take_ranges()  # acked once every chunk of the tail is processed
-            for i in range(0, len(tail), settings.batch_size):
-                await settle(stream, await send_batch(await start_batch([], tail[i : i + settings.batch_size])))
-            commits.ack_ranges(app, ranges, generation)
+        try:
+            while not app.should_stop:
+                events, ranges, generation, mark = await reader.batch()
+                if events:
+                    held.append(await start_batch(events, ranges, generation, mark))
+                while held and (len(held) > settings.classify_ahead or not events):
+                    sent.append(await send_batch(held.popleft()))
+                while sent and (len(sent) > settings.classify_ahead or not events or delivered(sent[0])):
+                    await settle(sent.popleft())
+        finally:
+            for batch in (*held, *sent):  # never acked: the next owner reads them again
+                if batch[-1] is not None:
+                    batch[-1].release()
+            await reader.close()
 
     @app.agent(scores_topic, supervisor_strategy=CrashingSupervisor)
     async def aggregate(stream: faust.Stream) -> None:
@@ -397,13 +405,14 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
             return await asyncio.get_running_loop().run_in_executor(
                 figures_pool, lambda: maker.compute(Windows(decode_values(snapshot), window_cfg)))
 
-    watched = {settings.topic_posts, settings.topic_responses, settings.topic_scores}
-
     async def export_lag() -> None:
-        """Records between each owned partition's end and our position."""
+        """Records between each owned partition's end and our position (the
+        inputs': the direct reader's)."""
+        for tp, n in reader.lag().items():
+            metrics.lag.labels(run, tp.topic, str(tp.partition)).set(n)
         consumer = app.consumer
         for tp in consumer.assignment():
-            if tp.topic not in watched:
+            if tp.topic != settings.topic_scores:
                 continue
             try:
                 pos = await consumer.position(tp)
