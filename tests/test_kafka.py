@@ -372,6 +372,108 @@ def test_gap_filler_reads_offsets_faust_never_delivered(kafka, tmp_path):
                                                                                                          (3, 3)]
 
 
+def test_direct_reader_reads_owned_inputs_from_their_commits(kafka, tmp_path):
+    """The score agent's own reads (streams/kafka/direct.py): each owned partition
+    in order from its committed offset, in batches of at most the batch size whose
+    ranges account for every offset; a batch is held as unacked by faust's consumer
+    until it is settled; nothing is read while a rebalance or restore is under way;
+    a read that spans a rebalance is dropped and read again from the commits."""
+    import asyncio
+    import itertools
+    from types import SimpleNamespace
+    from weakref import WeakSet
+
+    from aiokafka import TopicPartition as ATP
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    from streams.kafka.direct import DirectReader
+    from streams.kafka.gaps import GapFiller
+
+    s = isolated_settings(kafka.bootstrap, tmp_path)
+    create_topics(s)
+    p = KafkaProducer(bootstrap_servers=s.kafka_bootstrap)
+    for i in range(10):
+        p.send(s.topic_posts, value=f"p1-{i}".encode(), partition=1)
+    for i in range(4):
+        p.send(s.topic_responses, value=f"r3-{i}".encode(), partition=3)
+    p.send(s.topic_posts, value=b"not ours", partition=2)
+    p.flush()
+    p.close()
+    c = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=s.app_id, enable_auto_commit=False)
+    c.commit({TopicPartition(s.topic_posts, 1): OffsetAndMetadata(3, "", -1)})
+    c.close()
+
+    done = asyncio.Event()
+    done.set()
+    recovery = SimpleNamespace(completed=done, signal_recovery_start=asyncio.Event(), active_highwaters={},
+                               active_tps=set(), need_recovery=lambda: False)
+    consumer = SimpleNamespace(_unacked_messages=WeakSet(), _waiting_for_ack=None)
+    # faust's state as the reader sees it: generation, rebalance and restore flags, the unacked set
+    app = SimpleNamespace(consumer_generation_id=1, rebalancing=False, rebalancing_count=0, in_recovery=False,
+                          tables=SimpleNamespace(recovery=recovery), consumer=consumer)
+    owned = [ATP(s.topic_posts, 1), ATP(s.topic_responses, 3)]  # posts[2] is another worker's
+
+    async def go() -> None:
+        reader = DirectReader(app, GapFiller(s.kafka_bootstrap, s.app_id), lambda: owned, batch_size=4,
+                              within=0.5)
+        try:
+            seen: dict[tuple[str, int], list[int]] = {}
+            covered: dict[tuple[str, int], list[tuple[int, int]]] = {}
+            marks = []
+            while sum(map(len, seen.values())) < 11:
+                events, ranges, generation, mark = await reader.batch()
+                assert len(events) <= 4 and generation == 1
+                if events:
+                    assert mark is not None and mark in consumer._unacked_messages
+                    marks.append(mark)
+                for e in events:
+                    seen.setdefault((e.message.topic, e.message.partition), []).append(e.message.offset)
+                    assert e.value == e.message.value
+                for topic, partition, start, end in ranges:
+                    covered.setdefault((topic, partition), []).append((start, end))
+            assert seen == {(s.topic_posts, 1): list(range(3, 10)), (s.topic_responses, 3): list(range(4))}
+            # Consecutive ranges from the commit (or the first offset) to the last record read.
+            for key, spans in covered.items():
+                assert spans[0][0] == seen[key][0] and spans[-1][1] == seen[key][-1] + 1
+                assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
+            assert (await reader.batch())[0] == []  # the end: nothing after waiting ``within``
+            for mark in marks:  # settled: faust's rebalance no longer waits for them
+                mark.release()
+            assert len(consumer._unacked_messages) == 0
+            assert set(reader.lag().values()) == {0}  # nothing left to read
+            # No read while a rebalance is under way.
+            app.rebalancing = True
+            t = time.monotonic()
+            assert (await reader.batch())[0] == [] and time.monotonic() - t < 2
+            app.rebalancing = False
+            # A read that spans a rebalance is dropped; the new generation starts at the commits.
+            def rebalanced() -> list:
+                app.consumer_generation_id = 2
+                return owned
+
+            reader.owned = rebalanced
+            p2 = KafkaProducer(bootstrap_servers=s.kafka_bootstrap)
+            p2.send(s.topic_posts, value=b"p1-10", partition=1)
+            p2.flush()
+            p2.close()
+            events, _, _, mark = await reader.batch()
+            assert events == [] and mark is None and reader.dropped == 1
+            reader.owned = lambda: owned
+            again: list[int] = []
+            while len(again) < 12:
+                events, _, generation, _ = await reader.batch()
+                assert generation == 2
+                again += [e.message.offset for e in events if e.message.partition == 1] + [
+                    -1 for e in events if e.message.partition == 3]
+            assert [o for o in again if o >= 0] == list(range(3, 11))  # from the commit again, 10 included
+        finally:
+            await reader.close()
+            await reader.gaps.close()
+
+    asyncio.run(go())
+
+
 def test_chaos_three_workers_killed_at_random_end_exact(kafka, classifier, tmp_path):
     """Three workers; a random one is killed with SIGKILL several times while the
     stream flows, and restarted on its own state: the figures end equal to the
