@@ -137,7 +137,11 @@ def test_the_kafka_workers_figures_process_computes_what_the_core_computes(setti
     child = FiguresProcess(maker, cfg)
     try:
         stored = {key: encode_value(value) for key, value in snapshot.items()}  # as the worker's table holds it
-        first, again = (asyncio.run(child.compute(stored)).to_dict() for _ in range(2))
+        head = {"run": "live", "worker": "w1"}
+        (first, sent), (again, _) = (asyncio.run(child.compute(stored, head)) for _ in range(2))
     finally:
         child.close()
-    assert here["series"] and first == here and again == here
+    assert here["series"] and first.to_dict() == here and again.to_dict() == here
+    # The drift-snapshots message, encoded in the child: the run and worker, then the figures.
+    message = json.loads(sent)
+    assert list(message)[:2] == ["run", "worker"] and message == json.loads(json.dumps({**head, **here}))

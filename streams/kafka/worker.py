@@ -54,7 +54,7 @@ from streams.core.windows import Windows
 from streams.kafka import commits, direct
 from streams.kafka.batches import micro_batches
 from streams.kafka.direct import DirectReader, InFlight
-from streams.kafka.figures_process import FiguresProcess
+from streams.kafka.figures_process import FiguresProcess, computed
 from streams.kafka.gaps import GapFiller
 from streams.kafka.messages import (
     EncodedObservation,
@@ -128,7 +128,8 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     dead_topic = app.topic(settings.topic_dead_letters, key_serializer="raw", value_serializer="json")
     # Violations too are encoded once, when their record is (``encode_entry``).
     violations_topic = app.topic(settings.topic_violations, key_serializer="raw", value_serializer="raw")
-    snapshot_topic = app.topic(settings.topic_snapshots, key_serializer="raw", value_serializer="json")
+    # Snapshots are encoded where the figures are computed (``computed``), off the loop.
+    snapshot_topic = app.topic(settings.topic_snapshots, key_serializer="raw", value_serializer="raw")
     # Tables use the app's json serializers for keys and values.
     authors = delivered_table(app, "authors", settings.partitions)
     windows_table = delivered_table(app, "windows", settings.partitions)
@@ -401,9 +402,9 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     else:
         figures_pool = ThreadPoolExecutor(1, thread_name_prefix="figures")
 
-        async def compute(snapshot: dict[str, bytes]) -> Any:
+        async def compute(snapshot: dict[str, bytes], head: dict[str, Any]) -> tuple[Any, bytes | None]:
             return await asyncio.get_running_loop().run_in_executor(
-                figures_pool, lambda: maker.compute(Windows(decode_values(snapshot), window_cfg)))
+                figures_pool, computed, maker, window_cfg, snapshot, head)
 
     async def export_lag() -> None:
         """Records between each owned partition's end and our position (the
@@ -447,7 +448,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         # decode and compute it off the loop so the agents and heartbeats keep going.
         await export_lag()
         snapshot = dict(windows_table.items())  # key -> JSON bytes (streams.kafka.tables)
-        figs = await compute(snapshot)
+        figs, message = await compute(snapshot, {"run": run, "worker": worker_id})
         metrics.figures.figures = figs
         view = Windows(decode_values({k: v for k, v in snapshot.items() if k.startswith(WATERMARK_PREFIX)}),
                        window_cfg)
@@ -456,8 +457,8 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
             metrics.watermark.labels(run).set(wm / 1000)
         metrics.last_update.labels(run).set(time.time())
         state["figures_at"] = time.time()
-        if figs.end_ms is not None:
-            await snapshot_topic.send(key=worker_id.encode(), value={"run": run, "worker": worker_id, **figs.to_dict()})
+        if message is not None:
+            await snapshot_topic.send(key=worker_id.encode(), value=message)
 
     figure_families = frozenset(f.name for f in metrics.figures.describe())
 
