@@ -439,6 +439,8 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
             except asyncio.CancelledError:
                 raise
             except Exception:  # one failed refresh must not end the refreshes
+                if app.should_stop:  # a stop signal also ends the figures process: not a failure
+                    return
                 log.exception("figures refresh failed; the next one is due in %.1f s", interval)
 
     async def publish_figures() -> None:
