@@ -474,6 +474,57 @@ def test_direct_reader_reads_owned_inputs_from_their_commits(kafka, tmp_path):
     asyncio.run(go())
 
 
+def test_faust_fetches_none_of_the_inputs_it_leaves_to_the_reader(kafka, tmp_path):
+    """faust's fetch with the inputs left out (streams.kafka.direct.install): given
+    partitions of both kinds, its aiokafka client returns only the scores and holds
+    the inputs paused, so it neither fetches nor buffers them; its livelock check
+    leaves them alone (it would report them as never fetched)."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka import TopicPartition as ATP
+    from kafka import KafkaProducer
+
+    from streams.kafka import direct
+
+    s = isolated_settings(kafka.bootstrap, tmp_path)
+    create_topics(s)
+    p = KafkaProducer(bootstrap_servers=s.kafka_bootstrap)
+    for i in range(5):
+        p.send(s.topic_posts, value=f"post {i}".encode(), partition=0)
+        p.send(s.topic_scores, value=f"score {i}".encode(), partition=0)
+    p.flush()
+    p.close()
+    app = SimpleNamespace()
+    direct.install(app, {s.topic_posts, s.topic_responses})
+    thread = SimpleNamespace(consumer=SimpleNamespace(app=app, flow_active=True))
+    posts, scores = ATP(s.topic_posts, 0), ATP(s.topic_scores, 0)
+
+    async def go() -> tuple[list[bytes], set, set]:
+        c = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=None, enable_auto_commit=False,
+                             auto_offset_reset="earliest")
+        await c.start()
+        try:
+            c.assign([posts, scores])
+            got: list[bytes] = []
+            for _ in range(10):
+                records = await direct._fetch_without_direct(thread, c, {posts, scores}, timeout=1.0,
+                                                             max_records=100)
+                got += [r.value for tp, rs in records.items() for r in rs]
+                if len(got) >= 5:
+                    break
+            await asyncio.sleep(1.0)  # time for any background fetch of the inputs
+            return got, c.paused(), set(c._fetcher._records)
+        finally:
+            await c.stop()
+
+    got, paused, buffered = asyncio.run(go())
+    assert sorted(got) == [f"score {i}".encode() for i in range(5)]
+    assert posts in paused and scores not in paused and posts not in buffered
+    assert direct._verify_fetched_only(thread, 0.0, posts) is None  # not judged by faust's fetches
+
+
 def test_chaos_three_workers_killed_at_random_end_exact(kafka, classifier, tmp_path):
     """Three workers; a random one is killed with SIGKILL several times while the
     stream flows, and restarted on its own state: the figures end equal to the

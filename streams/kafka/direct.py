@@ -57,11 +57,25 @@ async def _fetch_without_direct(self: Any, consumer: Any, active_partitions: Any
     return await _fetch_records(self, consumer, active_partitions, timeout=timeout, max_records=max_records)
 
 
+_verify_event_path = AIOKafkaConsumerThread.verify_event_path
+
+
+def _verify_fetched_only(self: Any, now: float, tp: Any) -> None:
+    """faust's livelock check judges a partition by faust's own fetches, which
+    it no longer makes for the topics read directly: left in, it would log an
+    error for each of them every few seconds once ``stream_processing_timeout``
+    has passed. Their progress is the reader's lag (``affectwatch_consumer_lag_records``)."""
+    if tp.topic in getattr(self.consumer.app, DIRECT_ATTR, ()):
+        return None
+    return _verify_event_path(self, now, tp)
+
+
 def install(app: Any, topics: Collection[str]) -> None:
-    """faust stops fetching ``topics`` (idempotent; the patch is process-wide,
-    the topics are per app)."""
+    """faust stops fetching ``topics`` (idempotent; the patches are
+    process-wide, the topics are per app)."""
     setattr(app, DIRECT_ATTR, frozenset(topics))
     AIOKafkaConsumerThread._fetch_records = _fetch_without_direct  # type: ignore[method-assign]
+    AIOKafkaConsumerThread.verify_event_path = _verify_fetched_only  # type: ignore[method-assign]
 
 
 class InFlight:
