@@ -125,13 +125,10 @@ class DirectReader:
         key = (generation, frozenset(tps))
         if self.placed == key:
             return c
-        await self.gaps._start(generation, tps)
-        # A partition whose "none committed" is not confirmed yet would be read
-        # from its first offset: ask once more first (streams.kafka.gaps).
-        await self.gaps._confirm({(tp.topic, tp.partition) for tp in tps} & self.gaps.unconfirmed)
+        starts = await self.gaps.start_offsets(generation, tps)
         c.assign(tps)
         for tp in tps:
-            start = self.gaps.expected.get((tp.topic, tp.partition))
+            start = starts.get((tp.topic, tp.partition))
             if start is None:
                 raise RuntimeError(f"{tp.topic}[{tp.partition}]: no offset to start from")
             c.seek(tp, start)

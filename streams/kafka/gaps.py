@@ -197,6 +197,13 @@ class GapFiller:
                              if key in self.unconfirmed and (want := self.expected.get(key)) is not None
                              and beyond > want})
 
+    async def start_offsets(self, generation: int, tps: list[TopicPartition]) -> dict[tuple[str, int], int]:
+        """Where processing of each partition continues in this generation: the
+        committed offset, or, with none confirmed twice, the first offset."""
+        await self._start(generation, tps)
+        await self._confirm({(tp.topic, tp.partition) for tp in tps} & self.unconfirmed)
+        return {key: self.expected[key] for tp in tps if (key := (tp.topic, tp.partition)) in self.expected}
+
     async def _client(self) -> AIOKafkaConsumer:
         if self._probe is None:
             self._probe = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
