@@ -69,6 +69,7 @@ def peak_mb(pid: int) -> float:
 
 COUNTED, SCORED, LATE = ("affectwatch_counted_records_total", "affectwatch_records_total",
                          "affectwatch_late_records_total")
+REFRESH = ("affectwatch_figures_refresh_seconds_sum", "affectwatch_figures_refresh_seconds_count")
 
 
 def totals(worker: Worker, *metrics: str) -> dict[str, float]:
@@ -215,6 +216,7 @@ def latency_run(settings, worker: Worker, records, rate: float, base: float, pro
             time.sleep(0.1)
 
     counted0 = sum(totals(worker, COUNTED, LATE).values())
+    refresh0 = totals(worker, *REFRESH)
     poller = threading.Thread(target=poll_counted, daemon=True)
     poller.start()
     start_ms = int(time.time() * 1000)
@@ -241,11 +243,14 @@ def latency_run(settings, worker: Worker, records, rate: float, base: float, pro
     snaps.close()
     done.set()
     poller.join()
+    refresh = {k: v - refresh0[k] for k, v in totals(worker, *REFRESH).items()}
+    refreshes = refresh[REFRESH[1]]
     lat = _delays(sent, seen, base)
     counted = _delays(sent, counted_at, counted0)
     return {"rate": rate, "records": len(records), "included": len(lat),
             "p50_s": _quantile(lat, 0.5), "p99_s": _quantile(lat, 0.99),
-            "counted_p50_s": _quantile(counted, 0.5), "counted_p99_s": _quantile(counted, 0.99), "cores": cores}
+            "counted_p50_s": _quantile(counted, 0.5), "counted_p99_s": _quantile(counted, 0.99), "cores": cores,
+            "refresh_s": refresh[REFRESH[0]] / refreshes if refreshes else float("nan"), "refreshes": refreshes}
 
 
 def _delays(sent: list[float], seen: list[tuple[float, float]], base: float) -> list[float]:
@@ -384,7 +389,8 @@ def main() -> None:
                 print(f"  at {run['share']:.0%} of max ({run['rate']:.0f}/s, {run['records']} records): "
                       f"timestamp -> figures p50 {run['p50_s']:.2f}s, p99 {run['p99_s']:.2f}s "
                       f"({run['included']} seen); timestamp -> counted p50 {run['counted_p50_s']:.2f}s, "
-                      f"p99 {run['counted_p99_s']:.2f}s; cores while producing: "
+                      f"p99 {run['counted_p99_s']:.2f}s; figures refresh mean {run['refresh_s']:.2f}s "
+                      f"({run['refreshes']:.0f}); cores while producing: "
                       + ", ".join(f"{name} {v:.2f}" for name, v in run["cores"].items()), flush=True)
             print("  messages written per input record: "
                   + ", ".join(f"{name} {v:.2f}" for name, v in r["messages"].items()), flush=True)

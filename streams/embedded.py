@@ -123,9 +123,11 @@ class EmbeddedRunner:
                 last_figures, interval = self._maybe_publish(arrived, last_figures, interval)
                 if progress:
                     progress(min((k + 1) * size, len(todo)), len(todo))
+        began = time.perf_counter()
         result.figures = self.aggregator.figures()
         if m:
             m.figures.figures = result.figures
+            m.figures_refresh.labels(m.run).observe(time.perf_counter() - began)
             m.last_update.labels(m.run).set(time.time())
         result.seconds = time.perf_counter() - started
         return result
@@ -192,7 +194,9 @@ class EmbeddedRunner:
     def _publish(self, arrived: float) -> None:
         m = self.metrics
         assert m is not None
+        began = time.perf_counter()
         m.figures.figures = self.aggregator.figures()
+        m.figures_refresh.labels(m.run).observe(time.perf_counter() - began)
         wm = self.aggregator.windows.watermark(ALL)
         if wm is not None:
             m.watermark.labels(m.run).set(wm / 1000)

@@ -109,6 +109,7 @@ def test_csv_input_and_metrics_endpoint(settings, classifier, tmp_path: Path):
     assert 'affectwatch_records_total{run="live",stream="human"} 2.0' in body
     assert 'affectwatch_dead_letters_total{reason="missing_field:created_at",run="live"} 1.0' in body
     assert "affectwatch_distribution_share{" in body and "affectwatch_entropy{" in body
+    assert 'affectwatch_figures_refresh_seconds_count{run="live"} 1.0' in body  # the run's final figures
     # What an operator's own linter says of the exposition (it exited 3 on `affectwatch_entropy_bits`).
     from tests.prom_support import binary
 

@@ -100,6 +100,13 @@ def test_parity_with_the_embedded_runner_and_dead_letters(kafka, classifier, sma
         status, some = w.get("/metrics?name[]=affectwatch_dead_letters_total&name[]=affectwatch_alignment")
         assert 'affectwatch_dead_letters_total{reason="malformed_json",run="live"} 1.0' in some
         assert "affectwatch_alignment{" in some and "affectwatch_records_total" not in some
+        # The refreshes that published those figures, each timed (count and total time).
+        refreshes = {x.split("{", 1)[0]: float(x.rsplit(" ", 1)[1]) for x in body.splitlines()
+                     if x.startswith(("affectwatch_figures_refresh_seconds_count{",
+                                      "affectwatch_figures_refresh_seconds_sum{"))}
+        assert refreshes["affectwatch_figures_refresh_seconds_count"] >= 1
+        assert 0 < refreshes["affectwatch_figures_refresh_seconds_sum"] < 60 * refreshes[
+            "affectwatch_figures_refresh_seconds_count"]
         # Guardrail violations: the same ones as the embedded runner's, with their levels.
         local = {v["id"]: v for v in local_run.violations}
         sent = {v["id"]: v for v in (json.loads(m.value) for m in read_topic(s, s.topic_violations))}

@@ -210,6 +210,16 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        # The figures' share of a record's way to the dashboard: a refresh's
+        # time is added to every record it publishes (on a worker: snapshot,
+        # computation in the figures process, and the snapshot message's send).
+        self.figures_refresh = Histogram(
+            "affectwatch_figures_refresh_seconds",
+            "Time one refresh of the published figures took",
+            ["run"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.watermark = Gauge(
             "affectwatch_watermark_seconds", "Largest event time seen (Unix seconds)", ["run"], registry=r
         )
