@@ -330,6 +330,13 @@ def health() -> Dashboard:
         .with_panel(series("Texts per classifier batch (mean)",
                            query(f"sum(rate(affectwatch_batch_size_sum{r}[$__rate_interval])) / "
                                  f"sum(rate(affectwatch_batch_size_count{r}[$__rate_interval]))", "mean"), lo=0))
+        .with_panel(series(
+            "Figures refresh time (mean)",
+            query(f"sum by (run) (rate(affectwatch_figures_refresh_seconds_sum{r}[$__rate_interval])) / "
+                  f"sum by (run) (rate(affectwatch_figures_refresh_seconds_count{r}[$__rate_interval]))",
+                  "{{run}}"),
+            desc="One refresh of the published figures: snapshot, computation and send. Every record waits "
+                 "for one, on top of the figures interval.", unit="s", lo=0))
         .with_panel(series("Seconds since the last figure update",
                            query(f"time() - max by (run) (affectwatch_figures_updated_seconds{r})", "{{run}}"),
                            unit="s", lo=0))
