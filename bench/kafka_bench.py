@@ -3,7 +3,8 @@
 Prints, in one run:
 - the maximum end-to-end rate: N records produced at once, timed until the
   worker has counted them all in its windows (and, apart, until it scored them);
-- the classifier alone on the same texts in this process, and the ratio;
+- the classifier alone on the same texts in this process, timed before the
+  worker starts and after it stops, and the ratio to the mean of the two;
 - p50/p99 latency from a record's timestamp to the first published figures
   that include it (and, apart, to when the worker had counted it), at 50% and
   90% of that maximum rate (records are produced at a fixed rate with their
@@ -264,12 +265,34 @@ def _delays(sent: list[float], seen: list[tuple[float, float]], base: float) -> 
     return sorted(out)
 
 
+_CLASSIFIER: list[Classifier] = []
+
+
+def classifier_alone(texts: list[str]) -> float:
+    """Texts a second for the classifier alone, in this process, on the demo's texts
+    (the burst's records cycle through them), in batches of 16."""
+    if not _CLASSIFIER:
+        _CLASSIFIER.append(Classifier())
+        _CLASSIFIER[0].predict(["warm up"] * 16)
+    clf = _CLASSIFIER[0]
+    c0 = time.perf_counter()
+    for i in range(0, len(texts), 16):
+        clf.predict(texts[i : i + 16])
+    return len(texts) / (time.perf_counter() - c0)
+
+
 def _quantile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, round(q * (len(values) - 1)))] if values else float("nan")
 
 
 def one_round(kafka: LocalKafka, args: argparse.Namespace, recs: list, tmp: Path, k: int) -> dict:
-    """One full measurement: burst, latency runs, scrape, then the classifier alone."""
+    """One full measurement: the classifier alone, burst, latency runs, scrape,
+    then the classifier alone again."""
+    # The classifier alone is timed before the worker starts and after it
+    # stops, and the ratio takes their mean: timed once, minutes from the
+    # burst, the machine's drift alone moved the ratio from 0.65 to 1.07
+    # between rounds of one run (2026-12-06).
+    alone_before = classifier_alone([r["text"] for _, r in recs])
     s = isolated_settings(kafka.bootstrap, tmp / f"round-{k}")
     create_topics(s)
     # Production values, not the test suite's (tests/kafka_support.TEST_ENV).
@@ -334,14 +357,10 @@ def one_round(kafka: LocalKafka, args: argparse.Namespace, recs: list, tmp: Path
                   "kb": len(body.encode()) / 1024, "series": sum(1 for x in body.splitlines() if x[:1] not in "#")}
         hwm = {name: peak_mb(pid) for name, pid in procs.items() if name not in ("broker", "bench producer")}
         worker.stop()
-        clf = Classifier()
-        clf.predict(["warm up"] * 16)
-        c0 = time.perf_counter()
-        alone_texts = [r["text"] for _, r in batch]
-        for i in range(0, len(alone_texts), 16):
-            clf.predict(alone_texts[i : i + 16])
-        alone = len(alone_texts) / (time.perf_counter() - c0)
-        return {"e2e": e2e, "scoring": scoring, "alone": alone, "ratio": e2e / alone, "cores": cores,
+        alone_after = classifier_alone([r["text"] for _, r in recs])
+        alone = (alone_before + alone_after) / 2
+        return {"e2e": e2e, "scoring": scoring, "alone": alone, "alone_before": alone_before,
+                "alone_after": alone_after, "ratio": e2e / alone, "cores": cores,
                 "middle": middle, "first_counted_s": first_counted,
                 "per_record_ms": per_record_ms, "runs": runs, "scrape": scrape, "hwm": hwm, "records": len(batch),
                 "late": late, "messages": messages}
@@ -382,7 +401,8 @@ def main() -> None:
             print(f"round {k + 1}: {r['e2e']:.1f} records/s counted ({r['scoring']:.1f}/s scored, {r['late']:.0f} of "
                   f"them late; {r['middle']:.1f}/s from 10% to 90% counted, first counted after "
                   f"{r['first_counted_s']:.2f} s), classifier alone "
-                  f"{r['alone']:.1f} texts/s, ratio {r['ratio']:.2f}; CPU ms per record: "
+                  f"{r['alone']:.1f} texts/s (before {r['alone_before']:.1f}, after {r['alone_after']:.1f}), "
+                  f"ratio {r['ratio']:.2f}; CPU ms per record: "
                   + ", ".join(f"{name} {v:.2f}" for name, v in r["per_record_ms"].items())
                   + "; cores: " + ", ".join(f"{name} {v:.2f}" for name, v in r["cores"].items()), flush=True)
             for run in r["runs"]:
