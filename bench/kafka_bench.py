@@ -265,16 +265,9 @@ def _delays(sent: list[float], seen: list[tuple[float, float]], base: float) -> 
     return sorted(out)
 
 
-_CLASSIFIER: list[Classifier] = []
-
-
-def classifier_alone(texts: list[str]) -> float:
+def classifier_alone(clf: Classifier, texts: list[str]) -> float:
     """Texts a second for the classifier alone, in this process, on the demo's texts
     (the burst's records cycle through them), in batches of 16."""
-    if not _CLASSIFIER:
-        _CLASSIFIER.append(Classifier())
-        _CLASSIFIER[0].predict(["warm up"] * 16)
-    clf = _CLASSIFIER[0]
     c0 = time.perf_counter()
     for i in range(0, len(texts), 16):
         clf.predict(texts[i : i + 16])
@@ -285,14 +278,15 @@ def _quantile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, round(q * (len(values) - 1)))] if values else float("nan")
 
 
-def one_round(kafka: LocalKafka, args: argparse.Namespace, recs: list, tmp: Path, k: int) -> dict:
+def one_round(kafka: LocalKafka, args: argparse.Namespace, recs: list, clf: Classifier, tmp: Path, k: int) -> dict:
     """One full measurement: the classifier alone, burst, latency runs, scrape,
     then the classifier alone again."""
     # The classifier alone is timed before the worker starts and after it
     # stops, and the ratio takes their mean: timed once, minutes from the
     # burst, the machine's drift alone moved the ratio from 0.65 to 1.07
     # between rounds of one run (2026-12-06).
-    alone_before = classifier_alone([r["text"] for _, r in recs])
+    alone_texts = [r["text"] for _, r in recs]
+    alone_before = classifier_alone(clf, alone_texts)
     s = isolated_settings(kafka.bootstrap, tmp / f"round-{k}")
     create_topics(s)
     # Production values, not the test suite's (tests/kafka_support.TEST_ENV).
@@ -357,7 +351,7 @@ def one_round(kafka: LocalKafka, args: argparse.Namespace, recs: list, tmp: Path
                   "kb": len(body.encode()) / 1024, "series": sum(1 for x in body.splitlines() if x[:1] not in "#")}
         hwm = {name: peak_mb(pid) for name, pid in procs.items() if name not in ("broker", "bench producer")}
         worker.stop()
-        alone_after = classifier_alone([r["text"] for _, r in recs])
+        alone_after = classifier_alone(clf, alone_texts)
         alone = (alone_before + alone_after) / 2
         return {"e2e": e2e, "scoring": scoring, "alone": alone, "alone_before": alone_before,
                 "alone_after": alone_after, "ratio": e2e / alone, "cores": cores,
@@ -391,12 +385,14 @@ def main() -> None:
                     help="worker figure refresh (production default 5 s; it bounds the latency resolution)")
     args = ap.parse_args()
     recs = texts()
+    clf = Classifier()
+    clf.predict(["warm up"] * 16)
     tmp = Path(tempfile.mkdtemp(prefix="affectwatch-bench-"))
     print(f"worker logs in {tmp}", flush=True)
     results = []
     with LocalKafka() as kafka:
         for k in range(args.rounds):
-            r = one_round(kafka, args, recs, tmp, k)
+            r = one_round(kafka, args, recs, clf, tmp, k)
             results.append(r)
             print(f"round {k + 1}: {r['e2e']:.1f} records/s counted ({r['scoring']:.1f}/s scored, {r['late']:.0f} of "
                   f"them late; {r['middle']:.1f}/s from 10% to 90% counted, first counted after "

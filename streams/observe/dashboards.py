@@ -73,6 +73,13 @@ def query(expr: str, legend: str, ref: str = "A", instant: bool = False) -> Data
     return q.instant() if instant else q.range()
 
 
+def histogram_mean(family: str, selector: str, by: str = "") -> str:
+    """The mean observation of a histogram family over the rate interval."""
+    group = f" by ({by}) " if by else ""
+    return (f"sum{group}(rate({family}_sum{selector}[$__rate_interval])) / "
+            f"sum{group}(rate({family}_count{selector}[$__rate_interval]))")
+
+
 AXES = {"reqps": "per second", "s": "seconds", "percentunit": "share"}
 
 
@@ -328,13 +335,10 @@ def health() -> Dashboard:
                            query(f"sum by (stream) (rate(affectwatch_late_records_total{r}[$__rate_interval]))",
                                  "{{stream}}"), unit="reqps", lo=0))
         .with_panel(series("Texts per classifier batch (mean)",
-                           query(f"sum(rate(affectwatch_batch_size_sum{r}[$__rate_interval])) / "
-                                 f"sum(rate(affectwatch_batch_size_count{r}[$__rate_interval]))", "mean"), lo=0))
+                           query(histogram_mean("affectwatch_batch_size", r), "mean"), lo=0))
         .with_panel(series(
             "Figures refresh time (mean)",
-            query(f"sum by (run) (rate(affectwatch_figures_refresh_seconds_sum{r}[$__rate_interval])) / "
-                  f"sum by (run) (rate(affectwatch_figures_refresh_seconds_count{r}[$__rate_interval]))",
-                  "{{run}}"),
+            query(histogram_mean("affectwatch_figures_refresh_seconds", r, by="run"), "{{run}}"),
             desc="One refresh of the published figures: snapshot, computation and send. Every record waits "
                  "for one, on top of the figures interval.", unit="s", lo=0))
         .with_panel(series("Seconds since the last figure update",
