@@ -176,7 +176,12 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("affectwatch-data"), description="worker state folder (RocksDB files)")
     batch_within_seconds: float = Field(
         0.2, gt=0, le=60,
-        description="longest wait to fill a classifier or aggregation micro-batch",
+        description="longest wait to fill a classifier micro-batch (and, on Kafka, a read of input records)",
+    )
+    aggregate_within_seconds: float = Field(
+        0.05, gt=0, le=60,
+        description="longest wait to fill an aggregation micro-batch on Kafka: a score batch's envelopes arrive "
+        "together, and every record waits for this before it is counted",
     )
     aggregate_batch_size: int = Field(
         200, ge=1, le=100_000,

@@ -59,6 +59,14 @@ def _xlogy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.where(x > 0, x * np.log2(np.where(y > 0, y, 1.0)), 0.0)
 
 
+def _kl_terms(p: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """p·log2(p/m) where p > 0, else 0 (m > 0 wherever p > 0, as m = (p + q)/2).
+    One log of a ratio: a third faster than log p - log m, and the JSD is the
+    innermost cost of every significance test."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(p > 0, p * np.log2(p / m), 0.0)
+
+
 def jsd(p: np.ndarray, q: np.ndarray) -> np.ndarray | float:
     """Jensen-Shannon *distance*, base 2, in [0, 1]; rows are distributions.
 
@@ -70,7 +78,7 @@ def jsd(p: np.ndarray, q: np.ndarray) -> np.ndarray | float:
     p = p / p.sum(axis=-1, keepdims=True)
     q = q / q.sum(axis=-1, keepdims=True)
     m = (p + q) / 2
-    div = (_xlogy(p, p) - _xlogy(p, m)).sum(-1) + (_xlogy(q, q) - _xlogy(q, m)).sum(-1)
+    div = (_kl_terms(p, m) + _kl_terms(q, m)).sum(-1)
     out = np.sqrt(np.clip(div / 2, 0.0, 1.0))
     return float(out) if out.ndim == 0 else out
 
@@ -85,7 +93,7 @@ def jsd_terms(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     p = p / p.sum()
     q = q / q.sum()
     m = (p + q) / 2
-    terms = ((_xlogy(p, p) - _xlogy(p, m)) + (_xlogy(q, q) - _xlogy(q, m))) / 2
+    terms = (_kl_terms(p, m) + _kl_terms(q, m)) / 2
     return np.clip(terms, 0.0, None)  # each term is >= 0 (log-sum inequality); clip rounding noise
 
 
@@ -112,11 +120,19 @@ def permutation_p_value(
     include_none: bool,
     permutations: int,
     rng: np.random.Generator,
+    settled_below: float = 0.0,
 ) -> float:
     """P(JSD >= observed) when texts are shuffled between the two samples.
 
     Shuffling texts between the samples is drawing sample A's set histogram
     from the pooled one without replacement: a multivariate hypergeometric draw.
+
+    With ``settled_below`` (the figures pass alpha / 5) the test also stops
+    early for a clearly significant pair: after a chunk whose add-one estimate
+    (1 + extreme) / (1 + drawn) is at most ``settled_below``, that estimate is
+    the p-value. A decision at alpha is then the full test's (it could differ
+    only if the remaining shuffles held most of the extreme ones); what is
+    given up is the resolution of p-values far below alpha.
     """
     keys = sorted(set(a) | set(b))
     m = membership(keys, labels, include_none)
@@ -148,6 +164,8 @@ def permutation_p_value(
             return STOP_AT / (drawn + at + 1)
         extreme += int(hits[-1])
         drawn += k
+        if drawn < permutations and (1 + extreme) / (1 + drawn) <= settled_below:
+            return (1 + extreme) / (1 + drawn)
     # Add-one estimate: never reports p = 0 from a finite number of shuffles.
     return float((1 + extreme) / (1 + permutations))
 

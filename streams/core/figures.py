@@ -114,6 +114,7 @@ class DriftFigure:
 
 
 DRIVERS = 3  # labels kept per figure: bounded, whatever the label set
+SETTLED = 5  # a permutation test stops once its p-value is at most alpha / SETTLED (divergence.permutation_p_value)
 
 
 # The statistics the intervals are of, on [first sample, second sample, ...] distributions.
@@ -206,8 +207,10 @@ class FigureMaker:
     def _permutation(self, a: Counter[str], b: Counter[str], dim: str, identity: tuple[str, ...]) -> float:
         cfg = self.cfg
         key = (*identity, _frozen(a), _frozen(b))
+        # A pair settled far below alpha stops early: its shuffles were the
+        # largest cost of a refresh under a live stream (2026-12-06).
         return self._tested(key, lambda: permutation_p_value(
-            a, b, DIMENSIONS[dim], cfg.include_none, cfg.permutations, _rng(cfg, *identity)))
+            a, b, DIMENSIONS[dim], cfg.include_none, cfg.permutations, _rng(cfg, *identity), cfg.alpha / SETTLED))
 
     def _draws(self, sample: Sample) -> np.ndarray | None:
         """The sample's bootstrap resamples (``divergence.resampled``), seeded by its identity."""
