@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     classifier_variant: str = Field("int8", description="shipped graph to load: int8 or fp32")
     classifier_threads: int = Field(0, ge=0, le=256, description="onnxruntime intra-op threads; 0 = one per core")
     batch_size: int = Field(
-        64, ge=1, le=4096,
+        128, ge=1, le=4096,
         description="texts per classifier micro-batch (and per envelope batch on Kafka); the batch also closes after "
         "AFFECTWATCH_BATCH_WITHIN_SECONDS",
     )

@@ -108,6 +108,35 @@ def test_permutation_p_value_large_for_same_distribution():
     assert p > 0.5
 
 
+def test_permutation_test_stops_once_settled_far_below_alpha():
+    a = {"a": 80, "b": 20}
+    b = {"c": 70, "b": 30}
+    full = permutation_p_value(a, b, LABELS, True, 300, np.random.default_rng(1))
+    early = permutation_p_value(a, b, LABELS, True, 300, np.random.default_rng(1), settled_below=0.01)
+    assert full == 1 / 301  # no shuffle as extreme in all 300
+    assert early == 1 / 101  # stopped at the first chunk end where (1 + 0) / (1 + drawn) <= 0.01
+
+
+def test_early_stop_keeps_every_decision_at_alpha():
+    # Pairs from no difference to a clear one, each tested with and without the
+    # early stop on the same draws: the decisions at alpha must agree.
+    rng = np.random.default_rng(11)
+    keys = ["a", "b", "c", "a+b", ""]
+    base = np.array([0.3, 0.3, 0.2, 0.1, 0.1])
+    decided = set()
+    for i in range(120):
+        shift = np.array([1, -1, 0, 0, 0]) * 0.002 * i
+        ca, cb = rng.multinomial(60, base), rng.multinomial(60, base + shift)
+        a = dict(zip(keys, ca.tolist(), strict=True))
+        b = dict(zip(keys, cb.tolist(), strict=True))
+        full = permutation_p_value(a, b, LABELS, True, 300, np.random.default_rng(i))
+        early = permutation_p_value(a, b, LABELS, True, 300, np.random.default_rng(i), settled_below=0.01)
+        assert (full < 0.05) == (early < 0.05), (i, full, early)
+        assert early == full or early <= 0.01  # it only ever stops on a settled pair
+        decided.add(full < 0.05)
+    assert decided == {True, False}  # both outcomes were tested
+
+
 def test_permutation_false_alarm_rate_near_alpha():
     # Two samples drawn from one distribution: about alpha of tests should fire.
     rng = np.random.default_rng(7)
