@@ -130,9 +130,10 @@ def permutation_p_value(
     With ``settled_below`` (the figures pass alpha / 5) the test also stops
     early for a clearly significant pair: after a chunk whose add-one estimate
     (1 + extreme) / (1 + drawn) is at most ``settled_below``, that estimate is
-    the p-value. A decision at alpha is then the full test's (it could differ
-    only if the remaining shuffles held most of the extreme ones); what is
-    given up is the resolution of p-values far below alpha.
+    the p-value. A decision at alpha is then the full test's: it could differ
+    only if the shuffles after the stop were far more often as extreme as the
+    data than those before it (at alpha 0.05: none in the first 100, then at
+    least 10). What is given up is the resolution of p-values far below alpha.
     """
     keys = sorted(set(a) | set(b))
     m = membership(keys, labels, include_none)
