@@ -165,10 +165,11 @@ def permutation_p_value(
             return STOP_AT / (drawn + at + 1)
         extreme += int(hits[-1])
         drawn += k
-        if drawn < permutations and (1 + extreme) / (1 + drawn) <= settled_below:
-            return (1 + extreme) / (1 + drawn)
-    # Add-one estimate: never reports p = 0 from a finite number of shuffles.
-    return float((1 + extreme) / (1 + permutations))
+        if (1 + extreme) / (1 + drawn) <= settled_below:
+            break
+    # Add-one estimate over the shuffles drawn (all of them, or up to the
+    # settled stop): never reports p = 0 from a finite number of shuffles.
+    return float((1 + extreme) / (1 + drawn))
 
 
 def resampled(
