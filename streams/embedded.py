@@ -21,7 +21,7 @@ from streams.core.pairing import Pairing, add_scored
 from streams.core.pipeline import Aggregator, Scorer
 from streams.core.records import DeadLetter, Parsed, internal_error
 from streams.core.scoring import Scored
-from streams.core.topics import ALL, OTHER
+from streams.core.topics import ALL
 from streams.observe.metrics import Metrics
 from streams.safe_files import open_output, output_dir, write_text
 
@@ -71,7 +71,7 @@ class EmbeddedRunner:
     def _reject(self, result: RunResult, dead: DeadLetter) -> None:
         result.dead_letters.append(dead)
         if self.metrics:
-            self.metrics.dead_letters.labels(self.metrics.run, dead.reason).inc()
+            self.metrics.record_rejected(dead.reason)
 
     def run(self, inputs: Iterable[RawInput], progress: Progress | None = None) -> RunResult:
         started = time.perf_counter()
@@ -116,8 +116,7 @@ class EmbeddedRunner:
                     self._one_by_one(result, batch)
                 else:
                     if m:
-                        m.classify_latency.labels(m.run).observe(seconds)
-                        m.batch_size.labels(m.run).observe(len(batch))
+                        m.batch_classified(len(batch), seconds)
                     for i, p in enumerate(batch):
                         self._take_safely(result, p, outputs, i)
                 last_figures, interval = self._maybe_publish(arrived, last_figures, interval)
@@ -161,21 +160,17 @@ class EmbeddedRunner:
 
     def _take(self, result: RunResult, s: Scored) -> None:
         m = self.metrics
-        if s.topic == OTHER and s.topic_how == "explicit_unknown" and m:
-            m.unknown_topics.labels(m.run).inc()
-        if self.aggregator.add_scored(s):
+        if m:
+            m.record_scored(s)
+        counted = self.aggregator.add_scored(s)
+        if counted:
             result.scored += 1
-            if m:
-                m.records.labels(m.run, s.series.stream).inc()
-                m.counted.labels(m.run, s.series.stream).inc()
         else:
             result.late += 1
-            if m:
-                m.late.labels(m.run, s.series.stream).inc()
+        if m:
+            m.record_counted(s.series.stream, counted)
         if s.unassigned_reason:
             result.unassigned[s.unassigned_reason] = result.unassigned.get(s.unassigned_reason, 0) + 1
-            if m:
-                m.unassigned.labels(m.run, s.unassigned_reason).inc()
         if s.series.stream == "lm" or self.scorer.settings.report_human_examples:
             for dim, labels in s.labels.items():
                 for label in labels:

@@ -17,7 +17,7 @@ import yaml
 
 OTHER = "other"
 # The only non-ASCII characters that Python's case-insensitive regex matching
-# equates with ASCII letters (tests/test_topics.py recomputes this over all of
+# equates with ASCII letters (tests/core/test_topics.py recomputes this over all of
 # Unicode). Mapping them first makes ``lower()`` agree with the regex on ASCII.
 _FOLDS = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
 ALL = "all"  # the aggregate over every topic, always reported

@@ -9,6 +9,8 @@ from typing import Any
 
 import faust
 
+from streams.kafka.faust_patches import enable_passive
+
 
 async def micro_batches(
     stream: faust.Stream, max_size: int, within: float, auto_ack: bool = True, idle: bool = False
@@ -37,7 +39,7 @@ async def micro_batches(
 
     stream.enable_acks = False
     stream.add_processor(hand_over)
-    stream._enable_passive(aiter(stream.channel))  # the reader faust's own take_events uses
+    enable_passive(stream)  # the reader faust's own take_events uses
     loop = asyncio.get_running_loop()
     while not stream.should_stop:
         try:

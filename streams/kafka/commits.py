@@ -1,4 +1,5 @@
-"""Offsets are committed only past records that were processed.
+"""Offsets are committed only past records that were processed (the rule that
+``streams.kafka.faust_patches`` puts in place of faust's).
 
 faust decides what to commit in ``Consumer._new_offset``: the first run of
 consecutive acked offsets. Three of its rules can commit past a record that
@@ -28,9 +29,8 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from faust.transport.consumer import Consumer
-
 Floors = MutableMapping[tuple[str, int], int]
+Ranges = list[tuple[str, int, int, int]]  # (topic, partition, start, end): offsets read directly, all accounted for
 FLOOR_ATTR = "affectwatch_floors"  # on the faust app: (topic, partition) -> first offset to process
 
 
@@ -54,23 +54,6 @@ def exact_new_offset(acked: list[int], committed: int | None, floor: int | None)
     return acked[end] + 1, end + 1
 
 
-def _new_offset(self: Consumer, tp: Any) -> int | None:
-    floors: Floors = getattr(self.app, FLOOR_ATTR, {})
-    acked = self._acked[tp]
-    offset, covered = exact_new_offset(acked, self._committed_offset[tp], floors.get((tp.topic, tp.partition)))
-    if covered:
-        self._acked_index[tp].difference_update(acked[:covered])
-        del acked[:covered]
-    self._gap.pop(tp, None)  # never counted as acked: see the module's docstring
-    return offset
-
-
-def install() -> None:
-    """Replaces faust's commit rule (idempotent; process-wide, as there is one
-    faust consumer per worker process)."""
-    Consumer._new_offset = _new_offset  # type: ignore[method-assign]
-
-
 @dataclass(eq=False)
 class DirectMessage:
     """What ``Consumer.ack`` reads of a message, for a record the gap filler
@@ -88,7 +71,7 @@ class DirectMessage:
         self.tp = TP(self.topic, self.partition)
 
 
-def ack_ranges(app: Any, ranges: list[tuple[str, int, int, int]], generation: int) -> int:
+def ack_ranges(app: Any, ranges: Ranges, generation: int) -> int:
     """Acks every offset of ranges read directly (``GapFiller.take_ranges``)
     once their records are processed, so that faust's commits can pass them;
     offsets without a record (transaction markers) are acked with them.

@@ -4,7 +4,7 @@ faust still owns the group: its assignment decides which input partitions a
 worker has (so the authors table stays co-partitioned with them), it commits
 their offsets (``streams.kafka.commits``, from the acks of processed ranges)
 and its rebalances wait for what a worker holds. It only stops *fetching*
-them (``install``): a worker's own consumer, assigned those partitions, reads
+them (``streams.kafka.faust_patches``): a worker's own consumer, assigned those partitions, reads
 each in order from where the gap filler says it starts (the committed offset)
 with ``getmany``.
 
@@ -26,56 +26,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
-from mode.utils.futures import notify
 
+from streams.kafka.commits import Ranges
+from streams.kafka.faust_patches import hold_unacked, release_unacked
 from streams.kafka.gaps import GapEvent, GapFiller, GapMessage
 from streams.kafka.restore import state_settled
 
 log = logging.getLogger(__name__)
-DIRECT_ATTR = "affectwatch_direct_topics"  # on the faust app: topics faust must not fetch
-_fetch_records = AIOKafkaConsumerThread._fetch_records
-
-
-async def _fetch_without_direct(self: Any, consumer: Any, active_partitions: Any, timeout: float | None = None,
-                                max_records: int | None = None) -> Any:
-    """faust's fetch, minus the topics read directly: they are paused in its
-    aiokafka client too (runs in faust's consumer thread, where that client
-    lives), so it neither fetches nor buffers them. A new assignment unpauses
-    them there; the next fetch pauses them again."""
-    direct: Collection[str] = getattr(self.consumer.app, DIRECT_ATTR, ())
-    if direct:
-        paused = consumer.paused()
-        if stray := [tp for tp in consumer.assignment() if tp.topic in direct and tp not in paused]:
-            consumer.pause(*stray)
-        if active_partitions:
-            active_partitions = {tp for tp in active_partitions if tp.topic not in direct}
-    return await _fetch_records(self, consumer, active_partitions, timeout=timeout, max_records=max_records)
-
-
-_verify_event_path = AIOKafkaConsumerThread.verify_event_path
-
-
-def _verify_fetched_only(self: Any, now: float, tp: Any) -> None:
-    """faust's livelock check judges a partition by faust's own fetches, which
-    it no longer makes for the topics read directly: left in, it would log an
-    error for each of them every few seconds once ``stream_processing_timeout``
-    has passed. Their progress is the reader's lag (``affectwatch_consumer_lag_records``)."""
-    if tp.topic in getattr(self.consumer.app, DIRECT_ATTR, ()):
-        return None
-    return _verify_event_path(self, now, tp)
-
-
-def install(app: Any, topics: Collection[str]) -> None:
-    """faust stops fetching ``topics`` (idempotent; the patches are
-    process-wide, the topics are per app)."""
-    setattr(app, DIRECT_ATTR, frozenset(topics))
-    AIOKafkaConsumerThread._fetch_records = _fetch_without_direct  # type: ignore[method-assign]
-    AIOKafkaConsumerThread.verify_event_path = _verify_fetched_only  # type: ignore[method-assign]
 
 
 class InFlight:
@@ -86,16 +47,26 @@ class InFlight:
 
     def __init__(self, consumer: Any, records: int) -> None:
         self.consumer, self.records, self.acked = consumer, records, False
-        consumer._unacked_messages.add(self)  # a WeakSet: the agent's batch holds this object
+        hold_unacked(consumer, self)  # a WeakSet: the agent's batch holds this object
 
     def release(self) -> None:
         if not self.acked:
             self.acked = True
-            self.consumer._unacked_messages.discard(self)
-            notify(self.consumer._waiting_for_ack)
+            release_unacked(self.consumer, self)
 
     def __repr__(self) -> str:
         return f"<direct batch of {self.records} input records>"
+
+
+class Read(NamedTuple):
+    """One read of the input partitions: its records (as events), the offset
+    ranges they account for, the rebalance generation it was read in, and the
+    in-flight mark to release once the batch is settled (None: nothing read)."""
+
+    events: list[GapEvent]
+    ranges: Ranges
+    generation: int
+    mark: InFlight | None
 
 
 class DirectReader:
@@ -151,7 +122,7 @@ class DirectReader:
                 break
         return out
 
-    async def batch(self) -> tuple[list[GapEvent], list[tuple[str, int, int, int]], int, InFlight | None]:
+    async def batch(self) -> Read:
         """The next batch: (events, the offset ranges they account for, the
         generation they were read in, the in-flight mark to release once
         settled). No events after ``within`` without records, or while a
@@ -160,15 +131,15 @@ class DirectReader:
         tps = self.owned()
         if not tps or not state_settled(self.app):
             await asyncio.sleep(self.within)
-            return [], [], generation, None
+            return Read([], [], generation, None)
         c = await self._place(generation, tps)
         records = await self._read(c, tps)
         if not records:
-            return [], [], generation, None
+            return Read([], [], generation, None)
         if self.app.consumer_generation_id != generation or not state_settled(self.app):
             # Read across a rebalance: its partitions may be someone else's now.
             self.placed, self.dropped = None, self.dropped + 1
-            return [], [], generation, None
+            return Read([], [], generation, None)
         first: dict[tuple[str, int], int] = {}
         last: dict[tuple[str, int], int] = {}
         events = []
@@ -183,7 +154,7 @@ class DirectReader:
         # accounted for: offsets without a record are markers or were deleted.
         ranges = [(key[0], key[1], first[key], end + 1) for key, end in last.items()]
         self.gaps.expected.update({key: end + 1 for key, end in last.items()})
-        return events, ranges, generation, InFlight(self.app.consumer, len(events))
+        return Read(events, ranges, generation, InFlight(self.app.consumer, len(events)))
 
     def lag(self) -> dict[TopicPartition, int]:
         """Records between each read partition's end and the next offset to read."""

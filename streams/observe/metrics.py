@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 SERIES_LABELS = ["run", "stream", "group", "model", "steering", "topic", "dimension", "window"]
 PAIR_LABELS = ["run", "model", "steering", "group", "topic", "dimension", "window"]
 TOPIC_LABELS = ["run", "topic", "dimension", "window"]
+SKIP_REASONS = ("outside_range", "tombstone")
 UNASSIGNED_REASONS = ("no_domain_table", "no_links", "no_scored_domain", "between_thresholds")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -171,14 +172,19 @@ class Metrics:
         self.run = run
         self.figures = FigureCollector(run)
         r.register(self.figures)
-        self.records = Counter("affectwatch_records", "Records scored", ["run", "stream"], registry=r)
+        # Every input record ends in exactly one of: scored (records), dead letters, skipped;
+        # every scored record in one of: counted, late. Both runners report through the
+        # methods below (``record_scored`` and the rest), so the counters mean the same on both.
+        self.records = Counter("affectwatch_records", "Records scored (counted in the windows or late)",
+                               ["run", "stream"], registry=r)
         self.counted = Counter("affectwatch_counted_records", "Records counted in the windows of their topic",
                                ["run", "stream"], registry=r)
         self.dead_letters = Counter(
             "affectwatch_dead_letters", "Records rejected to the dead letters", ["run", "reason"], registry=r
         )
-        self.skipped = Counter("affectwatch_skipped_records", "Records outside a backfill run's time range",
-                               ["run"], registry=r)
+        self.skipped = Counter("affectwatch_skipped_records", "Input records neither scored nor dead-lettered, by "
+                               "reason: outside_range (a backfill run's --from/--to), tombstone (a null value)",
+                               ["run", "reason"], registry=r)
         self.late = Counter(
             "affectwatch_late_records", "Records later than the allowed lateness", ["run", "stream"], registry=r
         )
@@ -241,7 +247,8 @@ class Metrics:
             self.records.labels(run, stream)
             self.counted.labels(run, stream)
             self.late.labels(run, stream)
-        self.skipped.labels(run)
+        for reason in SKIP_REASONS:
+            self.skipped.labels(run, reason)
         self.unknown_topics.labels(run)
         for reason in UNASSIGNED_REASONS:
             self.unassigned.labels(run, reason)
@@ -276,6 +283,30 @@ class Metrics:
                                        "Reviews that failed on the endpoint (the violation stays unreviewed)",
                                        ["run"], registry=r)
         self.review_failures.labels(run)
+
+    def record_scored(self, scored: Scored) -> None:
+        """A record scored and assigned its series (counted or late comes later)."""
+        self.records.labels(self.run, scored.series.stream).inc()
+        if scored.topic_how == "explicit_unknown":
+            self.unknown_topics.labels(self.run).inc()
+        if scored.unassigned_reason:
+            self.unassigned.labels(self.run, scored.unassigned_reason).inc()
+
+    def record_counted(self, stream: str, counted: bool) -> None:
+        """A scored record counted in the windows of its topic, or judged late."""
+        (self.counted if counted else self.late).labels(self.run, stream).inc()
+
+    def record_rejected(self, reason: str) -> None:
+        """A record sent to the dead letters."""
+        self.dead_letters.labels(self.run, reason).inc()
+
+    def record_skipped(self, reason: str) -> None:
+        """An input record neither scored nor rejected (``SKIP_REASONS``)."""
+        self.skipped.labels(self.run, reason).inc()
+
+    def batch_classified(self, texts: int, seconds: float) -> None:
+        self.classify_latency.labels(self.run).observe(seconds)
+        self.batch_size.labels(self.run).observe(texts)
 
     def judged(self, scored: Scored) -> None:
         """Counts a scored LM response's behavior levels and guardrail violations."""

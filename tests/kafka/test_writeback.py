@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from streams.core.windows import Windows
 from streams.kafka.writeback import WriteBack
-from tests.test_windows import CFG, Crash, CrashingTable, events, obs
+from tests.core.test_windows import CFG, Crash, CrashingTable, events, obs
 
 ops = st.lists(
     st.one_of(

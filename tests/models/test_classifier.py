@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +12,7 @@ from models.classifier import Classifier, InvalidText, clean_text
 from models.datasets import read_semeval_ec
 from models.evaluation import jaccard_accuracy, micro_f1
 from models.labels import EMOTIONS, MORALS, MORALS_AFFECT1
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.paths import ROOT
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ its own topic threshold, selected by one setting."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +12,9 @@ from models.classifier import Classifier
 from models.labels import MORALS
 from streams.settings import Settings
 from streams.wiring import build_core
+from tests.paths import ROOT
 
-RELEASE = Path(__file__).resolve().parent.parent / "models" / "affect-2"
+RELEASE = ROOT / "models" / "affect-2"
 
 
 @pytest.fixture(scope="module")

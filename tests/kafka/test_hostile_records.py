@@ -17,9 +17,9 @@ from kafka import KafkaProducer
 from streams.embedded import read_inputs
 from streams.kafka.io import create_topics, plan, replay
 from tests.conftest import SASL_USERS
+from tests.kafka.test_exactness import embedded_run
 from tests.kafka_support import Snapshots, Worker, figures_by_topic, isolated_settings, read_topic, total_n
 from tests.test_hostile import hostile_lines, hostile_responses, post, response
-from tests.test_kafka import embedded_run
 
 pytestmark = pytest.mark.timeout(600)
 

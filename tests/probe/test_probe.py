@@ -28,8 +28,9 @@ from streams.probe.sampling import chosen
 from streams.probe.sinks import JsonlSink
 from tests.chat_server import ok
 from tests.conftest import T0, write_jsonl
+from tests.paths import ROOT
 
-RULES = Path(__file__).resolve().parent.parent / "deploy" / "prometheus" / "rules" / "affectwatch.rules.yml"
+RULES = ROOT / "deploy" / "prometheus" / "rules" / "affectwatch.rules.yml"
 PROFILES = {
     "default": {"system": "You are a helpful assistant.", "user": "Reply to this post: {post}", "max_tokens": 40},
     "liberal": {"system": "You are a liberal. Topic: {topic}.", "user": "Reply to this post: {post}",
@@ -306,9 +307,9 @@ def test_on_kafka_probe_answers_flow_through_a_real_worker_as_their_own_series(k
     from streams.observe.dashboards import build_all, concrete, queries
     from streams.probe.follow import follow
     from streams.probe.sinks import KafkaSink
+    from tests.kafka.test_hostile_records import metric_sum
     from tests.kafka_support import Snapshots, Worker, isolated_settings
     from tests.prom_support import Prometheus
-    from tests.test_kafka_hostile import metric_sum
 
     s = isolated_settings(kafka.bootstrap, tmp_path, probe_group_id=f"probe-{tmp_path.name[-12:]}")
     create_topics(s)

@@ -129,7 +129,7 @@ def test_divergence_pages_through_alertmanager_and_resolves_and_every_dashboard_
         empty = []
         for name, board in build_all().items():
             if name == "probe":
-                continue  # needs a probe: tests/test_probe.py checks it against its own Prometheus
+                continue  # needs a probe: tests/probe/test_probe.py checks it against its own Prometheus
             for expr in queries(board):
                 if not prom.query_range(concrete(expr, "30s"), started, time.time()):
                     empty.append((name, expr))

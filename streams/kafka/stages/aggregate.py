@@ -1,0 +1,94 @@
+"""The aggregate stage: score envelopes in, event-time windows updated.
+
+Envelopes are read in micro-batches (``streams.kafka.batches``), so that one
+wait for the changelog covers many of them and each changed key is written
+once per batch (``WriteBack``). Every observation is counted in our own
+windows (``streams.core.windows``), which remember the last source offset
+they took per source partition: a replayed envelope changes nothing twice. A
+batch is acked only once its table writes are on the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterable
+from typing import Any
+
+from streams.core.records import DeadLetter
+from streams.core.topics import ALL
+from streams.kafka.batches import micro_batches
+from streams.kafka.gaps import GapFiller
+from streams.kafka.messages import decode_message, observations_of
+from streams.kafka.stages.context import WorkerContext
+from streams.kafka.stages.idle_tail import IdleTail
+
+
+class AggregateStage:
+    def __init__(self, ctx: WorkerContext, gaps: GapFiller) -> None:
+        self.ctx, self.gaps = ctx, gaps
+        s = ctx.settings
+        self.idle = IdleTail(ctx.io, {s.topic_scores}, gaps, s.aggregate_within_seconds)
+        self.indexed_in: int | None = None  # the rebalance generation the windows' key index was read in
+
+    async def run(self, stream: Any) -> None:
+        """Takes micro-batches of the faust stream of scores until it stops."""
+        s = self.ctx.settings
+        # A short wait: the envelopes of one score batch arrive together, so a
+        # longer one mostly adds latency (0.2 s at a live rate, 2026-12-06).
+        batches: AsyncIterable[list[Any]] = micro_batches(stream, s.aggregate_batch_size,
+                                                          s.aggregate_within_seconds, idle=True)
+        async for events in batches:
+            await self.take(events)
+
+    async def take(self, delivered: list[Any]) -> None:
+        """One micro-batch: the events faust delivered, with any it skipped read
+        directly; counted, written, and acked once the writes are on the broker.
+        faust's own events are acked by ``micro_batches`` when the next batch is asked for."""
+        io = self.ctx.io
+        generation = io.generation
+        events = await self.gaps.fill(delivered, generation)
+        events = await self.idle.check(bool(delivered)) + events
+        ranges = self.gaps.take_ranges()
+        if not events:
+            io.ack(ranges, generation)  # offsets without records, if any
+            return
+        await io.wait_restored()  # never update windows read from a half-restored table
+        if io.generation != self.indexed_in:
+            # A rebalance restores some keys and hides others: expiry and the cache read them anew.
+            self.ctx.core.aggregator.windows.forget_keys()
+            self.ctx.windows.forget()
+            self.indexed_in = io.generation
+        pending = await self.count(events)
+        self.ctx.windows.flush(io.restore_current_event)  # each key to its own event's partition
+        await asyncio.gather(*pending)
+        await io.delivered("windows")
+        io.ack(ranges, generation)
+
+    async def count(self, events: list[Any]) -> list[Any]:
+        """Counts every observation of the envelopes in the windows (cached:
+        ``flush`` writes them); returns the deliveries of the dead letters sent."""
+        ctx, pending = self.ctx, []
+        for event in events:
+            ctx.io.set_current_event(event)  # table writes go to this event's changelog partition
+            msg = event.message
+            src = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
+            raw = event.value if isinstance(event.value, bytes) else b""
+            try:
+                envelope = decode_message(raw)
+                items = list(observations_of(envelope))
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                pending.append(await ctx.reject(DeadLetter(raw, src, "invalid_score", str(exc)[:300])))
+                continue
+            for j, (obs, origin) in enumerate(items):
+                try:
+                    counted = ctx.core.aggregator.add(obs, origin)
+                except Exception as exc:  # never stop the worker on one observation
+                    one = json.dumps(envelope["obs"][j] if "obs" in envelope else envelope,
+                                     default=str).encode("utf-8", "surrogatepass")
+                    pending.append(await ctx.reject(DeadLetter(one, {**src, "index": j},
+                                                               f"internal_error:{type(exc).__name__}", str(exc)[:300])))
+                    continue
+                if obs.topic != ALL:  # a record is counted once, in its own topic
+                    ctx.metrics.record_counted(obs.series.stream, counted)
+        return pending
