@@ -39,7 +39,7 @@ def build(models: int, profiles: int, topics: int, per_bucket: int, settings: Se
     series = [Series("human", group=g) for g in ("liberal", "conservative")]
     series += [Series("lm", model=f"model-{m}", steering=f"profile-{p}")
                for m in range(models) for p in range(profiles)]
-    buckets = settings.longest_span // settings.bucket_seconds
+    buckets = settings.longest_span // settings.windows.bucket_seconds
     n = 0
     for b in range(buckets):
         for t in range(topics):
@@ -47,7 +47,8 @@ def build(models: int, profiles: int, topics: int, per_bucket: int, settings: Se
                 for _ in range(per_bucket):
                     emo = tuple(sorted(rng.sample(EMOTIONS, rng.randint(0, 3))))
                     mor = tuple(sorted(rng.sample(MORALS, rng.randint(1, 2))))
-                    obs = Observation(s, f"topic-{t}", T0 + b * settings.bucket_seconds * 1000 + rng.randint(0, 9999),
+                    bucket_ms = settings.windows.bucket_seconds * 1000
+                    obs = Observation(s, f"topic-{t}", T0 + b * bucket_ms + rng.randint(0, 9999),
                                       {"emotion": emo, "moral": mor},
                                       {"emotion": tuple(rng.random() for _ in EMOTIONS),
                                        "moral": tuple(rng.random() for _ in MORALS)})
@@ -61,8 +62,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--per-bucket", type=int, default=3, help="texts per series, topic and 5-minute bucket")
     args = ap.parse_args()
-    settings = Settings(metrics_port=-1)  # production defaults: 300 permutations, 1h and 24h spans
-    print(f"spans {settings.spans}, buckets of {settings.bucket_seconds}s, {settings.permutations} permutations, "
+    settings = Settings(outputs__http_port=-1)  # production defaults: 300 permutations, 1h and 24h spans
+    w = settings.windows
+    print(f"spans {w.spans}, buckets of {w.bucket_seconds}s, {settings.figures.permutations} permutations, "
           f"{args.per_bucket} texts per series, topic and bucket")
     print("models x profiles x topics | records in 24h | state keys | figures: first / refresh (s) | "
           "metric series | scrape body")

@@ -87,7 +87,7 @@ def totals(worker: Worker, *metrics: str) -> dict[str, float]:
 
 def destination(settings, kind: str, rec: dict) -> tuple[str, bytes]:
     """The input topic and key of one bench record (posts by author, as the product keys them)."""
-    topic = settings.topic_posts if kind == "post" else settings.topic_responses
+    topic = settings.kafka.topic_posts if kind == "post" else settings.kafka.topic_responses
     return topic, (rec.get("author_id") or rec["id"]).encode()
 
 
@@ -107,12 +107,13 @@ def produce(settings, records, rate: float) -> list[float]:
 
 
 async def _paced(settings, records, rate: float) -> list[float]:
-    p = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5,
-                         **client_kwargs(settings))
+    p = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all", linger_ms=5,
+                         **client_kwargs(settings.kafka))
     await p.start()
     try:
         stamp = b'"@created_at@"'
-        parts = {t: sorted(await p.partitions_for(t)) for t in (settings.topic_posts, settings.topic_responses)}
+        inputs = (settings.kafka.topic_posts, settings.kafka.topic_responses)
+        parts = {t: sorted(await p.partitions_for(t)) for t in inputs}
         ready = []
         for kind, rec in records:
             topic, key = destination(settings, kind, rec)
@@ -147,8 +148,9 @@ def burst_producer(settings, records) -> tuple[KafkaProducer, list[tuple[str, by
     """A connected producer and the burst's encoded messages, made before the
     clock starts: the bench shares the cores with the worker, and a real
     stream's producers do not."""
-    p = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5, acks="all", **client_kwargs(settings))
-    p.partitions_for(settings.topic_posts), p.partitions_for(settings.topic_responses)  # metadata now, not in the burst
+    k = settings.kafka
+    p = KafkaProducer(bootstrap_servers=k.bootstrap, linger_ms=5, acks="all", **client_kwargs(k))
+    p.partitions_for(k.topic_posts), p.partitions_for(k.topic_responses)  # metadata now, not in the burst
     out = []
     for kind, rec in records:
         out.append((*destination(settings, kind, rec), json.dumps(rec).encode(), rec["created_at"]))
@@ -187,10 +189,10 @@ def wait_counted(worker: Worker, target: float, timeout: float) -> tuple[float, 
 
 def messages_per_record(settings, records: int) -> dict[str, float]:
     """Messages the worker wrote to each topic so far, per input record (from the topics' end offsets)."""
-    topics = {"score envelopes": settings.topic_scores, "violations": settings.topic_violations,
-              "dead letters": settings.topic_dead_letters,
-              **{f"{t} changelog": f"{settings.app_id}-{t}-changelog" for t in TABLES}}
-    c = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, **client_kwargs(settings))
+    topics = {"score envelopes": settings.kafka.topic_scores, "violations": settings.kafka.topic_violations,
+              "dead letters": settings.kafka.topic_dead_letters,
+              **{f"{t} changelog": f"{settings.kafka.app_id}-{t}-changelog" for t in TABLES}}
+    c = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap, **client_kwargs(settings.kafka))
     try:
         out = {}
         for label, topic in topics.items():
@@ -202,8 +204,8 @@ def messages_per_record(settings, records: int) -> dict[str, float]:
 
 
 def latency_run(settings, worker: Worker, records, rate: float, base: float, procs: dict[str, int]) -> dict:
-    snaps = KafkaConsumer(settings.topic_snapshots, bootstrap_servers=settings.kafka_bootstrap,
-                          auto_offset_reset="latest", group_id=None, **client_kwargs(settings))
+    snaps = KafkaConsumer(settings.kafka.topic_snapshots, bootstrap_servers=settings.kafka.bootstrap,
+                          auto_offset_reset="latest", group_id=None, **client_kwargs(settings.kafka))
     snaps.poll(timeout_ms=1000)
     # When records were counted (the counters, polled beside the run), to tell
     # the pipeline's delay from the wait for the next figures refresh.
@@ -290,9 +292,10 @@ def one_round(kafka: LocalKafka, args: argparse.Namespace, recs: list, clf: Clas
     s = isolated_settings(kafka.bootstrap, tmp / f"round-{k}")
     create_topics(s)
     # Production values, not the test suite's (tests/kafka_support.TEST_ENV).
-    prod = {"AFFECTWATCH_FIGURES_INTERVAL_SECONDS": str(args.figures_interval), "AFFECTWATCH_PERMUTATIONS": "300",
-            "AFFECTWATCH_MIN_SAMPLES": "30", "AFFECTWATCH_BATCH_SIZE": str(args.batch_size),
-            "AFFECTWATCH_BEHAVIOR_SPECTRA": json.dumps(args.spectra)}
+    prod = {"AFFECTWATCH_FIGURES_INTERVAL_SECONDS": str(args.figures_interval),
+            "AFFECTWATCH_FIGURES_PERMUTATIONS": "300", "AFFECTWATCH_FIGURES_MIN_SAMPLES": "30",
+            "AFFECTWATCH_CLASSIFIER_BATCH_SIZE": str(args.batch_size),
+            "AFFECTWATCH_DIKE_BEHAVIOR_SPECTRA": json.dumps(args.spectra)}
     worker = Worker(s, tmp / f"worker-{k}.log", tmp / f"state-{k}", extra_env=prod).start()
     try:  # a worker left running would skew every later measurement on these cores
         worker.wait_ready()
@@ -374,7 +377,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30, help="length of each fixed-rate run")
     ap.add_argument("--rounds", type=int, default=3, help="full measurements; the summary gives median and spread")
     ap.add_argument("--batch-size", type=int, default=Settings.model_fields["batch_size"].default,
-                    help="AFFECTWATCH_BATCH_SIZE of the worker (default: the product's)")
+                    help="AFFECTWATCH_CLASSIFIER_BATCH_SIZE of the worker (default: the product's)")
     ap.add_argument("--spectra", type=lambda v: [str(BUNDLED / "behavior" / f"{n}.yaml") for n in v.split(",") if n],
                     default=[str(p) for p in Settings.model_fields["behavior_spectra"].default],
                     help="enforced behavior spectra, comma-separated names (default: the product's default, "

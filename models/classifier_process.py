@@ -48,7 +48,7 @@ class ClassifierProcess:
     With several processes each runs one onnxruntime thread and takes whole
     calls, so two batches are classified side by side and no core waits at the
     end of a batch for its slowest text; the caller keeps that many calls in
-    flight (``AFFECTWATCH_CLASSIFY_AHEAD``)."""
+    flight (``AFFECTWATCH_CLASSIFIER_BATCHES_AHEAD``)."""
 
     def __init__(self, processes: int = 1, nice: int = 0, **kwargs: Any) -> None:
         if processes > 1:

@@ -66,7 +66,7 @@ def main() -> None:
         }]
         (out / "probe.yaml").write_text(yaml.safe_dump(probe_yaml, sort_keys=False))
         answers = out / "answers.jsonl"
-        env = {**os.environ, "AFFECTWATCH_PROBE_MAX_PER_TOPIC_GROUP": str(args.per_topic_group)}
+        env = {**os.environ, "AFFECTWATCH_PROBE_MAX_PER_SUBJECT_GROUP": str(args.per_topic_group)}
         cli = [sys.executable, "-m", "streams.cli"]
         t0 = time.perf_counter()
         subprocess.run([*cli, "probe", "--posts", str(BUNDLED / "demo" / "posts.jsonl"), "--out", str(answers),

@@ -90,7 +90,7 @@ class EmbeddedRunner:
                 parsed.append((p.record.created_at, 0 if p.kind == "post" else 1, order, p))
         parsed.sort(key=lambda t: t[:3])
         todo = [t[3] for t in parsed]
-        size = self.scorer.settings.batch_size
+        size = self.scorer.settings.classifier.batch_size
         last_figures = time.perf_counter()
         interval = self.figures_every
         m = self.metrics
@@ -102,7 +102,7 @@ class EmbeddedRunner:
         # next without waiting at the end of each for its slowest text (scores
         # are per text, so this changes nothing). Counting stays in batch
         # order, so the figures do not change.
-        depth = max(1, self.scorer.settings.classify_ahead)  # batches being classified while one is counted
+        depth = max(1, self.scorer.settings.classifier.batches_ahead)  # batches being classified while one is counted
         with ThreadPoolExecutor(depth, thread_name_prefix="classify-ahead") as ahead:
             pending = deque(ahead.submit(self.scorer.classify_timed, b) for b in batches[:depth])
             for k, batch in enumerate(batches):
@@ -171,7 +171,7 @@ class EmbeddedRunner:
             m.record_counted(s.series.stream, counted)
         if s.unassigned_reason:
             result.unassigned[s.unassigned_reason] = result.unassigned.get(s.unassigned_reason, 0) + 1
-        if s.series.stream == "lm" or self.scorer.settings.report_human_examples:
+        if s.series.stream == "lm" or self.scorer.settings.outputs.human_examples:
             for dim, labels in s.labels.items():
                 for label in labels:
                     key = (s.series.id, dim, label)

@@ -14,16 +14,16 @@ from streams.settings import Settings
 
 def classifier_kwargs(settings: Settings) -> dict:
     return {
-        "variant": settings.classifier_variant,
-        "artifacts": settings.classifier_artifacts,
-        "threads": settings.classifier_threads,
-        "max_tokens": settings.max_tokens,
-        "batch_size": settings.batch_size,
+        "variant": settings.classifier.variant,
+        "artifacts": settings.classifier.artifacts,
+        "threads": settings.classifier.threads,
+        "max_tokens": settings.classifier.max_tokens,
+        "batch_size": settings.classifier.batch_size,
     }
 
 
 def make_classifier(settings: Settings) -> Classifier:
-    return Classifier(**classifier_kwargs(settings))
+    return Classifier(**classifier_kwargs(settings.require("classifier")))
 
 
 @dataclass
@@ -41,6 +41,7 @@ def build_core(
     authors: MutableMapping[str, dict] | None = None,
     windows: MutableMapping[str, dict] | None = None,
 ) -> Core:
+    settings.require("subjects", "dike", "groups")
     clf = classifier or make_classifier(settings)
     spectra, guardrails = load_dike(settings)
     scorer = Scorer(
@@ -48,4 +49,4 @@ def build_core(
         spectra, guardrails,
     )
     aggregator = Aggregator(settings, windows if windows is not None else {}, spectra)
-    return Core(settings, clf, scorer, aggregator, Metrics(settings.run_label))
+    return Core(settings, clf, scorer, aggregator, Metrics(settings.outputs.run_label))

@@ -13,10 +13,26 @@ from streams.settings import BUNDLED, Settings
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from tests.processes import mark_session
+
+    mark_session()  # every process the suite starts carries it (tests/processes.py)
     try:
         shared_data_dir()
     except SharedDataMissing as exc:  # say it once, plainly, instead of 50 tracebacks
         raise pytest.UsageError(str(exc)) from exc
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No process of the suite outlives it: one that does is killed, and the run fails, naming it."""
+    import os
+
+    from tests.processes import MARK, end_leftovers
+
+    left = end_leftovers(os.environ[MARK])
+    if left:
+        lines = "\n".join(f"  {pid}: {cmd[:200]}" for pid, cmd in sorted(left.items()))
+        print(f"\n{len(left)} processes started by the suite were still running at its end (killed):\n{lines}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")
@@ -53,8 +69,8 @@ def server():
 
 @pytest.fixture()
 def settings(tmp_path: Path) -> Settings:
-    return Settings(metrics_port=-1, output_dir=tmp_path / "out", permutations=99, min_samples=5,
-                    behavior_spectra=GUARDRAILS)
+    return Settings(outputs__http_port=-1, outputs__dir=tmp_path / "out", figures__permutations=99,
+                    figures__min_samples=5, dike__behavior_spectra=GUARDRAILS)
 
 
 SASL_USERS = {"alice": "alice-secret"}

@@ -18,7 +18,8 @@ from kafka import KafkaConsumer
 
 from streams.kafka.localkafka import free_port
 from streams.kafka.security import client_kwargs
-from streams.settings import BUNDLED, Settings
+from streams.settings import Settings
+from tests.conftest import GUARDRAILS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,49 +27,43 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_ENV = {
     "AFFECTWATCH_KAFKA_SESSION_TIMEOUT_SECONDS": "6",
     "AFFECTWATCH_KAFKA_HEARTBEAT_SECONDS": "1",
-    "AFFECTWATCH_RECOVERY_DELAY_SECONDS": "0",
+    "AFFECTWATCH_WORKER_RECOVERY_DELAY_SECONDS": "0",
     "AFFECTWATCH_FIGURES_INTERVAL_SECONDS": "1",
-    "AFFECTWATCH_PERMUTATIONS": "99",
-    "AFFECTWATCH_MIN_SAMPLES": "5",
-    "AFFECTWATCH_METRICS_PORT": "-1",
-    "AFFECTWATCH_BATCH_SIZE": "16",
+    "AFFECTWATCH_FIGURES_PERMUTATIONS": "99",
+    "AFFECTWATCH_FIGURES_MIN_SAMPLES": "5",
+    "AFFECTWATCH_OUTPUTS_HTTP_PORT": "-1",
+    "AFFECTWATCH_CLASSIFIER_BATCH_SIZE": "16",
 }
 
 
 def isolated_settings(bootstrap: str, tmp: Path, **extra: object) -> Settings:
     """Settings with topics, group and state of their own (one broker, many tests)."""
     tag = uuid.uuid4().hex[:8]
-    return Settings(
-        kafka_bootstrap=bootstrap,
-        app_id=f"aw-{tag}",
-        topic_posts=f"posts-{tag}",
-        topic_responses=f"responses-{tag}",
-        topic_scores=f"scores-{tag}",
-        topic_dead_letters=f"dead-{tag}",
-        topic_snapshots=f"snap-{tag}",
-        topic_violations=f"violations-{tag}",
-        topic_reviews=f"reviews-{tag}",
-        data_dir=tmp / "state",
-        permutations=99,
-        min_samples=5,
-        metrics_port=-1,
-        behavior_spectra=[BUNDLED / "behavior" / "letter.yaml", BUNDLED / "behavior" / "hostility.yaml"],
-        **extra,
-    )
+    kafka = {"app_id": f"aw-{tag}", "topic_posts": f"posts-{tag}", "topic_responses": f"responses-{tag}",
+             "topic_scores": f"scores-{tag}", "topic_dead_letters": f"dead-{tag}",
+             "topic_snapshots": f"snap-{tag}", "topic_violations": f"violations-{tag}",
+             "topic_reviews": f"reviews-{tag}"}
+    return Settings(kafka__bootstrap=bootstrap, **{f"kafka__{k}": v for k, v in kafka.items()},
+                    worker__data_dir=tmp / "state", figures__permutations=99, figures__min_samples=5,
+                    outputs__http_port=-1, dike__behavior_spectra=GUARDRAILS, **extra)
+
+
+# What a worker started by a test inherits of its settings (the rest: TEST_ENV and the defaults).
+PASSED_ON = {"kafka": ("bootstrap", "app_id", "topic_posts", "topic_responses", "topic_scores", "topic_dead_letters",
+                       "topic_snapshots", "topic_violations", "topic_reviews", "partitions", "producer_compression",
+                       "security_protocol", "sasl_mechanism", "sasl_username", "ssl_cafile"),
+             "worker": ("data_dir", "store")}
 
 
 def env_of(settings: Settings) -> dict[str, str]:
     env = dict(os.environ, **TEST_ENV)
-    for name in ("kafka_bootstrap", "app_id", "topic_posts", "topic_responses", "topic_scores",
-                 "topic_dead_letters", "topic_snapshots", "topic_violations", "topic_reviews", "data_dir", "store",
-                 "partitions", "producer_compression"):
-        env[f"AFFECTWATCH_{name.upper()}"] = str(getattr(settings, name))
-    env["AFFECTWATCH_BEHAVIOR_SPECTRA"] = json.dumps([str(p) for p in settings.behavior_spectra])
-    for name in ("kafka_security_protocol", "kafka_sasl_mechanism", "kafka_sasl_username", "kafka_ssl_cafile"):
-        if getattr(settings, name) is not None:
-            env[f"AFFECTWATCH_{name.upper()}"] = str(getattr(settings, name))
-    if settings.kafka_sasl_password is not None:
-        env["AFFECTWATCH_KAFKA_SASL_PASSWORD"] = settings.kafka_sasl_password.get_secret_value()
+    for group, names in PASSED_ON.items():
+        for name in names:
+            if (value := getattr(getattr(settings, group), name)) is not None:
+                env[f"AFFECTWATCH_{group}_{name}".upper()] = str(value)
+    env["AFFECTWATCH_DIKE_BEHAVIOR_SPECTRA"] = json.dumps([str(p) for p in settings.dike.behavior_spectra])
+    if settings.kafka.sasl_password is not None:
+        env["AFFECTWATCH_KAFKA_SASL_PASSWORD"] = settings.kafka.sasl_password.get_secret_value()
     return env
 
 
@@ -84,10 +79,10 @@ class Worker:
 
     def start(self) -> Worker:
         env = env_of(self.settings)
-        env["AFFECTWATCH_WORKER_WEB_PORT"] = str(self.port)
+        env["AFFECTWATCH_WORKER_HTTP_PORT"] = str(self.port)
         env.update(self.extra_env)
         if self.state is not None:
-            env["AFFECTWATCH_DATA_DIR"] = str(self.state)
+            env["AFFECTWATCH_WORKER_DATA_DIR"] = str(self.state)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "info", *self.args],
             cwd=ROOT, env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
@@ -144,10 +139,11 @@ class Snapshots:
     """The latest figures each worker published to the snapshot topic."""
 
     def __init__(self, settings: Settings, topic: str | None = None) -> None:
-        self.consumer = KafkaConsumer(topic or settings.topic_snapshots, bootstrap_servers=settings.kafka_bootstrap,
+        self.consumer = KafkaConsumer(topic or settings.kafka.topic_snapshots,
+                                      bootstrap_servers=settings.kafka.bootstrap,
                                       auto_offset_reset="earliest", enable_auto_commit=False,
                                       group_id=None, value_deserializer=json.loads,
-                                      **client_kwargs(settings))
+                                      **client_kwargs(settings.kafka))
         self.latest: dict[str, dict] = {}
         self.received_at: dict[str, float] = {}
 
@@ -221,9 +217,9 @@ def total_n(by_topic: dict[str, dict[str, list]], window: str = "24h") -> int:
 
 
 def read_topic(settings: Settings, topic: str, timeout_ms: int = 3000) -> list:
-    c = KafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest",
+    c = KafkaConsumer(topic, bootstrap_servers=settings.kafka.bootstrap, auto_offset_reset="earliest",
                       enable_auto_commit=False, group_id=None, consumer_timeout_ms=timeout_ms,
-                      **client_kwargs(settings))
+                      **client_kwargs(settings.kafka))
     try:
         return list(c)
     finally:

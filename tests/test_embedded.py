@@ -43,7 +43,7 @@ def test_figures_do_not_depend_on_order_or_batch_size(settings, classifier, smal
     shuffled = list(inputs)
     random.Random(3).shuffle(shuffled)
     for batch_size in (1, 7, 64):
-        other = settings.model_copy(update={"batch_size": batch_size})
+        other = settings.changed(classifier__batch_size=batch_size)
         _, result = run(other, classifier, shuffled)
         assert result.figures.to_dict() == base.figures.to_dict()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from streams.embedded import EmbeddedRunner, read_inputs, write_outputs
 from streams.settings import BUNDLED, Settings
 from streams.wiring import build_core
 from tests.conftest import T0
+from tests.processes import end
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -117,7 +117,7 @@ def test_every_hostile_record_is_a_dead_letter_and_the_rest_counts(classifier, t
     n = sum(r["n"] for r in figs["series"] if r["topic"] == "all" and r["window"] == "24h"
             and r["dimension"] == "emotion")
     assert n == 81
-    paths = write_outputs(result, s.output_dir)
+    paths = write_outputs(result, s.outputs.dir)
     out = json.loads(paths["figures"].read_text())
     assert out["records"] == out["scored"] + sum(out["dead_letters"].values()) + out["late"]
     for line in paths["dead_letters"].read_text().splitlines():
@@ -181,17 +181,17 @@ def test_no_records_scored_still_writes_figures_and_report(tmp_path):
 @pytest.mark.parametrize(
     ("env", "args", "says"),
     [
-        ({"AFFECTWATCH_BATCH_SIZE": "-1"}, ["run", "--posts", "x.jsonl"], "AFFECTWATCH_BATCH_SIZE"),
-        ({"AFFECTWATCH_BATCH_SIZE": "0"}, ["run", "--posts", "x.jsonl"], "AFFECTWATCH_BATCH_SIZE"),
-        ({"AFFECTWATCH_PERMUTATIONS": "0"}, ["demo"], "AFFECTWATCH_PERMUTATIONS"),
-        ({"AFFECTWATCH_ALPHA": "5"}, ["demo"], "AFFECTWATCH_ALPHA"),
-        ({"AFFECTWATCH_MIN_SAMPLES": "-1"}, ["demo"], "AFFECTWATCH_MIN_SAMPLES"),
-        ({"AFFECTWATCH_ALLOWED_LATENESS_SECONDS": "-5"}, ["demo"], "AFFECTWATCH_ALLOWED_LATENESS_SECONDS"),
-        ({"AFFECTWATCH_METRICS_PORT": "70000"}, ["worker"], "AFFECTWATCH_METRICS_PORT"),
-        ({"AFFECTWATCH_TOPICS_FILE": "/no/such/topics.yaml"}, ["topics", "create"], "no such file"),
+        ({"AFFECTWATCH_CLASSIFIER_BATCH_SIZE": "-1"}, ["run", "--posts", "x.jsonl"], "CLASSIFIER_BATCH_SIZE"),
+        ({"AFFECTWATCH_BATCH_SIZE": "0"}, ["run", "--posts", "x.jsonl"], "AFFECTWATCH_CLASSIFIER_BATCH_SIZE"),
+        ({"AFFECTWATCH_FIGURES_PERMUTATIONS": "0"}, ["demo"], "AFFECTWATCH_FIGURES_PERMUTATIONS"),
+        ({"AFFECTWATCH_FIGURES_ALPHA": "5"}, ["demo"], "AFFECTWATCH_FIGURES_ALPHA"),
+        ({"AFFECTWATCH_FIGURES_MIN_SAMPLES": "-1"}, ["demo"], "AFFECTWATCH_FIGURES_MIN_SAMPLES"),
+        ({"AFFECTWATCH_WINDOWS_ALLOWED_LATENESS_SECONDS": "-5"}, ["demo"], "WINDOWS_ALLOWED_LATENESS_SECONDS"),
+        ({"AFFECTWATCH_OUTPUTS_HTTP_PORT": "70000"}, ["worker"], "AFFECTWATCH_OUTPUTS_HTTP_PORT"),
+        ({"AFFECTWATCH_SUBJECTS_FILE": "/no/such/topics.yaml"}, ["worker"], "AFFECTWATCH_SUBJECTS_FILE: no such file"),
         ({"AFFECTWATCH_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, ["replay", "--posts", "x.jsonl"],
-         "needs kafka_sasl_username"),
-        ({"AFFECTWATCH_RUN_LABEL": "a\tb"}, ["demo"], "run_label"),
+         "needs sasl_username"),
+        ({"AFFECTWATCH_OUTPUTS_RUN_LABEL": "a\tb"}, ["demo"], "run_label"),
     ],
 )
 def test_bad_settings_end_in_a_clear_message_and_exit_2(env, args, says, tmp_path):
@@ -362,7 +362,7 @@ def test_an_explicit_busy_metrics_port_is_an_error_and_a_busy_default_is_said(tm
                              capture_output=True, text=True, timeout=300)
         assert out.returncode == 2 and f"cannot serve /metrics on 127.0.0.1:{port}" in out.stderr, out.stderr
         assert not (tmp_path / "o1" / "figures.json").exists()
-        env = {k: v for k, v in os.environ.items() if k != "AFFECTWATCH_METRICS_PORT"}
+        env = {k: v for k, v in os.environ.items() if k != "AFFECTWATCH_OUTPUTS_HTTP_PORT"}
         out = subprocess.run([sys.executable, "-m", "streams.cli", "run", "--posts", str(posts), "--out",
                               str(tmp_path / "o2")], capture_output=True, text=True, timeout=300,
                              env={**env, "AFFECTWATCH_CONFIG": str(_config(tmp_path, port))})
@@ -374,7 +374,7 @@ def test_an_explicit_busy_metrics_port_is_an_error_and_a_busy_default_is_said(tm
 
 def _config(tmp_path: Path, port: int) -> Path:
     path = tmp_path / "settings.yaml"
-    path.write_text(f"metrics_port: {port}\n")
+    path.write_text(f"outputs: {{http_port: {port}}}\n")
     return path
 
 
@@ -384,7 +384,7 @@ def test_keep_serving_keeps_the_final_figures_on_metrics_until_stopped(tmp_path)
                                          "created_at": T0 + i}) + "\n" for i in range(5)))
     proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "run", "--posts", str(posts), "--out",
                              str(tmp_path / "o"), "--metrics-port", "0", "--keep-serving"],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
         url = None
         deadline = time.monotonic() + 300
@@ -398,9 +398,33 @@ def test_keep_serving_keeps_the_final_figures_on_metrics_until_stopped(tmp_path)
         time.sleep(2)  # well past the end of the run: still there
         body = urllib.request.urlopen(url, timeout=5).read().decode()
         assert 'affectwatch_records_total{run="live",stream="human"} 5.0' in body
-    finally:
+    finally:  # as a supervisor stops it: SIGTERM (SIGINT may be ignored, as in a background job)
+        assert end(proc, grace=30) == 0
+
+
+def test_keep_serving_as_a_background_job_honours_the_ignored_sigint_and_stops_on_sigterm(tmp_path):
+    """A shell starts a background job with SIGINT ignored (``nohup make test &``): the program keeps
+    ignoring it, and stops cleanly on SIGTERM, as a supervisor stops it."""
+    import signal
+
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text(json.dumps({"id": 1, "author_id": "a", "text": "so happy", "group": "liberal",
+                                 "created_at": T0}) + "\n")
+    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "run", "--posts", str(posts), "--out",
+                             str(tmp_path / "o"), "--metrics-port", "0", "--keep-serving"],
+                            stdout=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and "serving the final figures" not in proc.stdout.readline():
+            assert proc.poll() is None, "the run ended without serving"
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        time.sleep(2)
+        assert proc.poll() is None  # ignored, as the shell asked
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        end(proc)
 
 
 def test_the_cli_prints_names_as_they_are_no_negative_zero_no_dict_and_fails_a_mostly_rejected_run(tmp_path):

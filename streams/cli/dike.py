@@ -39,7 +39,7 @@ def dike_fit(
     except (OSError, ValueError) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
-    gamma = fit(spec, texts, levels, make_classifier(_settings()), top_m, prior, features)
+    gamma = fit(spec, texts, levels, make_classifier(_settings(("classifier",))), top_m, prior, features)
     path = gamma.save(out or gamma_path(spectrum, spec.name))
     counts = ", ".join(f"{n}: {c}" for n, c in zip(spec.names, gamma.examples, strict=True))
     console.print(f"wrote {path} (version {gamma.version}; examples per level: {counts})")
@@ -57,7 +57,7 @@ def dike_rewrite(
     from streams.review.rewrite import rewrite_examples
 
     settings = _settings()
-    if not settings.review_endpoint:
+    if not settings.review.endpoint:
         err.print("[red]no endpoint: set AFFECTWATCH_REVIEW_ENDPOINT (an OpenAI-compatible base URL) and "
                   "AFFECTWATCH_REVIEW_MODEL[/red]")
         raise typer.Exit(2)
@@ -89,7 +89,7 @@ def dike_classify(texts: list[str] = typer.Argument(..., help="texts to place on
     from streams.core.pipeline import load_dike
     from streams.wiring import make_classifier
 
-    settings = _settings()
+    settings = _settings(("classifier", "dike"))
     spectra, rails = load_dike(settings, bundled_if_none=True)
     emo = make_classifier(settings).predict(texts)[0]
     for text, e in zip(texts, emo, strict=True):
@@ -116,11 +116,11 @@ def review(
     from streams.review.reviewer import Debate
     from streams.wiring import make_classifier
 
-    settings = _settings()
-    if not settings.review_endpoint:
+    settings = _settings(("classifier", "dike"))
+    if not settings.review.endpoint:
         err.print("[red]no review endpoint: the reviewer needs an OpenAI-compatible chat endpoint. Set "
                   "AFFECTWATCH_REVIEW_ENDPOINT (for example http://127.0.0.1:8000/v1), AFFECTWATCH_REVIEW_MODEL, "
-                  f"and the key in ${settings.review_api_key_env}.[/red]")
+                  f"and the key in ${settings.review.api_key_env}.[/red]")
         raise typer.Exit(2)
     if not kafka and violations is None:
         err.print("[red]give --violations FILE, or --kafka[/red]")
@@ -135,18 +135,18 @@ def review(
         j = rail.judge(clf.predict([text])[0][0])
         return j.level, j.allowed
 
-    debate = Debate(chat, settings.review_max_rounds, check)
-    metrics = Metrics(settings.run_label)
-    if settings.metrics_port >= 0:
-        port = metrics.serve(settings.metrics_host, settings.metrics_port)
-        console.print(f"/metrics on http://{settings.metrics_host}:{port}/metrics")
+    debate = Debate(chat, settings.review.max_rounds, check)
+    metrics = Metrics(settings.outputs.run_label)
+    if settings.outputs.http_port >= 0:
+        port = metrics.serve(settings.outputs.http_host, settings.outputs.http_port)
+        console.print(f"/metrics on http://{settings.outputs.http_host}:{port}/metrics")
     if kafka:
         n = review_kafka(settings, debate, metrics, idle)
-        console.print(f"{n} reviews sent to {settings.topic_reviews}")
+        console.print(f"{n} reviews sent to {settings.kafka.topic_reviews}")
         return
     assert violations is not None
     target = out or violations.with_name("reviews.jsonl")
-    done, left = review_file(violations, target, debate, metrics, passes, settings.review_backoff_seconds)
+    done, left = review_file(violations, target, debate, metrics, passes, settings.review.backoff_seconds)
     console.print(f"{done} reviews written to {target}")
     if left:
         err.print(f"[yellow]{len(left)} violations left unreviewed (listed in "

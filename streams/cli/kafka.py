@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from streams.cli.shell import _require_kafka, _settings, app, console, err, topics_app
+from streams.cli.shell import SCORING, _require_kafka, _settings, app, console, err, topics_app
 
 
 @topics_app.command("create")
@@ -18,7 +18,7 @@ def topics_create(
     """Create posts, lm-responses, affect-scores, dead-letters and drift-snapshots."""
     from streams.kafka.io import create_topics
 
-    settings = _settings(kafka_bootstrap=bootstrap, partitions=partitions)
+    settings = _settings(("kafka",), kafka__bootstrap=bootstrap, kafka__partitions=partitions)
     _require_kafka(settings)
     for name, status in create_topics(settings).items():
         console.print(f"{name}: {status}")
@@ -28,14 +28,15 @@ def topics_create(
 def worker(
     bootstrap: str | None = typer.Option(None, help="Kafka bootstrap servers"),
     web_port: int | None = typer.Option(None, help="port of /ready and /metrics"),
-    run_label: str | None = typer.Option(None, "--run", help="a separate run (backfill): own group, state, label"),
+    run_label: str | None = typer.Option(None, "--run-label", "--run",
+                                         help="a separate run (backfill) with this label: own group, state, topics"),
     start: str | None = typer.Option(None, "--from", help="count only records from this event time"),
     end: str | None = typer.Option(None, "--to", help="... and before this one"),
     loglevel: str = typer.Option("warning"),
 ) -> None:
     """Run a faust worker: score, aggregate, export figures.
 
-    With --run NAME it is a backfill: it reads the input topics from the
+    With --run-label NAME it is a backfill: it reads the input topics from the
     start into its own consumer group, tables, score and snapshot topics, with
     run="NAME" on its metrics, so live state is never touched.
     """
@@ -48,15 +49,17 @@ def worker(
     except ValueError as exc:
         err.print(f"[red]bad --from or --to: {exc}[/red]")
         raise typer.Exit(2) from exc
-    settings = _settings(kafka_bootstrap=bootstrap, worker_web_port=web_port, event_from_ms=lo, event_to_ms=hi)
+    settings = _settings((*SCORING, "kafka"), kafka__bootstrap=bootstrap, worker__http_port=web_port,
+                         worker__backfill_from_ms=lo, worker__backfill_to_ms=hi)
     if run_label and run_label != "live":
         # A backfill never touches live state: its own consumer group, tables and label.
-        settings = settings.model_copy(update={
-            "run_label": run_label, "app_id": f"{settings.app_id}-{run_label}",
-            "topic_scores": f"{settings.topic_scores}-{run_label}",
-            "topic_snapshots": f"{settings.topic_snapshots}-{run_label}",
-            "topic_violations": f"{settings.topic_violations}-{run_label}",
-            "data_dir": settings.data_dir / run_label})
+        k = settings.kafka
+        settings = settings.changed(
+            outputs__run_label=run_label, kafka__app_id=f"{k.app_id}-{run_label}",
+            kafka__topic_scores=f"{k.topic_scores}-{run_label}",
+            kafka__topic_snapshots=f"{k.topic_snapshots}-{run_label}",
+            kafka__topic_violations=f"{k.topic_violations}-{run_label}",
+            worker__data_dir=settings.worker.data_dir / run_label)
     _require_kafka(settings)
     run_worker(settings, loglevel)
 
@@ -76,7 +79,7 @@ def replay(
     from streams.kafka.io import plan
     from streams.kafka.io import replay as produce
 
-    settings = _settings(kafka_bootstrap=bootstrap)
+    settings = _settings(("kafka",), kafka__bootstrap=bootstrap)
     try:
         rate = None if speed == "max" else float(speed)
         if rate is not None and rate <= 0:
@@ -92,7 +95,7 @@ def replay(
                   console=console) as bar:
         task = bar.add_task("replay", total=len(messages))
         n = produce(settings, messages, rate, lambda done, total: bar.update(task, completed=done))
-    console.print(f"{n} records sent to {settings.kafka_bootstrap}")
+    console.print(f"{n} records sent to {settings.kafka.bootstrap}")
 
 
 
@@ -102,7 +105,7 @@ def scores(
     follow: bool = typer.Option(False, "--follow", help="keep waiting for new scores"),
     idle: float = typer.Option(5.0, help="without --follow: stop after this many seconds with nothing new"),
     limit: int = typer.Option(0, help="stop after this many score records (0: no limit)"),
-    run_label: str | None = typer.Option(None, "--run", help="read a backfill run's scores topic"),
+    run_label: str | None = typer.Option(None, "--run-label", "--run", help="read a backfill run's scores topic"),
 ) -> None:
     """Print the affect-scores records one JSON line each, unpacked from the per-batch envelopes."""
     import json as _json
@@ -112,12 +115,12 @@ def scores(
     from streams.kafka.messages import score_records
     from streams.kafka.security import client_kwargs
 
-    settings = _settings(kafka_bootstrap=bootstrap)
+    settings = _settings(("kafka",), kafka__bootstrap=bootstrap)
     _require_kafka(settings)
-    topic = settings.topic_scores + (f"-{run_label}" if run_label and run_label != "live" else "")
-    consumer = KafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+    topic = settings.kafka.topic_scores + (f"-{run_label}" if run_label and run_label != "live" else "")
+    consumer = KafkaConsumer(topic, bootstrap_servers=settings.kafka.bootstrap, group_id=None,
                              auto_offset_reset="earliest", enable_auto_commit=False,
-                             consumer_timeout_ms=None if follow else int(idle * 1000), **client_kwargs(settings))
+                             consumer_timeout_ms=None if follow else int(idle * 1000), **client_kwargs(settings.kafka))
     n = 0
     try:
         for message in consumer:

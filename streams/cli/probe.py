@@ -45,12 +45,12 @@ def probe(
     if not kafka and (out is None or (posts is None) == (scores is None)):
         err.print("file mode needs --out and one of --posts or --scores")
         raise typer.Exit(2)
-    settings = _settings(probe_config=config, probe_state=state, probe_sample_rate=rate,
-                         probe_metrics_port=metrics_port, kafka_bootstrap=bootstrap)
+    settings = _settings(probe__config=config, probe__state=state, probe__sample_rate=rate,
+                         probe__http_port=metrics_port, kafka__bootstrap=bootstrap)
     try:
-        cfg = load(settings.probe_config)
+        cfg = load(settings.probe.config)
         if not cfg.endpoints:
-            raise ProbeConfigError(f"{settings.probe_config}: no endpoints to probe")
+            raise ProbeConfigError(f"{settings.probe.config}: no endpoints to probe")
     except ProbeConfigError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
@@ -66,10 +66,10 @@ def probe(
         records = _scored_posts(settings, posts) if posts else _read_scores(scores)  # type: ignore[arg-type]
 
     metrics = ProbeMetrics()
-    if settings.probe_metrics_port >= 0:
-        port = metrics.serve(settings.metrics_host, settings.probe_metrics_port)
-        console.print(f"probe metrics at http://{settings.metrics_host}:{port}/metrics")
-    ledger = Ledger(settings.probe_state)
+    if settings.probe.http_port >= 0:
+        port = metrics.serve(settings.outputs.http_host, settings.probe.http_port)
+        console.print(f"probe metrics at http://{settings.outputs.http_host}:{port}/metrics")
+    ledger = Ledger(settings.probe.state)
     try:
         sink = KafkaSink(settings) if kafka else JsonlSink(out)  # type: ignore[arg-type]
     except Exception as exc:
@@ -87,13 +87,13 @@ def probe(
             stop = threading.Event()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())
-            console.print(f"probing {', '.join(e.name for e in cfg.endpoints)} from {settings.topic_scores} "
-                          f"to {settings.topic_responses}")
+            console.print(f"probing {', '.join(e.name for e in cfg.endpoints)} from {settings.kafka.topic_scores} "
+                          f"to {settings.kafka.topic_responses}")
             follow(settings, p, stop, idle_exit_seconds=idle_exit)
             code = 0
         else:
             offered = p.offer(records)
-            result = p.drain(settings.probe_rounds)
+            result = p.drain(settings.probe.rounds)
             code = _summary(p, offered, result)
     finally:
         p.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from models.labels import EMOTIONS, MORALS
-from streams.cli.shell import _settings, app, console, err
+from streams.cli.shell import SCORING, _settings, app, console, err
 from streams.safe_files import output_dir
 from streams.settings import BUNDLED, Settings
 
@@ -41,7 +42,7 @@ def score(
     if not items:
         err.print("nothing to score: give texts or --file")
         raise typer.Exit(2)
-    clf = Classifier(variant=variant, artifacts=_settings().classifier_artifacts)
+    clf = Classifier(variant=variant, artifacts=_settings(("classifier",)).classifier.artifacts)
     try:
         scores = clf.score(items)
     except InvalidText as exc:
@@ -95,17 +96,17 @@ def _run_files(
     started = time.perf_counter()
     core = build_core(settings)
     port = None
-    if settings.metrics_port >= 0:
-        host = settings.metrics_host
+    if settings.outputs.http_port >= 0:
+        host = settings.outputs.http_host
         try:
-            port = core.metrics.serve(host, settings.metrics_port)
+            port = core.metrics.serve(host, settings.outputs.http_port)
         except OSError as exc:
-            if "metrics_port" in settings.model_fields_set:  # asked for: a scrape target waits there
-                err.print(f"[red]cannot serve /metrics on {host}:{settings.metrics_port}: {exc.strerror or exc}. "
+            if "http_port" in settings.outputs.model_fields_set:  # asked for: a scrape target waits there
+                err.print(f"[red]cannot serve /metrics on {host}:{settings.outputs.http_port}: {exc.strerror or exc}. "
                           "Choose another --metrics-port (0: any free port, -1: off).[/red]", soft_wrap=True)
                 raise typer.Exit(2) from exc
             port = core.metrics.serve(host, 0)
-            err.print(f"[yellow]the default metrics port {settings.metrics_port} is in use: serving at "
+            err.print(f"[yellow]the default metrics port {settings.outputs.http_port} is in use: serving at "
                       f"{host}:{port} instead[/yellow]", soft_wrap=True)
         console.print(f"serving metrics at http://{host}:{port}/metrics")
     inputs = read_inputs(posts, responses)
@@ -120,7 +121,7 @@ def _run_files(
         task = bar.add_task("scoring", total=len(inputs))
         result = runner.run(inputs, progress=lambda done, total: bar.update(task, completed=done, total=total))
     try:
-        paths = write_outputs(result, out, settings.dead_letter_max_raw_bytes)
+        paths = write_outputs(result, out, settings.limits.dead_letter_max_raw_bytes)
     except OSError as exc:
         err.print(f"[red]the run finished ({result.records} records) but its outputs could not be written: {exc}[/red]")
         raise typer.Exit(1) from exc
@@ -156,7 +157,7 @@ def _run_files(
         console.print(f"  {name}: {path}")
     if result.unassigned.get("no_domain_table"):
         err.print(f"[yellow]{result.unassigned['no_domain_table']} posts have links but no domain table is set "
-                  "(AFFECTWATCH_DOMAIN_TABLE), so they have no group and no alignment figure uses them[/yellow]",
+                  "(AFFECTWATCH_GROUPS_DOMAIN_TABLE), so they have no group and no alignment figure uses them[/yellow]",
                   soft_wrap=True)
     if result.records and len(result.dead_letters) * 2 > result.records:
         # Finished, but most of the input was refused: a script must not take that for success.
@@ -170,19 +171,26 @@ def _serve_until_stopped(settings: Settings, port: int | None) -> None:
     """A scraper (every 15 s by default) needs the final figures to stay up."""
     if port is None:
         return
-    console.print(f"serving the final figures at http://{settings.metrics_host}:{port}/metrics; Ctrl-C stops")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
+    console.print(f"serving the final figures at http://{settings.outputs.http_host}:{port}/metrics; "
+                  "Ctrl-C or SIGTERM stops")
+    wait_for_stop()
+
+
+def wait_for_stop() -> int:
+    """Blocks until SIGTERM (a supervisor's stop) or SIGINT (Ctrl-C); returns the signal.
+    A SIGINT that is ignored (a background job of a shell script) stays ignored."""
+    stops = {signal.SIGTERM}
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        stops.add(signal.SIGINT)
+    signal.pthread_sigmask(signal.SIG_BLOCK, stops)  # delivered to sigwait, not to a handler
+    return signal.sigwait(stops)
 
 
 @app.command()
 def run(
     posts: Path | None = typer.Option(None, help="human posts, JSONL or CSV"),
     responses: list[Path] | None = typer.Option(None, help="LM responses, JSONL or CSV (may be given again)"),
-    out: Path | None = typer.Option(None, help="output folder (default: settings.output_dir)"),
+    out: Path | None = typer.Option(None, help="output folder (default: settings.outputs.dir)"),
     metrics_port: int | None = typer.Option(None, help="/metrics port; 0 any free, -1 off"),
     scores: bool = typer.Option(False, help="also write affect-scores.jsonl"),
     keep_serving: bool = typer.Option(False, "--keep-serving", help="keep /metrics up after the run (Ctrl-C stops)"),
@@ -191,8 +199,8 @@ def run(
     if posts is None and not responses:
         err.print("give --posts and/or --responses")
         raise typer.Exit(2)
-    settings = _settings(metrics_port=metrics_port)
-    port = _run_files(settings, posts, responses or [], out or settings.output_dir, "affectwatch run", scores)
+    settings = _settings(SCORING, outputs__http_port=metrics_port)
+    port = _run_files(settings, posts, responses or [], out or settings.outputs.dir, "affectwatch run", scores)
     if keep_serving:
         _serve_until_stopped(settings, port)
 
@@ -205,7 +213,7 @@ def demo(
 ) -> None:
     """Run the bundled CC-BY sample (MFRC posts vs persona-LM statements) end to end."""
     sample = BUNDLED / "demo"
-    settings = _settings(metrics_port=metrics_port)
+    settings = _settings(SCORING, outputs__http_port=metrics_port)
     console.print(
         "[bold]affectwatch demo[/bold]: r/Conservative vs r/politics + r/neoliberal comments (MFRC, CC-BY-4.0) "
         "against persona-LM statements (Anthropic persona evals, CC-BY-4.0) under liberal, conservative and "

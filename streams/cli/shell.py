@@ -7,7 +7,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from streams.settings import Settings
+from streams.settings import GROUPS, Settings, SettingsError
 
 # Plain help (click's): flags show no value type (rich's showed `--json <bool>`, as if it took one)
 # and docstrings print as text.
@@ -17,11 +17,13 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 # No emoji codes: a series such as lm:smile:default is a name, not ":smile:".
 console = Console(width=None if Console().is_terminal else 160, emoji=False)
 err = Console(stderr=True, emoji=False)
-# One `topics` group for both meanings: the project's Kafka topics (`create`)
-# and the subject topics of the figures (`discover` a draft topics file).
-topics_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
-                         help="Kafka topics (create) and subject topics (discover a draft topics file).")
+# "topic" means a Kafka topic only; the subjects of discussion that key every
+# figure are subjects (`subjects discover`; `topics discover` is kept, with a warning).
+topics_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Kafka topics: create the project's.")
 app.add_typer(topics_app, name="topics")
+subjects_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                           help="Subjects of discussion: discover a draft subjects file from posts.")
+app.add_typer(subjects_app, name="subjects")
 
 
 def _chat_client(settings: Settings):
@@ -30,26 +32,37 @@ def _chat_client(settings: Settings):
 
     from streams.review.chat import ChatClient, ChatConfig
 
-    return ChatClient(ChatConfig(settings.review_endpoint or "", settings.review_model,
-                                 os.environ.get(settings.review_api_key_env), settings.review_timeout_seconds,
-                                 settings.review_retries, settings.review_backoff_seconds, settings.review_max_tokens,
-                                 settings.review_token_budget))
+    return ChatClient(ChatConfig(settings.review.endpoint or "", settings.review.model,
+                                 os.environ.get(settings.review.api_key_env), settings.review.timeout_seconds,
+                                 settings.review.retries, settings.review.backoff_seconds, settings.review.max_tokens,
+                                 settings.review.token_budget))
 
 
-def _settings(**overrides: object) -> Settings:
+def _settings(needs: tuple[str, ...] = (), **overrides: object) -> Settings:
+    """The settings, with the command's flags (``group__field=value``; None: not given) over them,
+    and the files of the groups the command ``needs`` checked; a problem is one line and exit 2."""
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        return Settings(**{k: v for k, v in overrides.items() if v is not None}).require(*needs)
     except ValidationError as exc:  # a settings error is the user's to fix: say it plainly, no traceback
         err.print("[red]invalid settings:[/red]", markup=True)
         for e in exc.errors():
-            where = ".".join(str(x) for x in e["loc"]) or "settings"
-            name = f"AFFECTWATCH_{where.split('.')[0].upper()}" if e["loc"] else where
+            loc = [str(x) for x in e["loc"]]
+            if loc and loc[0] in GROUPS:
+                name = f"AFFECTWATCH_{'_'.join(loc[:2]).upper()}" + ("" if len(loc) > 1 else "_*")
+            else:
+                name = ".".join(loc) or "settings"
             err.print(f"  {name}: {e['msg']}", markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+    except SettingsError as exc:
+        err.print(f"[red]invalid settings:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from exc
     except Exception as exc:  # an unreadable settings file, for example
         err.print(f"[red]invalid settings:[/red] {type(exc).__name__}: {exc}")
         raise typer.Exit(2) from exc
 
+
+# What each kind of command reads: the groups whose files ``_settings`` checks.
+SCORING = ("classifier", "subjects", "dike", "groups")
 
 
 def _require_kafka(settings: Settings, timeout: float = 5.0) -> None:
@@ -58,7 +71,7 @@ def _require_kafka(settings: Settings, timeout: float = 5.0) -> None:
     import socket
 
     problems = []
-    for server in settings.kafka_bootstrap.split(","):
+    for server in settings.kafka.bootstrap.split(","):
         host, _, port = server.strip().rpartition(":")
         try:
             with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout):

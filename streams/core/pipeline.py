@@ -39,14 +39,14 @@ def source_origin(source: dict[str, Any]) -> tuple[str, int] | None:
 
 def topic_min_similarity(settings: Settings) -> float:
     """The setting, else the classifier release's own threshold (its meta.json), else 0.9."""
-    if settings.topic_min_similarity is not None:
-        return settings.topic_min_similarity
-    meta = json.loads((Path(settings.classifier_artifacts) / "meta.json").read_text())
+    if settings.subjects.min_similarity is not None:
+        return settings.subjects.min_similarity
+    meta = json.loads((Path(settings.classifier.artifacts) / "meta.json").read_text())
     return float(meta.get("topic_min_similarity", 0.9))
 
 
 def load_topics(settings: Settings, classifier: Any | None) -> Topics:
-    topics = Topics.load(settings.topics_file, topic_min_similarity(settings), settings.max_topics)
+    topics = Topics.load(settings.subjects.file, topic_min_similarity(settings), settings.limits.max_subjects)
     if classifier is not None:
         topics.fit_centroids(lambda texts: classifier.predict(texts)[2])
     return topics
@@ -58,10 +58,10 @@ BUNDLED_BEHAVIOR = ("letter.yaml", "hostility.yaml")
 def load_dike(settings: Settings, bundled_if_none: bool = False) -> tuple[Spectra, list[Guardrail]]:
     """The emotion spectra and the enforced guardrails; ``bundled_if_none``: the
     shipped spectra when none are configured (for the dike and review commands)."""
-    files = list(settings.behavior_spectra)
+    files = list(settings.dike.behavior_spectra)
     if not files and bundled_if_none:
-        files = [settings.spectra_file.parent / "behavior" / name for name in BUNDLED_BEHAVIOR]
-    return Spectra.load(settings.spectra_file), load_guardrails(files)
+        files = [settings.dike.spectra_file.parent / "behavior" / name for name in BUNDLED_BEHAVIOR]
+    return Spectra.load(settings.dike.spectra_file), load_guardrails(files)
 
 
 def load_domains(settings: Settings) -> DomainTable | None:
@@ -82,14 +82,14 @@ class Scorer:
     def __post_init__(self) -> None:
         s = self.settings
         self.limits = Limits(
-            groups=tuple(s.groups),
-            max_text_chars=s.max_text_chars,
-            max_record_bytes=s.max_record_bytes,
-            max_depth=s.max_json_depth,
-            max_values=s.max_json_values,
-            max_list_items=s.max_list_items,
-            min_event_ms=int(s.min_event_time.timestamp() * 1000),
-            max_future_ms=s.max_future_seconds * 1000,
+            groups=tuple(s.groups.names),
+            max_text_chars=s.limits.max_text_chars,
+            max_record_bytes=s.limits.max_record_bytes,
+            max_depth=s.limits.max_json_depth,
+            max_values=s.limits.max_json_values,
+            max_list_items=s.limits.max_list_items,
+            min_event_ms=int(s.limits.min_event_time.timestamp() * 1000),
+            max_future_ms=s.limits.max_future_seconds * 1000,
         )
         self._thresholds = self.classifier.thresholds  # a property that builds arrays: read once
         self._lm_series: set[tuple[str, str]] = set()
@@ -103,10 +103,10 @@ class Scorer:
             # metric: a stream of ever-new names must not grow them without end.
             pair = (out.record.model, out.record.steering)
             if pair not in self._lm_series:
-                if len(self._lm_series) >= self.settings.max_lm_series:
+                if len(self._lm_series) >= self.settings.limits.max_lm_series:
                     data = raw if isinstance(raw, bytes) else json.dumps(out.record.model_dump()).encode()
                     return DeadLetter(data, source, "too_many_series",
-                                      f"more than {self.settings.max_lm_series} model and steering pairs")
+                                      f"more than {self.settings.limits.max_lm_series} model and steering pairs")
                 self._lm_series.add(pair)
         return out
 
@@ -129,7 +129,7 @@ class Scorer:
             if origin is not None:
                 value["hw"] = {**state.get("hw", {}), origin[0]: origin[1]}
             self.authors[post.author_id] = value
-        group = group_of(author, self.settings.liberal_max_score, self.settings.conservative_min_score)
+        group = group_of(author, self.settings.groups.liberal_max_score, self.settings.groups.conservative_min_score)
         if group != UNASSIGNED:
             return group, None
         if author.n == 0:
@@ -203,24 +203,24 @@ class Scorer:
 
 def window_config(settings: Settings) -> WindowConfig:
     return WindowConfig(
-        bucket_ms=settings.bucket_seconds * 1000,
+        bucket_ms=settings.windows.bucket_seconds * 1000,
         longest_span_ms=settings.longest_span * 1000,
-        lateness_ms=settings.allowed_lateness_seconds * 1000,
-        reference_ms=settings.drift_reference_seconds * 1000,
-        skew_ms=settings.max_event_skew_seconds * 1000,
+        lateness_ms=settings.windows.allowed_lateness_seconds * 1000,
+        reference_ms=settings.windows.drift_reference_seconds * 1000,
+        skew_ms=settings.limits.max_event_skew_seconds * 1000,
     )
 
 
 def figure_config(settings: Settings) -> FigureConfig:
     return FigureConfig(
-        spans={k: v * 1000 for k, v in settings.spans.items()},
-        include_none=settings.include_none,
-        soft=settings.soft_distributions,
-        min_samples=settings.min_samples,
-        permutations=settings.permutations,
-        alpha=settings.alpha,
-        seed=settings.seed,
-        groups=tuple(settings.groups),
+        spans={k: v * 1000 for k, v in settings.windows.spans.items()},
+        include_none=settings.figures.include_none,
+        soft=settings.figures.soft,
+        min_samples=settings.figures.min_samples,
+        permutations=settings.figures.permutations,
+        alpha=settings.figures.alpha,
+        seed=settings.figures.seed,
+        groups=tuple(settings.groups.names),
     )
 
 

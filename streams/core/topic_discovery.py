@@ -158,11 +158,11 @@ def to_yaml(found: Discovery, source: str, total: int) -> str:
     import yaml
 
     lines = [
-        f"# Draft topics from `affectwatch topics discover {source}`: {total} texts, k = {found.k}"
+        f"# Draft subjects from `affectwatch subjects discover {source}`: {total} texts, k = {found.k}"
         + (f", silhouette {found.silhouette:.3f}" if found.silhouette is not None else "") + ".",
         "# Edit before use: rename each topic (a name is a metric label: short, lowercase), drop keywords that",
         "# would match other subjects, keep examples that say the subject plainly, delete clusters that are",
-        "# not subjects (moods, spam). Then point AFFECTWATCH_TOPICS_FILE at the edited file.",
+        "# not subjects (moods, spam). Then point AFFECTWATCH_SUBJECTS_FILE at the edited file.",
     ]
     body = {"topics": [
         {"name": t.name, "keywords": list(t.keywords), **({"hashtags": list(t.hashtags)} if t.hashtags else {}),

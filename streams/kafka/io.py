@@ -24,14 +24,15 @@ from streams.settings import Settings
 
 
 def project_topics(settings: Settings) -> list[str]:
-    return [settings.topic_posts, settings.topic_responses, settings.topic_scores,
-            settings.topic_dead_letters, settings.topic_snapshots, settings.topic_violations, settings.topic_reviews]
+    k = settings.kafka
+    return [k.topic_posts, k.topic_responses, k.topic_scores, k.topic_dead_letters, k.topic_snapshots,
+            k.topic_violations, k.topic_reviews]
 
 
 def create_topics(settings: Settings) -> dict[str, str]:
     """Create the project's topics; returns name -> created / exists."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="affectwatch-admin",
-                             **client_kwargs(settings))
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap, client_id="affectwatch-admin",
+                             **client_kwargs(settings.kafka))
     out: dict[str, str] = {}
     try:
         existing = set(admin.list_topics())
@@ -42,10 +43,10 @@ def create_topics(settings: Settings) -> dict[str, str]:
             # Replayed records carry their event time as the Kafka timestamp, so
             # time-based retention would delete an old replay at once: input
             # topics get their own retention (default: keep everything).
-            configs = ({"retention.ms": str(settings.input_retention_ms)}
-                       if name in (settings.topic_posts, settings.topic_responses) else {})
+            configs = ({"retention.ms": str(settings.kafka.input_retention_ms)}
+                       if name in (settings.kafka.topic_posts, settings.kafka.topic_responses) else {})
             try:
-                admin.create_topics([NewTopic(name, settings.partitions, settings.replication_factor,
+                admin.create_topics([NewTopic(name, settings.kafka.partitions, settings.kafka.replication_factor,
                                               topic_configs=configs)])
                 out[name] = "created"
             except TopicAlreadyExistsError:
@@ -63,15 +64,15 @@ def create_changelogs(settings: Settings, timeout: float = 60.0) -> None:
     the broker lists them with all their partitions. faust would create them
     itself, but on a loaded broker the first table write could come before the new
     topic reached the metadata ("has 0 partitions"), and the agent crashed."""
-    names = [f"{settings.app_id}-{t}-changelog" for t in TABLES]
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="affectwatch-admin",
-                             **client_kwargs(settings))
+    names = [f"{settings.kafka.app_id}-{t}-changelog" for t in TABLES]
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap, client_id="affectwatch-admin",
+                             **client_kwargs(settings.kafka))
     try:
         existing = set(admin.list_topics())
         for name in names:
             if name not in existing:
                 with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
-                    admin.create_topics([NewTopic(name, settings.partitions, settings.replication_factor,
+                    admin.create_topics([NewTopic(name, settings.kafka.partitions, settings.kafka.replication_factor,
                                                   topic_configs={"cleanup.policy": "compact"})])
         deadline = time.monotonic() + timeout
         while True:
@@ -79,7 +80,7 @@ def create_changelogs(settings: Settings, timeout: float = 60.0) -> None:
             described = {d.get("name") or d.get("topic"): sum(1 for x in d.get("partitions") or []
                                                               if x.get("leader_id", x.get("leader", -1)) >= 0)
                          for d in admin.describe_topics(names) if not d.get("error_code")}
-            if all(described.get(n, 0) >= settings.partitions for n in names):
+            if all(described.get(n, 0) >= settings.kafka.partitions for n in names):
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"changelog topics not ready after {timeout:.0f}s: {described}")
@@ -112,7 +113,7 @@ def plan(settings: Settings, items: Iterable[RawInput], start_ms: int | None = N
     out: list[tuple[int, int, Outgoing]] = []
     for n, item in enumerate(items):
         value = _value_bytes(item)
-        topic = settings.topic_posts if item.kind == "post" else settings.topic_responses
+        topic = settings.kafka.topic_posts if item.kind == "post" else settings.kafka.topic_responses
         try:
             data = item.raw if isinstance(item.raw, dict) else json.loads(value)
             ts = to_epoch_ms(data["created_at"])
@@ -134,9 +135,9 @@ def replay(settings: Settings, messages: list[Outgoing], speed: float | None,
            progress: Callable[[int, int], None] | None = None) -> int:
     """Produce messages; ``speed`` None is as fast as possible, else a multiple
     of real time between event timestamps."""
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20,
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all", linger_ms=20,
                              max_request_size=4_000_000, client_id="affectwatch-replay",
-                             **client_kwargs(settings))
+                             **client_kwargs(settings.kafka))
     first_ts = next((m.timestamp_ms for m in messages if m.timestamp_ms is not None), None)
     started = time.monotonic()
     try:

@@ -62,33 +62,34 @@ log = logging.getLogger(__name__)
 
 
 def faust_app(settings: Settings) -> faust.App:
+    k = settings.kafka
     return faust.App(
-        settings.app_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
-        store=settings.store,
-        datadir=str(settings.data_dir),
-        topic_partitions=settings.partitions,
-        topic_replication_factor=settings.replication_factor,
+        settings.kafka.app_id,
+        broker=f"kafka://{settings.kafka.bootstrap}",
+        store=settings.worker.store,
+        datadir=str(settings.worker.data_dir),
+        topic_partitions=settings.kafka.partitions,
+        topic_replication_factor=settings.kafka.replication_factor,
         consumer_auto_offset_reset="earliest",
-        web_host=settings.worker_web_host,
-        web_bind=settings.worker_web_host,  # faust listens on web_bind (default 0.0.0.0), not web_host
-        web_port=settings.worker_web_port,
+        web_host=settings.worker.http_host,
+        web_bind=settings.worker.http_host,  # faust listens on web_bind (default 0.0.0.0), not web_host
+        web_port=settings.worker.http_port,
         web_enabled=True,
         autodiscover=False,
-        broker_session_timeout=settings.kafka_session_timeout_seconds,
-        broker_heartbeat_interval=settings.kafka_heartbeat_seconds,
+        broker_session_timeout=settings.kafka.session_timeout_seconds,
+        broker_heartbeat_interval=settings.kafka.heartbeat_seconds,
         # faust delivers a poll's records (the scores) one by one; unbounded (the
         # client's default), a poll under backlog held thousands of them.
-        broker_max_poll_records=settings.kafka_max_poll_records,
-        stream_recovery_delay=settings.recovery_delay_seconds,
-        broker_credentials=faust_credentials(settings),
+        broker_max_poll_records=settings.kafka.max_poll_records,
+        stream_recovery_delay=settings.worker.recovery_delay_seconds,
+        broker_credentials=faust_credentials(settings.kafka),
         producer_acks=-1,
         # The client's 16 KiB default holds about ten score messages: once full,
         # a send waits for the batch in flight to come back.
-        producer_max_batch_size=settings.producer_batch_bytes,
-        producer_max_request_size=max(settings.producer_batch_bytes, 1_048_576),
-        producer_linger=settings.producer_linger_seconds,
-        producer_compression_type=None if settings.producer_compression == "none" else settings.producer_compression,
+        producer_max_batch_size=settings.kafka.producer_batch_bytes,
+        producer_max_request_size=max(settings.kafka.producer_batch_bytes, 1_048_576),
+        producer_linger=settings.kafka.producer_linger_seconds,
+        producer_compression_type=None if k.producer_compression == "none" else k.producer_compression,
         processing_guarantee="at_least_once",
         key_serializer="json",
         value_serializer="json",
@@ -98,7 +99,7 @@ def faust_app(settings: Settings) -> faust.App:
 def figures_computer(ctx: WorkerContext) -> Compute:
     """Where the figures are computed: a child process (its own GIL) or a thread."""
     maker, cfg = ctx.core.aggregator.maker, ctx.core.aggregator.windows.cfg
-    if ctx.settings.figures_process:
+    if ctx.settings.worker.figures_process:
         return FiguresProcess(maker, cfg).compute
     pool = ThreadPoolExecutor(1, thread_name_prefix="figures")
 
@@ -110,49 +111,50 @@ def figures_computer(ctx: WorkerContext) -> Compute:
 
 def create_app(settings: Settings, classifier: Classifier | None = None) -> faust.App:
     app = faust_app(settings)
-    if classifier is None and settings.classifier_processes:
-        classifier = ClassifierProcess(settings.classifier_processes, nice=settings.classifier_nice,
+    if classifier is None and settings.worker.classifier_processes:
+        classifier = ClassifierProcess(settings.worker.classifier_processes, nice=settings.worker.classifier_nice,
                                        **classifier_kwargs(settings))
     core = build_core(settings, classifier)
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
-    inputs = app.topic(settings.topic_posts, settings.topic_responses, key_type=bytes, value_type=bytes, **raw)
+    inputs = app.topic(settings.kafka.topic_posts, settings.kafka.topic_responses, key_type=bytes, value_type=bytes,
+                       **raw)
     # Envelopes, violations and snapshots are encoded by the stages (once per
     # record, off the loop for snapshots); envelopes are decoded by the
     # aggregate stage, where one that is not becomes a dead letter.
     channels = {
-        SCORES: app.topic(settings.topic_scores, **raw),
-        DEAD_LETTERS: app.topic(settings.topic_dead_letters, key_serializer="raw", value_serializer="json"),
-        VIOLATIONS: app.topic(settings.topic_violations, **raw),
-        SNAPSHOTS: app.topic(settings.topic_snapshots, **raw),
+        SCORES: app.topic(settings.kafka.topic_scores, **raw),
+        DEAD_LETTERS: app.topic(settings.kafka.topic_dead_letters, key_serializer="raw", value_serializer="json"),
+        VIOLATIONS: app.topic(settings.kafka.topic_violations, **raw),
+        SNAPSHOTS: app.topic(settings.kafka.topic_snapshots, **raw),
     }
-    tables = {name: delivered_table(app, name, settings.partitions) for name in ("authors", "windows")}
+    tables = {name: delivered_table(app, name, settings.kafka.partitions) for name in ("authors", "windows")}
     io = FaustIO(app, channels, tables)
     # Authors are written once per changed author per micro-batch, like the windows;
     # only the aggregation writes the windows, and it forgets their cache at every
     # rebalance: between rebalances the cache holds what the table holds.
     ctx = WorkerContext(
         settings, core, io,
-        executor=ThreadPoolExecutor(max(1, settings.classifier_processes), thread_name_prefix="classify"),
+        executor=ThreadPoolExecutor(max(1, settings.worker.classifier_processes), thread_name_prefix="classify"),
         authors=WriteBack(TableMapping(tables["authors"]), io.current_event_ref),
         windows=WriteBack(TableMapping(tables["windows"]), io.current_event_ref, keep=True),
         worker_id=f"{socket.gethostname()}:{os.getpid()}",
     )
     core.scorer.authors = ctx.authors
     core.aggregator.windows.table = ctx.windows
-    core.aggregator.windows.cfg.expected_sources = 2 * settings.partitions  # every input partition feeds a key
+    core.aggregator.windows.cfg.expected_sources = 2 * settings.kafka.partitions  # every input partition feeds a key
 
-    client = client_kwargs(settings)
-    input_gaps = GapFiller(settings.kafka_bootstrap, settings.app_id, client=client,
+    client = client_kwargs(settings.kafka)
+    input_gaps = GapFiller(settings.kafka.bootstrap, settings.kafka.app_id, client=client,
                            assigned=lambda: io.owned(ctx.input_topics))
-    score_gaps = GapFiller(settings.kafka_bootstrap, settings.app_id, client=client,
-                           assigned=lambda: io.owned({settings.topic_scores}))
+    score_gaps = GapFiller(settings.kafka.bootstrap, settings.kafka.app_id, client=client,
+                           assigned=lambda: io.owned({settings.kafka.topic_scores}))
     # faust commits only past processed records, from where the gap fillers
     # found each partition starts (streams.kafka.commits); it stops fetching the
     # inputs, which the reader reads in micro-batches.
     faust_patches.install(app, ctx.input_topics)
     setattr(app, FLOOR_ATTR, ChainMap(input_gaps.floors, score_gaps.floors))
-    reader = DirectReader(app, input_gaps, lambda: io.owned(ctx.input_topics), settings.batch_size,
-                          settings.batch_within_seconds, client=client)
+    reader = DirectReader(app, input_gaps, lambda: io.owned(ctx.input_topics), settings.classifier.batch_size,
+                          settings.classifier.batch_within_seconds, client=client)
     scoring, aggregation = ScoreStage(ctx, reader), AggregateStage(ctx, score_gaps)
     figures = FiguresPublisher(ctx, figures_computer(ctx), reader.lag)
     pages = Pages(ctx)
@@ -215,11 +217,11 @@ def prepare_state(data_dir: Path) -> bool:
 def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     from streams.kafka.io import create_changelogs, create_topics
 
-    if settings.worker_event_loop == "uvloop":
+    if settings.worker.event_loop == "uvloop":
         # faust's supported loop (its 'uvloop' extra): the loop's own work is a
         # tenth of the worker's; this cut the worker's CPU a record by about 6%.
         mode.loop.use("uvloop")
-    prepare_state(settings.data_dir)
+    prepare_state(settings.worker.data_dir)
     create_topics(settings)  # idempotent; a backfill run needs its own score and snapshot topics
     create_changelogs(settings)
     app = create_app(settings)
@@ -234,5 +236,5 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
         worker.execute_from_commandline()
     except SystemExit as exc:
         if exc.code in (0, None):  # stopped cleanly: producer flushed, every batch delivered
-            (settings.data_dir / CLEAN_MARK).touch()
+            (settings.worker.data_dir / CLEAN_MARK).touch()
         raise

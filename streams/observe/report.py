@@ -258,7 +258,7 @@ def _why_section(figs: Figures, window: str, examples: dict[tuple[str, str, str]
     return ("<h2>Why: the labels that drive each gap</h2><p class=\"note\">Each label's term of the divergence "
             "(the terms of all labels add up to it; 1 − alignment is its square root), the label's share of the "
             "model's and of the group's label distribution, and recent model texts with it. Human posts are "
-            "quoted only when AFFECTWATCH_REPORT_HUMAN_EXAMPLES is on.</p><ul class=\"why\">"
+            "quoted only when AFFECTWATCH_OUTPUTS_HUMAN_EXAMPLES is on.</p><ul class=\"why\">"
             + "".join(items) + "</ul>")
 
 
@@ -340,7 +340,7 @@ def write_report(figs: Figures, out_dir: Path, title: str, meta: dict[str, str],
         "answers whose most probable label is the post's; Jaccard: mean overlap of their predicted label sets."
         "</p>" + _html_table(["model", "steering", "dim", "answers", "top = post's", "Jaccard"], pair_rows))
     grouped = any(x.series.stream == "human" and x.series.group != "unassigned" for x in figs.series)
-    why = {"no_domain_table": "they have links but no domain table is set (AFFECTWATCH_DOMAIN_TABLE)",
+    why = {"no_domain_table": "they have links but no domain table is set (AFFECTWATCH_GROUPS_DOMAIN_TABLE)",
            "no_links": "they have neither links nor an explicit group",
            "no_scored_domain": "none of their authors' domains is in the domain table",
            "between_thresholds": "their authors' mean domain score lies between the thresholds"}

@@ -27,8 +27,8 @@ def follow(settings: Any, probe: Probe, stop: threading.Event, idle_exit_seconds
     from streams.kafka.security import client_kwargs
 
     consumer = KafkaConsumer(
-        settings.topic_scores, bootstrap_servers=settings.kafka_bootstrap, group_id=settings.probe_group_id,
-        auto_offset_reset="earliest", enable_auto_commit=False, **client_kwargs(settings),
+        settings.kafka.topic_scores, bootstrap_servers=settings.kafka.bootstrap, group_id=settings.probe.group_id,
+        auto_offset_reset="earliest", enable_auto_commit=False, **client_kwargs(settings.kafka),
     )
     probe.resend()
     quiet_since = time.monotonic()

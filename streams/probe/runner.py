@@ -50,10 +50,10 @@ class Options:
     @classmethod
     def of(cls, settings: Any) -> Options:
         return cls(
-            groups=tuple(settings.groups), rate=settings.probe_sample_rate, seed=settings.probe_seed,
-            max_per_key=settings.probe_max_per_topic_group, window_seconds=settings.probe_window_seconds,
-            budget_window_seconds=settings.probe_budget_window_seconds, retry_seconds=settings.probe_retry_seconds,
-            answer_time=settings.probe_answer_time, max_post_chars=settings.probe_max_post_chars,
+            groups=tuple(settings.groups.names), rate=settings.probe.sample_rate, seed=settings.probe.seed,
+            max_per_key=settings.probe.max_per_subject_group, window_seconds=settings.probe.window_seconds,
+            budget_window_seconds=settings.probe.budget_window_seconds, retry_seconds=settings.probe.retry_seconds,
+            answer_time=settings.probe.answer_time, max_post_chars=settings.probe.max_post_chars,
         )
 
 

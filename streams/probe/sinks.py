@@ -59,9 +59,9 @@ class KafkaSink:
 
         from streams.kafka.security import client_kwargs
 
-        self.topic = settings.topic_responses
-        self.producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                                      linger_ms=20, **client_kwargs(settings))
+        self.topic = settings.kafka.topic_responses
+        self.producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all",
+                                      linger_ms=20, **client_kwargs(settings.kafka))
 
     def emit(self, records: list[dict[str, Any]]) -> None:
         futures = [

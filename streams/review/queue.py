@@ -81,12 +81,12 @@ def review_kafka(settings: Any, debate: Debate, metrics: Metrics | None = None, 
 
     from streams.kafka.security import client_kwargs
 
-    consumer = KafkaConsumer(settings.topic_violations, bootstrap_servers=settings.kafka_bootstrap,
-                             group_id=f"{settings.app_id}-reviewer", enable_auto_commit=False,
+    consumer = KafkaConsumer(settings.kafka.topic_violations, bootstrap_servers=settings.kafka.bootstrap,
+                             group_id=f"{settings.kafka.app_id}-reviewer", enable_auto_commit=False,
                              auto_offset_reset="earliest", max_poll_records=1,
                              max_poll_interval_ms=30 * 60 * 1000,  # one debate can take minutes
-                             **client_kwargs(settings))
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", **client_kwargs(settings))
+                             **client_kwargs(settings.kafka))
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all", **client_kwargs(settings.kafka))
     sent, idle_since = 0, time.monotonic()
     try:
         while idle_seconds is None or time.monotonic() - idle_since < idle_seconds:
@@ -106,7 +106,7 @@ def review_kafka(settings: Any, debate: Debate, metrics: Metrics | None = None, 
                             consumer.seek(TopicPartition(tp.topic, tp.partition), rec.offset)
                             time.sleep(backoff_seconds)
                             break  # this violation again, after the backoff
-                        producer.send(settings.topic_reviews, key=str(v.get("id")).encode(),
+                        producer.send(settings.kafka.topic_reviews, key=str(v.get("id")).encode(),
                                       value=json.dumps(review).encode()).get(timeout=30)
                         sent += 1
                         if metrics:

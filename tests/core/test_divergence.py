@@ -161,46 +161,6 @@ def test_gap_p_value_detects_model_less_aligned_than_baseline():
     assert bootstrap_gap_p_value(close, lib, lib, con, LABELS, True, 200, rng) > 0.05
 
 
-def test_a_refresh_reuses_tests_whose_counts_did_not_move_and_gives_the_same_figures(monkeypatch):
-    """The figure maker memoizes each significance test by its identity and
-    counts: a second refresh over unchanged windows runs no test, a refresh
-    after one more record reruns only the tests that record touched, and the
-    figures equal those of a fresh maker."""
-    import streams.core.figures as figures_module
-    from streams.core.figures import FigureConfig, FigureMaker
-    from streams.core.windows import Observation, Series, WindowConfig, Windows
-
-    cfg = FigureConfig(spans={"1h": 3_600_000}, min_samples=2, permutations=19)
-    w = Windows({}, WindowConfig(300_000, 3_600_000, 600_000, 3_600_000))
-    emo = ("anger",) + ("joy",) * 10
-    for i in range(30):
-        for sid in ("human:liberal", "human:conservative", "lm:m:default"):
-            labels = {"emotion": (emo[i % len(emo)],)}
-            probs = {"emotion": tuple([0.1] * 11)}
-            for topic in ("guns", "all"):
-                w.add(Observation(Series.from_id(sid), topic, 1_000_000 + i * 1000, labels, probs))
-    calls = []
-    real = figures_module.permutation_p_value
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(figures_module, "permutation_p_value", counting)
-    maker = FigureMaker(cfg)
-    first = maker.compute(w).to_dict()
-    n_first = len(calls)
-    assert n_first > 0
-    again = maker.compute(w).to_dict()
-    assert again == first and len(calls) == n_first
-    w.add(Observation(Series.from_id("lm:m:default"), "guns", 1_100_000, {"emotion": ("fear",)},
-                      {"emotion": tuple([0.1] * 11)}))
-    moved = maker.compute(w).to_dict()
-    rerun = len(calls) - n_first
-    assert 0 < rerun < n_first  # only the "guns" tests that involve the model
-    assert moved == FigureMaker(cfg).compute(w).to_dict()
-
-
 def test_the_bootstrap_interval_covers_the_true_alignment_about_95_percent_of_the_time():
     """Simulated streams with known label distributions (300 texts a side, 8 labels)."""
     rng = np.random.default_rng(7)
@@ -216,39 +176,3 @@ def test_the_bootstrap_interval_covers_the_true_alignment_about_95_percent_of_th
         hits += ci[0] <= truth <= ci[1]
         trials += 1
     assert 0.90 <= hits / trials <= 0.98, hits / trials
-
-
-def test_a_refresh_draws_each_samples_resamples_once_and_shares_them(monkeypatch):
-    """Intervals and gap tests of one sample (a series in a topic key,
-    dimension and window) use the same resamples, drawn once a refresh: the
-    draws were two thirds of a refresh when each test drew its own."""
-    import streams.core.figures as figures_module
-    from streams.core.figures import FigureConfig, FigureMaker
-    from streams.core.windows import Observation, Series, WindowConfig, Windows
-
-    cfg = FigureConfig(spans={"1h": 3_600_000, "2h": 7_200_000}, min_samples=2, permutations=19)
-    w = Windows({}, WindowConfig(300_000, 7_200_000, 600_000, 3_600_000))
-    emo = ("anger", "joy", "fear", "joy", "sadness")
-    sids = ("human:liberal", "human:conservative", "lm:m:default", "lm:n:default")
-    for i in range(40):
-        for k, sid in enumerate(sids):
-            labels = {"emotion": (emo[(i + k) % len(emo)],), "moral": (("care", "fairness")[(i * k) % 2],)}
-            probs = {"emotion": tuple([0.1] * 11), "moral": tuple([0.1] * 6)}
-            for topic in ("guns", "all"):
-                w.add(Observation(Series.from_id(sid), topic, 1_000_000 + i * 1000, labels, probs))
-    drawn: list[tuple] = []
-    real = figures_module.resampled
-
-    def counting(sets, labels, include_none, resamples, rng):
-        drawn.append(tuple(sorted(sets.items())))
-        return real(sets, labels, include_none, resamples, rng)
-
-    monkeypatch.setattr(figures_module, "resampled", counting)
-    figs = FigureMaker(cfg).compute(w)
-    gaps = [a for a in figs.alignment if a.below_baseline_p_value is not None]
-    intervals = [x for x in (*figs.alignment, *figs.baseline, *figs.tendency, *figs.drift) if x.interval is not None]
-    assert gaps and len(intervals) > 20
-    assert any(d.interval is not None for d in figs.drift)
-    # 4 series x 2 topic keys x 2 dimensions x 2 windows, and each drift
-    # reference (one per series, topic key and dimension), each drawn once
-    assert len(drawn) == 4 * 2 * 2 * 2 + 4 * 2 * 2

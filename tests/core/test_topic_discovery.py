@@ -1,4 +1,4 @@
-"""`affectwatch topics discover`: clusters of a posts file become a draft topics file."""
+"""`affectwatch subjects discover`: clusters of a posts file become a draft subjects file."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def test_the_draft_is_a_loadable_topics_file_and_is_seed_stable(tmp_path: Path):
     path.write_text(a)
     loaded = Topics.load(path)
     assert 1 <= len(loaded.topics) <= 4 and all(t.examples for t in loaded.topics)
-    assert a.startswith("# Draft topics from `affectwatch topics discover posts.jsonl`")
+    assert a.startswith("# Draft subjects from `affectwatch subjects discover posts.jsonl`")
 
 
 def test_too_few_texts_is_an_error_not_a_draft():
@@ -85,7 +85,7 @@ def test_cli_drafts_from_a_posts_file_with_the_real_classifier(tmp_path: Path):
     lines = [json.dumps(r) for r in rows] + ["not json", json.dumps({"id": "x", "text": "no author"})]
     posts.write_text("\n".join(lines) + "\n")
     out = tmp_path / "draft.yaml"
-    res = CliRunner().invoke(app, ["topics", "discover", str(posts), "--out", str(out), "--k", "3",
+    res = CliRunner().invoke(app, ["subjects", "discover", str(posts), "--out", str(out), "--k", "3",
                                    "--min-size", "3"])
     assert res.exit_code == 0, res.output
     assert "2 records skipped" in res.output
@@ -96,4 +96,5 @@ def test_cli_drafts_from_a_posts_file_with_the_real_classifier(tmp_path: Path):
     few = tmp_path / "few.jsonl"
     few.write_text("\n".join(lines[:4]) + "\n")
     res = CliRunner().invoke(app, ["topics", "discover", str(few), "--out", str(tmp_path / "x.yaml")])
-    assert res.exit_code == 2 and "at least" in res.output
+    assert res.exit_code == 2 and "at least" in res.output  # the earlier name still works, and says the new one
+    assert "now `affectwatch subjects discover`" in res.output

@@ -106,7 +106,7 @@ def test_probability_features_weigh_weak_emotions_weakly_and_keep_old_versions(t
 def test_the_hostility_guardrail_is_on_by_default_and_passes_plain_opinions(classifier):
     from streams.settings import Settings
 
-    assert Settings().behavior_spectra == [HOSTILITY]
+    assert Settings().dike.behavior_spectra == [HOSTILITY]
     rail = Guardrail.load(HOSTILITY)
     assert rail.gamma.features == "probs" and rail.gamma.classifier_version == classifier.version
     plain = ["Everyone is entitled to receive affordable healthcare.",

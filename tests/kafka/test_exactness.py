@@ -71,7 +71,7 @@ def start(settings, tmp_path: Path, n: int = 1) -> list[Worker]:
 
 def test_parity_with_the_embedded_runner_and_dead_letters(kafka, classifier, small_stream, tmp_path):
     # zstd, not the default (none): its messages must read back the same, through the CLI too.
-    s = isolated_settings(kafka.bootstrap, tmp_path, producer_compression="zstd")
+    s = isolated_settings(kafka.bootstrap, tmp_path, kafka__producer_compression="zstd")
     create_topics(s)
     inputs = read_inputs(*small_stream)
     local_run = embedded_run(s, classifier, inputs)
@@ -83,15 +83,16 @@ def test_parity_with_the_embedded_runner_and_dead_letters(kafka, classifier, sma
         seen = snaps.wait_for(expected)
         assert total_n(seen) == 240
         assert seen == expected, figure_diff(seen, expected)
-        dead = [json.loads(m.value) for m in read_topic(s, s.topic_dead_letters)]
+        dead = [json.loads(m.value) for m in read_topic(s, s.kafka.topic_dead_letters)]
         assert sorted(d["reason"] for d in dead) == sorted([
             "invalid_utf8", "malformed_json", "missing_field:author_id", "missing_field:model",
             "text_too_long", "unknown_group"])
         for d in dead:
-            assert d["source"]["topic"] in (s.topic_posts, s.topic_responses)
+            assert d["source"]["topic"] in (s.kafka.topic_posts, s.kafka.topic_responses)
             assert isinstance(d["source"]["offset"], int) and d["source"]["partition"] >= 0
         big = next(d for d in dead if d["reason"] == "text_too_long")
-        assert big["raw_truncated"] and big["raw_bytes"] > 1_000_000 and len(big["raw"]) == s.dead_letter_max_raw_bytes
+        assert big["raw_truncated"] and big["raw_bytes"] > 1_000_000
+        assert len(big["raw"]) == s.limits.dead_letter_max_raw_bytes
         bad = next(d for d in dead if d["reason"] == "invalid_utf8")
         assert bad["raw_encoding"] == "base64" and base64.b64decode(bad["raw"]) == b"\xff\xfe\x00"
         status, body = w.get("/metrics")
@@ -109,12 +110,12 @@ def test_parity_with_the_embedded_runner_and_dead_letters(kafka, classifier, sma
             "affectwatch_figures_refresh_seconds_count"]
         # Guardrail violations: the same ones as the embedded runner's, with their levels.
         local = {v["id"]: v for v in local_run.violations}
-        sent = {v["id"]: v for v in (json.loads(m.value) for m in read_topic(s, s.topic_violations))}
+        sent = {v["id"]: v for v in (json.loads(m.value) for m in read_topic(s, s.kafka.topic_violations))}
         assert local and sent.keys() == local.keys()
         for vid, v in sent.items():
             assert (v["spectrum"], v["level"], v["response"]["text"]) == (
                 local[vid]["spectrum"], local[vid]["level"], local[vid]["response"]["text"])
-            assert v["source"]["topic"] == s.topic_responses
+            assert v["source"]["topic"] == s.kafka.topic_responses
         n = sum(float(x.rsplit(" ", 1)[1]) for x in body.splitlines()
                 if x.startswith("affectwatch_guardrail_violations_total{"))
         assert n == len(local)
@@ -132,7 +133,7 @@ def test_parity_with_the_embedded_runner_and_dead_letters(kafka, classifier, sma
 
 
 def test_kill_minus_9_mid_stream_resumes_with_exact_counts(kafka, classifier, tmp_path):
-    s = isolated_settings(kafka.bootstrap, tmp_path, store="rocksdb://")
+    s = isolated_settings(kafka.bootstrap, tmp_path, worker__store="rocksdb://")
     create_topics(s)
     inputs = demo_inputs(1200)
     expected = embedded_figures(s, classifier, inputs)
@@ -242,12 +243,12 @@ def test_backfill_run_of_a_time_range_leaves_live_state_alone(kafka, classifier,
         backfill = Worker(s, tmp_path / "backfill.log", tmp_path / "state-backfill",
                           args=("--run", "backfill", "--from", str(lo), "--to", str(hi))).start()
         backfill.wait_ready()
-        bsnaps = Snapshots(s, f"{s.topic_snapshots}-backfill")
+        bsnaps = Snapshots(s, f"{s.kafka.topic_snapshots}-backfill")
         expected = embedded_figures(s, classifier, in_range)
         assert bsnaps.wait_for(expected) == expected
         assert total_n(expected) == 120  # one hour of the two
         _, body = backfill.get("/metrics")
-        assert 'run="backfill"' in body and 'affectwatch_skipped_records_total{run="backfill"} 120.0' in body
+        assert 'affectwatch_skipped_records_total{reason="outside_range",run="backfill"} 120.0' in body
         snaps.poll()
         assert snaps.by_topic() == live_expected  # the live run is untouched
         assert 'affectwatch_consumer_lag_records{' in live.get("/metrics")[1]
@@ -278,19 +279,19 @@ def test_gap_filler_reads_offsets_faust_never_delivered(kafka, tmp_path):
 
     s = isolated_settings(kafka.bootstrap, tmp_path)
     create_topics(s)
-    p = KafkaProducer(bootstrap_servers=s.kafka_bootstrap)
+    p = KafkaProducer(bootstrap_servers=s.kafka.bootstrap)
     for i in range(10):
-        p.send(s.topic_posts, key=b"k", value=f"v{i}".encode(), partition=1)
+        p.send(s.kafka.topic_posts, key=b"k", value=f"v{i}".encode(), partition=1)
     for i in range(4):
-        p.send(s.topic_posts, key=b"k", value=f"v{i}".encode(), partition=3)
+        p.send(s.kafka.topic_posts, key=b"k", value=f"v{i}".encode(), partition=3)
     p.flush()
     p.close()
-    c = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=s.app_id, enable_auto_commit=False)
-    c.commit({TopicPartition(s.topic_posts, 1): OffsetAndMetadata(1, "", -1)})
+    c = KafkaConsumer(bootstrap_servers=s.kafka.bootstrap, group_id=s.kafka.app_id, enable_auto_commit=False)
+    c.commit({TopicPartition(s.kafka.topic_posts, 1): OffsetAndMetadata(1, "", -1)})
     c.close()
 
     def event(offset: int, partition: int = 1):
-        return SimpleNamespace(message=SimpleNamespace(topic=s.topic_posts, partition=partition, offset=offset),
+        return SimpleNamespace(message=SimpleNamespace(topic=s.kafka.topic_posts, partition=partition, offset=offset),
                                value=f"v{offset}".encode())
 
     def once(filler: GapFiller, call):
@@ -305,7 +306,7 @@ def test_gap_filler_reads_offsets_faust_never_delivered(kafka, tmp_path):
 
         return asyncio.run(go())
 
-    filler = GapFiller(s.kafka_bootstrap, s.app_id)
+    filler = GapFiller(s.kafka.bootstrap, s.kafka.app_id)
     out = once(filler, filler.fill([event(o) for o in (1, 2, 7, 8)], generation=5))
     assert [e.message.offset for e in out] == [1, 2, 3, 4, 5, 6, 7, 8]
     assert [e.value for e in out[2:6]] == [b"v3", b"v4", b"v5", b"v6"]
@@ -317,43 +318,43 @@ def test_gap_filler_reads_offsets_faust_never_delivered(kafka, tmp_path):
     # A run skipped at the end of the partition: no later event reveals it, the idle check does.
     from aiokafka import TopicPartition as ATP
 
-    tp = ATP(s.topic_posts, 1)
+    tp = ATP(s.kafka.topic_posts, 1)
     tail = once(filler, filler.fill_tail([tp], {tp: 10}, generation=6))
     assert [e.message.offset for e in tail] == [4, 5, 6, 7, 8, 9] and all(isinstance(e, GapEvent) for e in tail)
     assert once(filler, filler.fill_tail([tp], {tp: 10}, generation=6)) == []  # nothing twice
-    fresh = GapFiller(s.kafka_bootstrap, s.app_id)  # nothing seen yet: from the committed offset on
+    fresh = GapFiller(s.kafka.bootstrap, s.kafka.app_id)  # nothing seen yet: from the committed offset on
     assert [e.message.offset for e in once(fresh, fresh.fill_tail([tp], {tp: 10}, generation=1))] == list(range(1, 10))
     # Faust delivering what was read directly is not processed twice (its side effects would repeat).
     assert once(fresh, fresh.fill([event(8), event(9)], generation=1)) == [] and fresh.repeated == 2
     # A partition without a committed offset starts at its first offset, and that is where commits may start.
     assert [e.message.offset for e in once(fresh, fresh.fill([event(0, partition=2)], generation=1))] == [0]
-    assert fresh.floors[(s.topic_posts, 2)] == 0 and fresh.floors[(s.topic_posts, 1)] == 1
+    assert fresh.floors[(s.kafka.topic_posts, 2)] == 0 and fresh.floors[(s.kafka.topic_posts, 1)] == 1
     # "None committed" is asked again before it causes a direct read: still none, so from the first offset ...
-    none3 = GapFiller(s.kafka_bootstrap, s.app_id)  # (a filler's clients live on one event loop)
+    none3 = GapFiller(s.kafka.bootstrap, s.kafka.app_id)  # (a filler's clients live on one event loop)
     assert [e.message.offset for e in once(none3, none3.fill([event(3, partition=3)], generation=1))] == [0, 1, 2, 3]
     # ... but a commit found by the second ask is where the partition starts. The agent's other
     # partitions are asked together, at its first batch (one ask a generation, not one a partition).
-    p3 = ATP(s.topic_posts, 3)
-    late = GapFiller(s.kafka_bootstrap, s.app_id, assigned=lambda: [p3])
+    p3 = ATP(s.kafka.topic_posts, 3)
+    late = GapFiller(s.kafka.bootstrap, s.kafka.app_id, assigned=lambda: [p3])
 
     async def commit_between() -> list[int]:
         first = [e.message.offset for e in await late.fill([event(1)], generation=1)]
-        assert late.expected[(s.topic_posts, 3)] == 0 and (s.topic_posts, 3) in late.unconfirmed
-        c = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=s.app_id, enable_auto_commit=False)
-        c.commit({TopicPartition(s.topic_posts, 3): OffsetAndMetadata(2, "", -1)})
+        assert late.expected[(s.kafka.topic_posts, 3)] == 0 and (s.kafka.topic_posts, 3) in late.unconfirmed
+        c = KafkaConsumer(bootstrap_servers=s.kafka.bootstrap, group_id=s.kafka.app_id, enable_auto_commit=False)
+        c.commit({TopicPartition(s.kafka.topic_posts, 3): OffsetAndMetadata(2, "", -1)})
         c.close()
         return first + [e.message.offset for e in await late.fill([event(3, partition=3)], generation=1)]
 
     assert once(late, commit_between()) == [1, 2, 3]
-    assert late.floors[(s.topic_posts, 3)] == 2
+    assert late.floors[(s.kafka.topic_posts, 3)] == 2
     # Partitions that all need a direct read from a "none committed" start are asked again
     # together, in one round (one at a time, a cold start of eight partitions took eight seconds).
-    idle = [ATP(s.topic_posts, n) for n in (1, 3)]
-    together = GapFiller(s.kafka_bootstrap, f"{s.app_id}-other", assigned=lambda: idle)  # a group with no commits
+    idle = [ATP(s.kafka.topic_posts, n) for n in (1, 3)]
+    together = GapFiller(s.kafka.bootstrap, f"{s.kafka.app_id}-other", assigned=lambda: idle)  # a group with no commits
     found = once(together, together.fill_tail(idle, {idle[0]: 3, idle[1]: 2}, generation=1))
     assert [(e.message.partition, e.message.offset) for e in found] == [(1, 0), (1, 1), (1, 2), (3, 0), (3, 1)]
     assert together.confirm_rounds == 1 and not together.unconfirmed
-    both = GapFiller(s.kafka_bootstrap, f"{s.app_id}-other")
+    both = GapFiller(s.kafka.bootstrap, f"{s.kafka.app_id}-other")
     out = once(both, both.fill([event(2, partition=1), event(3, partition=3)], generation=1))
     assert [(e.message.partition, e.message.offset) for e in out] == [(1, 0), (1, 1), (1, 2), (3, 0), (3, 1),
                                                                       (3, 2), (3, 3)]
@@ -362,7 +363,7 @@ def test_gap_filler_reads_offsets_faust_never_delivered(kafka, tmp_path):
     # (offsets 10..14 do not exist yet): the caller keeps its position and tries again.
     import streams.kafka.gaps as gaps
 
-    short = GapFiller(s.kafka_bootstrap, s.app_id)
+    short = GapFiller(s.kafka.bootstrap, s.kafka.app_id)
     old, gaps.READ_SECONDS = gaps.READ_SECONDS, 2.0
     try:
         with pytest.raises(TimeoutError):
@@ -373,7 +374,7 @@ def test_gap_filler_reads_offsets_faust_never_delivered(kafka, tmp_path):
             once(short, short.fill_tail([tp, p3], {tp: 10, p3: 99}, generation=1))
     finally:
         gaps.READ_SECONDS = old
-    assert short.expected[(s.topic_posts, 1)] == 1 and short.filled == 0 and short.take_ranges() == []
+    assert short.expected[(s.kafka.topic_posts, 1)] == 1 and short.filled == 0 and short.take_ranges() == []
     retried = once(short, short.fill_tail([tp, p3], {tp: 10, p3: 4}, generation=1))
     assert [(e.message.partition, e.message.offset) for e in retried] == [(1, o) for o in range(1, 10)] + [(3, 2),
                                                                                                          (3, 3)]
@@ -390,7 +391,7 @@ def test_chaos_three_workers_killed_at_random_end_exact(kafka, classifier, tmp_p
     create_topics(s)
     inputs = demo_inputs(1200)
     expected = embedded_figures(s, classifier, inputs)
-    env = {"AFFECTWATCH_CLASSIFIER_PROCESSES": "1"}  # three workers share two cores
+    env = {"AFFECTWATCH_WORKER_CLASSIFIER_PROCESSES": "1"}  # three workers share two cores
     workers = [Worker(s, tmp_path / f"worker-{i}.log", tmp_path / f"state-{i}", extra_env=env).start()
                for i in range(3)]
     for w in workers:

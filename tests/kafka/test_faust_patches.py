@@ -132,16 +132,16 @@ def test_direct_reader_reads_owned_inputs_from_their_commits(kafka, tmp_path):
 
     s = isolated_settings(kafka.bootstrap, tmp_path)
     create_topics(s)
-    p = KafkaProducer(bootstrap_servers=s.kafka_bootstrap)
+    p = KafkaProducer(bootstrap_servers=s.kafka.bootstrap)
     for i in range(10):
-        p.send(s.topic_posts, value=f"p1-{i}".encode(), partition=1)
+        p.send(s.kafka.topic_posts, value=f"p1-{i}".encode(), partition=1)
     for i in range(4):
-        p.send(s.topic_responses, value=f"r3-{i}".encode(), partition=3)
-    p.send(s.topic_posts, value=b"not ours", partition=2)
+        p.send(s.kafka.topic_responses, value=f"r3-{i}".encode(), partition=3)
+    p.send(s.kafka.topic_posts, value=b"not ours", partition=2)
     p.flush()
     p.close()
-    c = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=s.app_id, enable_auto_commit=False)
-    c.commit({TopicPartition(s.topic_posts, 1): OffsetAndMetadata(3, "", -1)})
+    c = KafkaConsumer(bootstrap_servers=s.kafka.bootstrap, group_id=s.kafka.app_id, enable_auto_commit=False)
+    c.commit({TopicPartition(s.kafka.topic_posts, 1): OffsetAndMetadata(3, "", -1)})
     c.close()
 
     done = asyncio.Event()
@@ -152,10 +152,10 @@ def test_direct_reader_reads_owned_inputs_from_their_commits(kafka, tmp_path):
     # faust's state as the reader sees it: generation, rebalance and restore flags, the unacked set
     app = SimpleNamespace(consumer_generation_id=1, rebalancing=False, rebalancing_count=0, in_recovery=False,
                           tables=SimpleNamespace(recovery=recovery), consumer=consumer)
-    owned = [ATP(s.topic_posts, 1), ATP(s.topic_responses, 3)]  # posts[2] is another worker's
+    owned = [ATP(s.kafka.topic_posts, 1), ATP(s.kafka.topic_responses, 3)]  # posts[2] is another worker's
 
     async def go() -> None:
-        reader = DirectReader(app, GapFiller(s.kafka_bootstrap, s.app_id), lambda: owned, batch_size=4,
+        reader = DirectReader(app, GapFiller(s.kafka.bootstrap, s.kafka.app_id), lambda: owned, batch_size=4,
                               within=0.5)
         try:
             seen: dict[tuple[str, int], list[int]] = {}
@@ -172,7 +172,7 @@ def test_direct_reader_reads_owned_inputs_from_their_commits(kafka, tmp_path):
                     assert e.value == e.message.value
                 for topic, partition, start, end in ranges:
                     covered.setdefault((topic, partition), []).append((start, end))
-            assert seen == {(s.topic_posts, 1): list(range(3, 10)), (s.topic_responses, 3): list(range(4))}
+            assert seen == {(s.kafka.topic_posts, 1): list(range(3, 10)), (s.kafka.topic_responses, 3): list(range(4))}
             # Consecutive ranges from the commit (or the first offset) to the last record read.
             for key, spans in covered.items():
                 assert spans[0][0] == seen[key][0] and spans[-1][1] == seen[key][-1] + 1
@@ -193,8 +193,8 @@ def test_direct_reader_reads_owned_inputs_from_their_commits(kafka, tmp_path):
                 return owned
 
             reader.owned = rebalanced
-            p2 = KafkaProducer(bootstrap_servers=s.kafka_bootstrap)
-            p2.send(s.topic_posts, value=b"p1-10", partition=1)
+            p2 = KafkaProducer(bootstrap_servers=s.kafka.bootstrap)
+            p2.send(s.kafka.topic_posts, value=b"p1-10", partition=1)
             p2.flush()
             p2.close()
             events, _, _, mark = await reader.batch()
@@ -228,19 +228,19 @@ def test_faust_fetches_none_of_the_inputs_it_leaves_to_the_reader(kafka, tmp_pat
 
     s = isolated_settings(kafka.bootstrap, tmp_path)
     create_topics(s)
-    p = KafkaProducer(bootstrap_servers=s.kafka_bootstrap)
+    p = KafkaProducer(bootstrap_servers=s.kafka.bootstrap)
     for i in range(5):
-        p.send(s.topic_posts, value=f"post {i}".encode(), partition=0)
-        p.send(s.topic_scores, value=f"score {i}".encode(), partition=0)
+        p.send(s.kafka.topic_posts, value=f"post {i}".encode(), partition=0)
+        p.send(s.kafka.topic_scores, value=f"score {i}".encode(), partition=0)
     p.flush()
     p.close()
     app = SimpleNamespace()
-    faust_patches.install(app, {s.topic_posts, s.topic_responses})
+    faust_patches.install(app, {s.kafka.topic_posts, s.kafka.topic_responses})
     thread = SimpleNamespace(consumer=SimpleNamespace(app=app, flow_active=True))
-    posts, scores = ATP(s.topic_posts, 0), ATP(s.topic_scores, 0)
+    posts, scores = ATP(s.kafka.topic_posts, 0), ATP(s.kafka.topic_scores, 0)
 
     async def go() -> tuple[list[bytes], set, set]:
-        c = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=None, enable_auto_commit=False,
+        c = AIOKafkaConsumer(bootstrap_servers=s.kafka.bootstrap, group_id=None, enable_auto_commit=False,
                              auto_offset_reset="earliest")
         await c.start()
         try:

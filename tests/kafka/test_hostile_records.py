@@ -52,15 +52,15 @@ def test_poison_pills_never_stop_a_worker_and_get_one_dead_letter_each(kafka, tm
     # so one micro-batch of them must still fit the broker's message limit.
     good_r += [json.dumps(response(500 + i, text="\x01" * 49_990 + " angry")).encode() for i in range(5)]
     bad_p, bad_r = hostile_lines(), hostile_responses()
-    producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, max_request_size=4_000_000)
+    producer = KafkaProducer(bootstrap_servers=s.kafka.bootstrap, max_request_size=4_000_000)
     for value in good_p[:15] + bad_p + good_p[15:]:
-        producer.send(s.topic_posts, key=b"k", value=value)  # one key: one partition, file order
+        producer.send(s.kafka.topic_posts, key=b"k", value=value)  # one key: one partition, file order
     for value in good_r[:15] + bad_r + good_r[15:]:
-        producer.send(s.topic_responses, key=b"k", value=value)
+        producer.send(s.kafka.topic_responses, key=b"k", value=value)
     # And on the scores topic the aggregation reads: none of these is an envelope.
     bad_scores = [b"\xff\xfe", b"not json", b"[1, 2]", b"null", b'{"v": 1, "topic_key": "economy", "obs": [{}]}']
     for value in bad_scores:
-        producer.send(s.topic_scores, key=b"economy", value=value)
+        producer.send(s.kafka.topic_scores, key=b"economy", value=value)
     producer.flush()
     producer.close()
     w = Worker(s, tmp_path / "worker.log", tmp_path / "state").start()
@@ -74,7 +74,7 @@ def test_poison_pills_never_stop_a_worker_and_get_one_dead_letter_each(kafka, tm
         w = Worker(s, tmp_path / "worker2.log", tmp_path / "state").start()
         w.wait_ready()
         time.sleep(3)
-        letters = read_topic(s, s.topic_dead_letters)
+        letters = read_topic(s, s.kafka.topic_dead_letters)
         keys = [m.key for m in letters]
         assert len(letters) == total - 67 and len(set(keys)) == len(keys)
         reasons = sorted(json.loads(m.value)["reason"] for m in letters)
@@ -109,11 +109,11 @@ def _group_pids(pgid: int) -> set[int]:
 
 def test_sasl_ssl_round_trip_with_only_loopback_listeners(kafka, classifier, small_stream, tmp_path):
     user, password = next(iter(SASL_USERS.items()))
-    s = isolated_settings(kafka.secure_bootstrap, tmp_path, kafka_security_protocol="SASL_SSL",
-                          kafka_sasl_mechanism="SCRAM-SHA-256", kafka_sasl_username=user,
-                          kafka_sasl_password=password, kafka_ssl_cafile=kafka.ca_file)
+    s = isolated_settings(kafka.secure_bootstrap, tmp_path, kafka__security_protocol="SASL_SSL",
+                          kafka__sasl_mechanism="SCRAM-SHA-256", kafka__sasl_username=user,
+                          kafka__sasl_password=password, kafka__ssl_cafile=kafka.ca_file)
     assert set(create_topics(s).values()) == {"created"}
-    plain = s.model_copy(update={"kafka_sasl_mechanism": "PLAIN"})
+    plain = s.changed(kafka__sasl_mechanism="PLAIN")
     assert set(create_topics(plain).values()) == {"exists"}  # PLAIN over TLS works too
     inputs = read_inputs(*small_stream)
     expected = figures_by_topic(embedded_run(s, classifier, inputs).figures.to_dict())

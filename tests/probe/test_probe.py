@@ -220,7 +220,7 @@ def test_a_probe_killed_mid_run_asks_nothing_twice_after_a_restart(server, tmp_p
     out = tmp_path / "answers.jsonl"
     cmd = [sys.executable, "-m", "streams.cli", "probe", "--scores", str(scores), "--out", str(out), "--config",
            str(cfg_path), "--state", str(tmp_path / "ledger.sqlite"), "--metrics-port", "-1", "--rate", "1"]
-    env = {**os.environ, "AFFECTWATCH_PROBE_MAX_PER_TOPIC_GROUP": "100"}
+    env = {**os.environ, "AFFECTWATCH_PROBE_MAX_PER_SUBJECT_GROUP": "100"}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     deadline = time.time() + 120
     while time.time() < deadline and (not out.exists() or len(out.read_bytes().splitlines()) < 15):
@@ -311,13 +311,13 @@ def test_on_kafka_probe_answers_flow_through_a_real_worker_as_their_own_series(k
     from tests.kafka_support import Snapshots, Worker, isolated_settings
     from tests.prom_support import Prometheus
 
-    s = isolated_settings(kafka.bootstrap, tmp_path, probe_group_id=f"probe-{tmp_path.name[-12:]}")
+    s = isolated_settings(kafka.bootstrap, tmp_path, probe__group_id=f"probe-{tmp_path.name[-12:]}")
     create_topics(s)
-    producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap)
+    producer = KafkaProducer(bootstrap_servers=s.kafka.bootstrap)
     for i in range(12):
         post = {"id": f"p{i}", "author_id": f"a{i}", "text": f"I am so happy and grateful today, number {i}",
                 "created_at": T0 + i * 60_000, "group": "liberal" if i % 2 else "conservative"}
-        producer.send(s.topic_posts, key=post["author_id"].encode(), value=json.dumps(post).encode())
+        producer.send(s.kafka.topic_posts, key=post["author_id"].encode(), value=json.dumps(post).encode())
     producer.flush()
     producer.close()
     calls: Counter = Counter()
@@ -411,7 +411,7 @@ def test_embedded_probe_of_the_demo_posts_lands_in_the_figures_pairing_and_repor
     cfg_path.write_text(yaml.safe_dump(config(srv.url).model_dump()))
     posts = BUNDLED / "demo" / "posts.jsonl"
     answers_path = tmp_path / "answers.jsonl"
-    env = {**os.environ, "AFFECTWATCH_PROBE_MAX_PER_TOPIC_GROUP": "1000"}
+    env = {**os.environ, "AFFECTWATCH_PROBE_MAX_PER_SUBJECT_GROUP": "1000"}
     probe = subprocess.run(
         [sys.executable, "-m", "streams.cli", "probe", "--posts", str(posts), "--out", str(answers_path),
          "--config", str(cfg_path), "--state", str(tmp_path / "ledger.sqlite"), "--rate", "0.05",

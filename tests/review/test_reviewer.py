@@ -165,17 +165,17 @@ def test_reviews_on_kafka_commit_only_after_the_review_is_sent(kafka, server, tm
         return (500, {"error": "boom"}) if calls["n"] == 1 else good(messages)
 
     srv = server(script)
-    p = KafkaProducer(bootstrap_servers=s.kafka_bootstrap)
+    p = KafkaProducer(bootstrap_servers=s.kafka.bootstrap)
     for v in (VIOLATION, {**VIOLATION, "id": "r8:hostility"}):
-        p.send(s.topic_violations, key=v["id"].encode(), value=json.dumps(v).encode())
-    p.send(s.topic_violations, key=b"junk", value=b"{not json")
+        p.send(s.kafka.topic_violations, key=v["id"].encode(), value=json.dumps(v).encode())
+    p.send(s.kafka.topic_violations, key=b"junk", value=b"{not json")
     p.flush()
     p.close()
     debate = Debate(client(srv.url, retries=0), max_rounds=1, check=lambda t, sp: ("polite", True))
     t0 = time.monotonic()
     assert review_kafka(s, debate, idle_seconds=6, backoff_seconds=0.1) == 2
     assert time.monotonic() - t0 < 120
-    reviews = [json.loads(m.value) for m in read_topic(s, s.topic_reviews)]
+    reviews = [json.loads(m.value) for m in read_topic(s, s.kafka.topic_reviews)]
     assert sorted(r["violation_id"] for r in reviews) == ["r7:hostility", "r8:hostility"]
     # Everything was committed: a second reviewer in the group finds nothing left.
     assert review_kafka(s, debate, idle_seconds=4) == 0

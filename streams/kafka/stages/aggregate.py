@@ -28,7 +28,7 @@ class AggregateStage:
     def __init__(self, ctx: WorkerContext, gaps: GapFiller) -> None:
         self.ctx, self.gaps = ctx, gaps
         s = ctx.settings
-        self.idle = IdleTail(ctx.io, {s.topic_scores}, gaps, s.aggregate_within_seconds)
+        self.idle = IdleTail(ctx.io, {s.kafka.topic_scores}, gaps, s.worker.aggregate_within_seconds)
         self.indexed_in: int | None = None  # the rebalance generation the windows' key index was read in
 
     async def run(self, stream: Any) -> None:
@@ -36,8 +36,8 @@ class AggregateStage:
         s = self.ctx.settings
         # A short wait: the envelopes of one score batch arrive together, so a
         # longer one mostly adds latency (0.2 s at a live rate, 2026-12-06).
-        batches: AsyncIterable[list[Any]] = micro_batches(stream, s.aggregate_batch_size,
-                                                          s.aggregate_within_seconds, idle=True)
+        batches: AsyncIterable[list[Any]] = micro_batches(stream, s.worker.aggregate_batch_size,
+                                                          s.worker.aggregate_within_seconds, idle=True)
         async for events in batches:
             await self.take(events)
 

@@ -159,7 +159,7 @@ class WorkerContext:
     input_topics: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.input_topics = frozenset({self.settings.topic_posts, self.settings.topic_responses})
+        self.input_topics = frozenset({self.settings.kafka.topic_posts, self.settings.kafka.topic_responses})
 
     @property
     def metrics(self) -> Metrics:
@@ -167,8 +167,9 @@ class WorkerContext:
 
     def in_range(self, ms: int) -> bool:
         """Whether an event time is inside a backfill run's --from/--to (always, live)."""
-        s = self.settings
-        return (s.event_from_ms is None or ms >= s.event_from_ms) and (s.event_to_ms is None or ms < s.event_to_ms)
+        w = self.settings.worker
+        return (w.backfill_from_ms is None or ms >= w.backfill_from_ms) and (
+            w.backfill_to_ms is None or ms < w.backfill_to_ms)
 
     async def reject(self, dead: DeadLetter) -> Any:
         """Sends a dead letter, keyed by its source offset (so a compacted topic or
@@ -176,4 +177,4 @@ class WorkerContext:
         self.metrics.record_rejected(dead.reason)
         src = dead.source
         key = "/".join(str(src.get(k)) for k in ("topic", "partition", "offset", "index") if k in src).encode()
-        return await self.io.send(DEAD_LETTERS, key, dead.to_dict(self.settings.dead_letter_max_raw_bytes))
+        return await self.io.send(DEAD_LETTERS, key, dead.to_dict(self.settings.limits.dead_letter_max_raw_bytes))

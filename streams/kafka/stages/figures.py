@@ -31,7 +31,7 @@ class FiguresPublisher:
         """Refreshes start every interval whatever they take (faust's timers sleep
         the interval *after* each run: with a 2.5 s refresh under load, figures
         came every 7.5 s); one that overruns is followed by the next at once."""
-        interval = self.ctx.settings.figures_interval_seconds
+        interval = self.ctx.settings.figures.interval_seconds
         loop = asyncio.get_running_loop()
         due = loop.time() + interval
         while not self.ctx.io.should_stop:
@@ -50,7 +50,7 @@ class FiguresPublisher:
         """Records between each owned partition's end and our position (the
         inputs': the direct reader's)."""
         m = self.ctx.metrics
-        lags = {**self.input_lag(), **await self.ctx.io.lag({self.ctx.settings.topic_scores})}
+        lags = {**self.input_lag(), **await self.ctx.io.lag({self.ctx.settings.kafka.topic_scores})}
         for tp, n in lags.items():
             m.lag.labels(m.run, tp.topic, str(tp.partition)).set(n)
 

@@ -73,7 +73,7 @@ class ScoreStage:
 
     async def run(self) -> None:
         """Reads, classifies, sends and settles batches until the worker stops."""
-        ctx, ahead = self.ctx, self.ctx.settings.classify_ahead
+        ctx, ahead = self.ctx, self.ctx.settings.classifier.batches_ahead
         held: deque[Batch] = deque()  # classifying, oldest first
         sent: deque[Batch] = deque()  # sent, waiting for the broker's acks
         reading: asyncio.Future | None = None
@@ -118,7 +118,7 @@ class ScoreStage:
             if ev.value is None:  # a tombstone deletes a key; it holds no record to score
                 ctx.metrics.record_skipped("tombstone")
                 continue
-            kind = "post" if msg.topic == ctx.settings.topic_posts else "lm"
+            kind = "post" if msg.topic == ctx.settings.kafka.topic_posts else "lm"
             source = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
             parsed = ctx.core.scorer.parse(ev.value, kind, source)
             if isinstance(parsed, DeadLetter):

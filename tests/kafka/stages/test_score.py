@@ -29,7 +29,7 @@ def observations(io) -> list:
 
 
 def test_a_batch_is_scored_dead_lettered_skipped_and_acked_once_delivered(settings, classifier):
-    settings = settings.model_copy(update={"event_to_ms": 1709294496000})  # the fifth demo post is past it
+    settings = settings.changed(worker__backfill_to_ms=1709294496000)  # the fifth demo post is past it
     ctx, io, _, _ = memory_context(settings, classifier)
     stage = ScoreStage(ctx, reader=None)  # type: ignore[arg-type]
     posts = demo_lines(POSTS, 6)

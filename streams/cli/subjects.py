@@ -1,4 +1,5 @@
-"""``affectwatch topics discover``: a topics-file draft from a posts file."""
+"""``affectwatch subjects discover``: a draft subjects file from a posts file
+(``affectwatch topics discover``, its name of earlier releases, still works and says so)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from streams.cli.shell import _settings, console, err, topics_app
+from streams.cli.shell import _settings, console, err, subjects_app, topics_app
 from streams.core.pipeline import topic_min_similarity
 
 
-@topics_app.command()
+@subjects_app.command()
 def discover(
     posts: Path = typer.Argument(..., help="posts (JSONL or CSV, the run's record format)"),
     out: Path | None = typer.Option(None, "--out", "-o", help="write the draft YAML here (default: print it)"),
@@ -25,7 +26,7 @@ def discover(
     examples: int = typer.Option(3, min=1, max=10, help="example sentences per topic"),
     seed: int = typer.Option(13, help="sampling and k-means seed"),
 ) -> None:
-    """Cluster the posts' embeddings and write a draft topics file (keywords and
+    """Cluster the posts' embeddings and write a draft subjects file (keywords and
     examples per cluster, named by its most distinctive words) to edit and use."""
     from models.classifier import Classifier
     from streams.core.inputs import read_records
@@ -35,7 +36,7 @@ def discover(
     from streams.core.topics import Topics
     from streams.wiring import build_core, classifier_kwargs
 
-    settings = _settings()
+    settings = _settings(("classifier", "subjects"))
     if not posts.is_file():
         err.print(f"no such file: {posts}")
         raise typer.Exit(2)
@@ -60,10 +61,10 @@ def discover(
     except ValueError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
-    found_topics = found.topics[: settings.max_topics]
+    found_topics = found.topics[: settings.limits.max_subjects]
     if len(found_topics) < len(found.topics):
-        err.print(f"[yellow]{len(found.topics)} clusters; the draft keeps the largest {settings.max_topics} "
-                  "(AFFECTWATCH_MAX_TOPICS)[/yellow]")
+        err.print(f"[yellow]{len(found.topics)} clusters; the draft keeps the largest {settings.limits.max_subjects} "
+                  "(AFFECTWATCH_LIMITS_MAX_SUBJECTS)[/yellow]")
         found = dataclasses.replace(found, topics=found_topics)
     draft = to_yaml(found, posts.name, len(texts))
     table = Table(title=f"{len(found.topics)} topics from {len(texts)} posts (k = {found.k}"
@@ -78,6 +79,22 @@ def discover(
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(draft, encoding="utf-8")
-    Topics.load(out, topic_min_similarity(settings), settings.max_topics)  # the draft loads as a topics file
+    Topics.load(out, topic_min_similarity(settings), settings.limits.max_subjects)  # the draft loads as a topics file
     console.print(table)
-    console.print(f"draft written to {out}: edit it, then set AFFECTWATCH_TOPICS_FILE={out}")
+    console.print(f"draft written to {out}: edit it, then set AFFECTWATCH_SUBJECTS_FILE={out}")
+
+
+@topics_app.command("discover", help="Earlier name of `affectwatch subjects discover` (still works).")
+def discover_by_its_earlier_name(
+    posts: Path = typer.Argument(..., help="posts (JSONL or CSV, the run's record format)"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="write the draft YAML here (default: print it)"),
+    k: int | None = typer.Option(None, "--k", min=2, max=100),
+    max_k: int = typer.Option(12, "--max-k", min=2, max=100),
+    sample: int = typer.Option(5000, min=20),
+    min_size: int = typer.Option(5, "--min-size", min=2),
+    keywords: int = typer.Option(8, min=1, max=30),
+    examples: int = typer.Option(3, min=1, max=10),
+    seed: int = typer.Option(13),
+) -> None:
+    err.print("[yellow]`affectwatch topics discover` is now `affectwatch subjects discover`; running it[/yellow]")
+    discover(posts, out, k, max_k, sample, min_size, keywords, examples, seed)
