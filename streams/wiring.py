@@ -40,6 +40,7 @@ def build_core(
     classifier: Classifier | None = None,
     authors: MutableMapping[str, dict] | None = None,
     windows: MutableMapping[str, dict] | None = None,
+    metrics: Metrics | None = None,
 ) -> Core:
     settings.require("subjects", "dike", "groups")
     clf = classifier or make_classifier(settings)
@@ -49,4 +50,4 @@ def build_core(
         spectra, guardrails,
     )
     aggregator = Aggregator(settings, windows if windows is not None else {}, spectra)
-    return Core(settings, clf, scorer, aggregator, Metrics(settings.outputs.run_label))
+    return Core(settings, clf, scorer, aggregator, metrics or Metrics(settings.outputs.run_label))

@@ -50,10 +50,13 @@ def leftovers(mark: str) -> dict[int, str]:
             env = (entry / "environ").read_bytes()
             if f"{MARK}={mark}".encode() not in env.split(b"\0"):
                 continue
-            stat = (entry / "stat").read_text()
-            if stat.rsplit(")", 1)[1].split()[0] == "Z":  # a zombie holds nothing
+            state, ppid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            if state == "Z":  # a zombie holds nothing
                 continue
-            out[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if int(ppid) == me and "multiprocessing.resource_tracker" in cmd:
+                continue  # pytest's own: it ends when pytest does (its pipe closes)
+            out[int(entry.name)] = cmd
         except OSError:  # gone meanwhile, or not ours to read
             continue
     return out

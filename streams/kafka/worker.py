@@ -51,10 +51,12 @@ from streams.kafka.security import client_kwargs, faust_credentials
 from streams.kafka.stages.aggregate import AggregateStage
 from streams.kafka.stages.context import DEAD_LETTERS, SCORES, SNAPSHOTS, VIOLATIONS, FaustIO, WorkerContext
 from streams.kafka.stages.figures import Compute, FiguresPublisher
+from streams.kafka.stages.liveness import watch
 from streams.kafka.stages.score import ScoreStage
 from streams.kafka.stages.web import METRICS_CONTENT_TYPE, Pages
 from streams.kafka.tables import TableMapping, delivered_table
 from streams.kafka.writeback import WriteBack
+from streams.observe.metrics import Metrics
 from streams.settings import Settings
 from streams.wiring import build_core, classifier_kwargs
 
@@ -111,10 +113,14 @@ def figures_computer(ctx: WorkerContext) -> Compute:
 
 def create_app(settings: Settings, classifier: Classifier | None = None) -> faust.App:
     app = faust_app(settings)
+    metrics = Metrics(settings.outputs.run_label)
     if classifier is None and settings.worker.classifier_processes:
-        classifier = ClassifierProcess(settings.worker.classifier_processes, nice=settings.worker.classifier_nice,
-                                       **classifier_kwargs(settings))
-    core = build_core(settings, classifier)
+        classifier = ClassifierProcess(
+            settings.worker.classifier_processes, nice=settings.worker.classifier_nice,
+            timeout=settings.classifier.timeout_seconds,
+            on_restart=lambda reason: metrics.classifier_restarts.labels(metrics.run).inc(),
+            **classifier_kwargs(settings))
+    core = build_core(settings, classifier, metrics=metrics)
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     inputs = app.topic(settings.kafka.topic_posts, settings.kafka.topic_responses, key_type=bytes, value_type=bytes,
                        **raw)
@@ -175,6 +181,14 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     async def figures_every_interval() -> None:
         await figures.every_interval()
 
+    def report_stalls(stalled: dict[str, float]) -> None:
+        for stage, seconds in stalled.items():
+            metrics.stage_stalled.labels(metrics.run, stage).set(round(seconds, 1))
+
+    @app.task
+    async def watchdog() -> None:
+        await watch(ctx.liveness, lambda: bool(app.rebalancing), report_stalls, lambda: bool(app.should_stop))
+
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
         body = await pages.metrics(request.query.getall("name[]", []))
@@ -183,6 +197,11 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     @app.page("/ready")
     async def ready(web: Any, request: Any) -> Any:
         body, status = pages.ready()
+        return web.json(body, status=status)
+
+    @app.page("/live")
+    async def live(web: Any, request: Any) -> Any:
+        body, status = pages.live()
         return web.json(body, status=status)
 
     app.affectwatch_core = core  # for tests and the CLI

@@ -235,6 +235,14 @@ class Metrics:
             ["run"],
             registry=r,
         )
+        self.classifier_restarts = Counter(
+            "affectwatch_classifier_restarts", "Times a worker replaced its classifier processes (one died or hung)",
+            ["run"], registry=r)
+        self.classifier_restarts.labels(run)
+        self.stage_stalled = Gauge(
+            "affectwatch_stage_stalled_seconds",
+            "Seconds a worker's stage (score, aggregate, rebalance) has had work waiting without progress; 0: fine",
+            ["run", "stage"], registry=r)
         self.lag = Gauge(
             "affectwatch_consumer_lag_records",
             "Records behind the end of an input topic",

@@ -45,6 +45,10 @@ class ClassifierSettings(Group):
         "one at a time; the embedded runner keeps at least one ahead)"
     )
     max_tokens: int = Field(256, ge=8, le=512, description="word pieces kept per text (head + tail truncation)")
+    timeout_seconds: float = Field(
+        60.0, gt=0, le=3600, description="a Kafka worker's classifier process that answers nothing for this long "
+        "is replaced and its batches classified again (a frozen process); one that dies is replaced at once"
+    )
 
 
 class LimitsSettings(Group):
@@ -300,6 +304,14 @@ class WorkerSettings(Group):
     )
     http_host: str = Field("127.0.0.1", description="address of the worker's /ready and /metrics")
     http_port: int = Field(6066, ge=1, le=65535, description="port of the worker's /ready and /metrics")
+    stall_seconds: float = Field(
+        120.0, gt=0, description="a stage with work waiting and no progress for this long is stalled: /live and "
+        "/ready answer 503 and affectwatch_stage_stalled_seconds says which"
+    )
+    stall_exit_seconds: float = Field(
+        300.0, ge=0, description="a stage stalled this long makes the worker exit non-zero, for its supervisor to "
+        "restart it onto its committed offsets; 0 never exits"
+    )
     recovery_delay_seconds: float = Field(3.0, ge=0, description="pause before table recovery after a rebalance")
     backfill_from_ms: int | None = Field(None, description="a backfill run counts only records from this event time")
     backfill_to_ms: int | None = Field(None, description="... and before this one (epoch ms)")

@@ -52,6 +52,7 @@ class AggregateStage:
         ranges = self.gaps.take_ranges()
         if not events:
             io.ack(ranges, generation)  # offsets without records, if any
+            self.ctx.liveness.moved("aggregate")
             return
         await io.wait_restored()  # never update windows read from a half-restored table
         if io.generation != self.indexed_in:
@@ -64,6 +65,7 @@ class AggregateStage:
         await asyncio.gather(*pending)
         await io.delivered("windows")
         io.ack(ranges, generation)
+        self.ctx.liveness.moved("aggregate")
 
     async def count(self, events: list[Any]) -> list[Any]:
         """Counts every observation of the envelopes in the windows (cached:

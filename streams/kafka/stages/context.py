@@ -19,6 +19,7 @@ from streams.core.records import DeadLetter
 from streams.kafka import faust_patches
 from streams.kafka.commits import Ranges, ack_ranges
 from streams.kafka.restore import restore_pending, state_settled, wait_restored
+from streams.kafka.stages.liveness import Liveness
 from streams.kafka.writeback import WriteBack
 from streams.observe.metrics import Metrics
 from streams.settings import Settings
@@ -157,8 +158,11 @@ class WorkerContext:
     worker_id: str
     figures_at: float = 0.0  # wall time of the last published figures (``/ready`` shows it)
     input_topics: frozenset[str] = field(init=False)
+    liveness: Liveness = field(init=False)  # which stage has work waiting and makes no progress
 
     def __post_init__(self) -> None:
+        w = self.settings.worker
+        self.liveness = Liveness(w.stall_seconds, w.stall_exit_seconds)
         self.input_topics = frozenset({self.settings.kafka.topic_posts, self.settings.kafka.topic_responses})
 
     @property

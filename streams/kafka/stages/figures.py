@@ -50,8 +50,9 @@ class FiguresPublisher:
         """Records between each owned partition's end and our position (the
         inputs': the direct reader's)."""
         m = self.ctx.metrics
-        lags = {**self.input_lag(), **await self.ctx.io.lag({self.ctx.settings.kafka.topic_scores})}
-        for tp, n in lags.items():
+        scores = await self.ctx.io.lag({self.ctx.settings.kafka.topic_scores})
+        self.ctx.liveness.waiting("aggregate", any(scores.values()))
+        for tp, n in {**self.input_lag(), **scores}.items():
             m.lag.labels(m.run, tp.topic, str(tp.partition)).set(n)
 
     async def publish(self) -> None:

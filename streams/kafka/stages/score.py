@@ -23,6 +23,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from models.classifier_process import ClassifierUnavailable
 from streams.core.pairing import Pairing, add_scored
 from streams.core.records import DeadLetter, Parsed, internal_error
 from streams.core.scoring import Scored
@@ -95,6 +96,10 @@ class ScoreStage:
                     sent.append(batch)
                 while sent and (len(sent) > ahead or idle or sent[0].delivered):
                     await self.settle(sent.popleft())
+                    ctx.liveness.moved("score")
+                if idle and not (held or sent):
+                    ctx.liveness.moved("score")  # nothing to read and nothing held: idle, not stalled
+                ctx.liveness.waiting("score", bool(held or sent))
         finally:
             if reading is not None:  # a batch read but not started is not acked either: read again
                 reading.cancel()
@@ -138,11 +143,15 @@ class ScoreStage:
         ctx = self.ctx
         try:
             outputs, seconds = await batch.classified  # type: ignore[misc]
+        except ClassifierUnavailable:
+            raise  # infrastructure, not data: the worker exits and is restarted on its committed offsets
         except Exception:  # one text broke the batch: classify one by one, dead-letter the culprits
             work = []
             for ev, parsed in batch.records:
                 try:
                     work.append((ev, parsed, ctx.core.scorer.classify([parsed]), 0))
+                except ClassifierUnavailable:
+                    raise
                 except Exception as exc:
                     batch.pending.append(await ctx.reject(internal_error(parsed, exc)))
             return work

@@ -29,6 +29,14 @@ class Pages:
         return await asyncio.get_running_loop().run_in_executor(None, generate_latest, registry)
 
     def ready(self) -> tuple[dict[str, Any], int]:
-        """Whether table state is whole (no rebalance, no restore), and when figures were last published."""
-        ok = self.ctx.io.settled()
-        return {"ready": ok, **self.ctx.io.state(), "figures_at": self.ctx.figures_at}, 200 if ok else 503
+        """Whether table state is whole (no rebalance, no restore) and no stage is stalled, and when
+        figures were last published: a load balancer or an operator's first look."""
+        stalled = self.ctx.liveness.stalled()
+        ok = self.ctx.io.settled() and not stalled
+        body = {"ready": ok, **self.ctx.io.state(), "stalled": stalled, "figures_at": self.ctx.figures_at}
+        return body, 200 if ok else 503
+
+    def live(self) -> tuple[dict[str, Any], int]:
+        """Whether every stage with work waiting makes progress (a liveness probe: 503 means restart me)."""
+        stalled = self.ctx.liveness.stalled()
+        return {"live": not stalled, "stalled": stalled}, 503 if stalled else 200
