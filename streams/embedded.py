@@ -21,7 +21,7 @@ from streams.core.pairing import Pairing, add_scored
 from streams.core.pipeline import Aggregator, Scorer
 from streams.core.records import DeadLetter, Parsed, internal_error
 from streams.core.scoring import Scored
-from streams.core.topics import ALL
+from streams.core.subjects import ALL
 from streams.observe.metrics import Metrics
 from streams.safe_files import open_output, output_dir, write_text
 

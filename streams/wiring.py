@@ -7,7 +7,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 
 from models.classifier import Classifier
-from streams.core.pipeline import Aggregator, Scorer, load_dike, load_domains, load_topics
+from streams.core.pipeline import Aggregator, Scorer, load_dike, load_domains, load_subjects
 from streams.observe.metrics import Metrics
 from streams.settings import Settings
 
@@ -46,7 +46,7 @@ def build_core(
     clf = classifier or make_classifier(settings)
     spectra, guardrails = load_dike(settings)
     scorer = Scorer(
-        settings, clf, load_topics(settings, clf), load_domains(settings), authors if authors is not None else {},
+        settings, clf, load_subjects(settings, clf), load_domains(settings), authors if authors is not None else {},
         spectra, guardrails,
     )
     aggregator = Aggregator(settings, windows if windows is not None else {}, spectra)

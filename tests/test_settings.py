@@ -103,12 +103,12 @@ def test_a_classifier_release_folder_is_checked_and_gives_its_topic_threshold(tm
     import json
     import shutil
 
-    from streams.core.pipeline import topic_min_similarity
+    from streams.core.pipeline import subject_min_similarity
     from streams.settings import ARTIFACTS
 
     with pytest.raises(SettingsError, match=r"has no meta\.json"):
         Settings(classifier__artifacts=tmp_path).require("classifier")
-    assert topic_min_similarity(Settings()) == json.loads((ARTIFACTS / "meta.json").read_text()).get(
+    assert subject_min_similarity(Settings()) == json.loads((ARTIFACTS / "meta.json").read_text()).get(
         "topic_min_similarity", 0.9)
     release = tmp_path / "release"
     release.mkdir()
@@ -119,8 +119,8 @@ def test_a_classifier_release_folder_is_checked_and_gives_its_topic_threshold(tm
     (release / "affect-int8.onnx").symlink_to(ARTIFACTS / "affect-int8.onnx")
     meta = json.loads((release / "meta.json").read_text())
     (release / "meta.json").write_text(json.dumps({**meta, "topic_min_similarity": 0.42}))
-    assert topic_min_similarity(Settings(classifier__artifacts=release)) == 0.42
-    assert topic_min_similarity(Settings(classifier__artifacts=release, subjects__min_similarity=0.7)) == 0.7
+    assert subject_min_similarity(Settings(classifier__artifacts=release)) == 0.42
+    assert subject_min_similarity(Settings(classifier__artifacts=release, subjects__min_similarity=0.7)) == 0.7
 
 
 def test_the_readme_gives_every_scalar_setting_its_real_default():

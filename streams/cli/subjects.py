@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from streams.cli.shell import _settings, console, err, subjects_app, topics_app
-from streams.core.pipeline import topic_min_similarity
+from streams.core.pipeline import subject_min_similarity
 
 
 @subjects_app.command()
@@ -31,9 +31,9 @@ def discover(
     from models.classifier import Classifier
     from streams.core.inputs import read_records
     from streams.core.records import DeadLetter
-    from streams.core.topic_discovery import discover as run_discovery
-    from streams.core.topic_discovery import to_yaml
-    from streams.core.topics import Topics
+    from streams.core.subject_discovery import discover as run_discovery
+    from streams.core.subject_discovery import to_yaml
+    from streams.core.subjects import Subjects
     from streams.wiring import build_core, classifier_kwargs
 
     settings = _settings(("classifier", "subjects"))
@@ -67,7 +67,7 @@ def discover(
                   "(AFFECTWATCH_LIMITS_MAX_SUBJECTS)[/yellow]")
         found = dataclasses.replace(found, topics=found_topics)
     draft = to_yaml(found, posts.name, len(texts))
-    table = Table(title=f"{len(found.topics)} topics from {len(texts)} posts (k = {found.k}"
+    table = Table(title=f"{len(found.topics)} subjects from {len(texts)} posts (k = {found.k}"
                   + (f", silhouette {found.silhouette:.3f})" if found.silhouette is not None else ")"))
     for col in ("name", "texts", "cohesion", "keywords"):
         table.add_column(col)
@@ -79,7 +79,7 @@ def discover(
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(draft, encoding="utf-8")
-    Topics.load(out, topic_min_similarity(settings), settings.limits.max_subjects)  # the draft loads as a topics file
+    Subjects.load(out, subject_min_similarity(settings), settings.limits.max_subjects)  # the draft loads
     console.print(table)
     console.print(f"draft written to {out}: edit it, then set AFFECTWATCH_SUBJECTS_FILE={out}")
 

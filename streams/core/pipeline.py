@@ -16,7 +16,7 @@ from streams.core.figures import FigureConfig, FigureMaker, Figures
 from streams.core.groups import UNASSIGNED, AuthorScore, DomainTable, group_of
 from streams.core.records import DeadLetter, Kind, Limits, LMResponse, Parsed, Post, parse
 from streams.core.scoring import Scored, predicted_many, series_of
-from streams.core.topics import ALL, Topics
+from streams.core.subjects import ALL, Subjects
 from streams.core.windows import Observation, WindowConfig, Windows
 from streams.dike.guardrails import Guardrail, load_guardrails, violation_record
 from streams.dike.spectra import Spectra
@@ -37,7 +37,7 @@ def source_origin(source: dict[str, Any]) -> tuple[str, int] | None:
     return None
 
 
-def topic_min_similarity(settings: Settings) -> float:
+def subject_min_similarity(settings: Settings) -> float:
     """The setting, else the classifier release's own threshold (its meta.json), else 0.9."""
     if settings.subjects.min_similarity is not None:
         return settings.subjects.min_similarity
@@ -45,8 +45,8 @@ def topic_min_similarity(settings: Settings) -> float:
     return float(meta.get("topic_min_similarity", 0.9))
 
 
-def load_topics(settings: Settings, classifier: Any | None) -> Topics:
-    topics = Topics.load(settings.subjects.file, topic_min_similarity(settings), settings.limits.max_subjects)
+def load_subjects(settings: Settings, classifier: Any | None) -> Subjects:
+    topics = Subjects.load(settings.subjects.file, subject_min_similarity(settings), settings.limits.max_subjects)
     if classifier is not None:
         topics.fit_centroids(lambda texts: classifier.predict(texts)[2])
     return topics
@@ -73,7 +73,7 @@ def load_domains(settings: Settings) -> DomainTable | None:
 class Scorer:
     settings: Settings
     classifier: ClassifierLike
-    topics: Topics
+    subjects: Subjects
     domains: DomainTable | None
     authors: MutableMapping[str, dict]  # author_id -> {"total": float, "n": int}
     spectra: Spectra | None = None
@@ -155,7 +155,7 @@ class Scorer:
         emo, mor, emb, lengths, truncated = outputs
         rec = parsed.record
         group, why = self._group(rec, parsed.source) if isinstance(rec, Post) else ("", None)
-        topic, how = self.topics.assign(rec.topic, rec.text, emb[i])
+        topic, how = self.subjects.assign(rec.topic, rec.text, emb[i])
         spectra, behavior, emotions, morals = self._per_batch(outputs)
         return Scored(
             parsed=parsed,

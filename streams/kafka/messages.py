@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 from faust.utils import json as faust_json
 
-from streams.core.topics import ALL
+from streams.core.subjects import ALL
 from streams.core.windows import Observation, Series
 
 ENVELOPE_VERSION = 1

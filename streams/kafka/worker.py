@@ -30,6 +30,7 @@ import gc
 import logging
 import os
 import shutil
+import signal
 import socket
 from collections import ChainMap
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +62,7 @@ from streams.settings import Settings
 from streams.wiring import build_core, classifier_kwargs
 
 log = logging.getLogger(__name__)
+LEASE_TICK_SECONDS = 0.25
 
 
 def faust_app(settings: Settings) -> faust.App:
@@ -189,6 +191,12 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     async def watchdog() -> None:
         await watch(ctx.liveness, lambda: bool(app.rebalancing), report_stalls, lambda: bool(app.should_stop))
 
+    @app.task
+    async def hold_lease() -> None:
+        while not app.should_stop:
+            ctx.lease.tick()
+            await asyncio.sleep(LEASE_TICK_SECONDS)
+
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
         body = await pages.metrics(request.query.getall("name[]", []))
@@ -205,6 +213,7 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
         return web.json(body, status=status)
 
     app.affectwatch_core = core  # for tests and the CLI
+    app.affectwatch_context = ctx
     return app
 
 
@@ -244,6 +253,9 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     create_topics(settings)  # idempotent; a backfill run needs its own score and snapshot topics
     create_changelogs(settings)
     app = create_app(settings)
+    # A SIGCONT after a SIGSTOP past the session ends the worker before its loop writes anything.
+    lease = app.affectwatch_context.lease
+    signal.signal(signal.SIGCONT, lambda signum, frame: lease.check())
     # What is built by now (modules, the core's rules and lexicons, faust's app)
     # lives as long as the worker: out of the collector's full passes, which
     # walked it five times in a 4 s burst and took 0.2 s of the loop's 1.3 s.

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from streams.core.figures import Figures
-from streams.core.topics import ALL
+from streams.core.subjects import ALL
 from streams.safe_files import output_dir, write_bytes, write_text
 
 matplotlib.rcParams["text.parse_math"] = False  # model and group names are data, never TeX: "$" stays "$"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from streams.core.topics import ALL
+from streams.core.subjects import ALL
 from streams.kafka.messages import MAX_ENVELOPE_BYTES, encode_observation, envelopes, observations_of, score_records
 
 

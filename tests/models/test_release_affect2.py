@@ -48,7 +48,7 @@ def test_its_embedding_groups_by_subject_more_than_by_tone(clf: Classifier):
 def test_one_setting_selects_it_with_its_own_topic_threshold():
     meta = json.loads((RELEASE / "meta.json").read_text())
     core = build_core(Settings(classifier_artifacts=RELEASE, classifier_processes=0))
-    assert core.scorer.topics.min_similarity == meta["topic_min_similarity"] < 0.9
+    assert core.scorer.subjects.min_similarity == meta["topic_min_similarity"] < 0.9
     record = {"id": "r1", "model": "m", "steering": "default", "created_at": 1_700_000_000_000,
               "text": "Keep your body pure and holy; this filth is degrading to God"}
     parsed = core.scorer.parse(json.dumps(record).encode(), "lm", {"file": "t"})

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterable
 from typing import Any
 
 from streams.core.records import DeadLetter
-from streams.core.topics import ALL
+from streams.core.subjects import ALL
 from streams.kafka.batches import micro_batches
 from streams.kafka.gaps import GapFiller
 from streams.kafka.messages import decode_message, observations_of
@@ -61,9 +61,11 @@ class AggregateStage:
             self.ctx.windows.forget()
             self.indexed_in = io.generation
         pending = await self.count(events)
+        self.ctx.lease.check()  # a worker paused past its session writes nothing from before
         self.ctx.windows.flush(io.restore_current_event)  # each key to its own event's partition
         await asyncio.gather(*pending)
         await io.delivered("windows")
+        self.ctx.lease.check()
         io.ack(ranges, generation)
         self.ctx.liveness.moved("aggregate")
 

@@ -19,7 +19,7 @@ from streams.core.records import DeadLetter
 from streams.kafka import faust_patches
 from streams.kafka.commits import Ranges, ack_ranges
 from streams.kafka.restore import restore_pending, state_settled, wait_restored
-from streams.kafka.stages.liveness import Liveness
+from streams.kafka.stages.liveness import Lease, Liveness
 from streams.kafka.writeback import WriteBack
 from streams.observe.metrics import Metrics
 from streams.settings import Settings
@@ -159,10 +159,14 @@ class WorkerContext:
     figures_at: float = 0.0  # wall time of the last published figures (``/ready`` shows it)
     input_topics: frozenset[str] = field(init=False)
     liveness: Liveness = field(init=False)  # which stage has work waiting and makes no progress
+    lease: Lease = field(init=False)  # no state from before a pause longer than the group waits
 
     def __post_init__(self) -> None:
-        w = self.settings.worker
+        w, k = self.settings.worker, self.settings.kafka
         self.liveness = Liveness(w.stall_seconds, w.stall_exit_seconds)
+        # The group may evict a member that sent no heartbeat for the session timeout; its last one
+        # was up to a heartbeat interval before a pause began.
+        self.lease = Lease(max(k.heartbeat_seconds, k.session_timeout_seconds - 2 * k.heartbeat_seconds))
         self.input_topics = frozenset({self.settings.kafka.topic_posts, self.settings.kafka.topic_responses})
 
     @property

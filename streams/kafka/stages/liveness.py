@@ -97,3 +97,44 @@ async def watch(liveness: Liveness, rebalancing: Callable[[], bool], report: Cal
             logging.shutdown()
             os._exit(EXIT_STALLED)
         await asyncio.sleep(every)
+
+
+class Lease:
+    """A worker acts on its partitions' state only while it has not been paused for longer than the
+    group would wait for it.
+
+    A process frozen past its session timeout (SIGSTOP, a VM paused for live migration, a cgroup
+    frozen, a long stall) has lost its partitions to another worker by the time it runs again, but
+    its batches, caches and buffered writes are from before: written now, they would overwrite the
+    other worker's newer state, and the records it counted meanwhile would be lost. The monotonic
+    clock runs on while a process is frozen, so the gap since the last tick shows the pause: the
+    first tick, stage write or SIGCONT that sees a gap longer than ``limit`` ends the worker at once,
+    before any of that state is written, and its supervisor restarts it onto its committed offsets,
+    with its tables rebuilt from the changelogs (an unclean stop), as after kill -9."""
+
+    def __init__(self, limit: float, clock: Callable[[], float] = time.monotonic,
+                 end: Callable[[float], None] | None = None) -> None:
+        self.limit, self.clock = limit, clock
+        self.end = end or _exit_paused
+        self.ticked: float | None = None  # held from the first tick on (start-up is no pause)
+
+    def tick(self) -> None:
+        self.check()
+        self.ticked = self.clock()
+
+    def check(self) -> None:
+        """Ends the worker when it was paused past ``limit`` since the last tick."""
+        if self.ticked is not None and (gap := self.clock() - self.ticked) > self.limit:
+            self.end(gap)
+
+
+def _exit_paused(gap: float) -> None:
+    import logging
+    import os
+
+    logging.getLogger(__name__).critical(
+        "this worker was paused for %.0f s, longer than its group waits for it: its partitions are another "
+        "worker's now; exiting (%d) before acting on state from before the pause, for its supervisor to "
+        "restart it onto its committed offsets", gap, EXIT_STALLED)
+    logging.shutdown()
+    os._exit(EXIT_STALLED)

@@ -190,6 +190,7 @@ class ScoreStage:
                 ctx.metrics.judged(scored)
                 for key, value in violations:
                     batch.pending.append(await ctx.io.send(VIOLATIONS, key, value))
+        ctx.lease.check()  # nothing from before a long pause is written
         ctx.authors.flush(ctx.io.restore_current_event)  # each author to its own event's partition
         # One message per topic key per micro-batch instead of two per record.
         for key, payload in envelopes(entries):
@@ -203,6 +204,7 @@ class ScoreStage:
         try:
             await asyncio.gather(*batch.pending)
             await ctx.io.delivered("authors")
+            ctx.lease.check()
             ctx.io.ack(batch.ranges, batch.generation)
         finally:
             batch.release()

@@ -64,3 +64,22 @@ def test_the_watch_reports_a_rebalance_that_never_ends():
     asyncio.run(go())
     assert reports[0]["rebalance"] == 0 and reports[-1]["rebalance"] == pytest.approx(9)
     assert set(live.stalled()) == {"rebalance"}
+
+
+def test_a_pause_past_the_lease_ends_the_worker_before_it_writes():
+    from streams.kafka.stages.liveness import Lease
+
+    clock, ended = Clock(), []
+    lease = Lease(limit=4, clock=clock, end=ended.append)
+    clock.now += 100
+    lease.check()  # start-up (no tick yet) is no pause
+    lease.tick()
+    for _ in range(20):  # ticking every 0.25 s: held
+        clock.now += 0.25
+        lease.tick()
+    clock.now += 3.9
+    lease.check()
+    assert ended == []
+    clock.now += 15  # frozen past the lease: the first check after it ends the worker
+    lease.check()
+    assert ended == [pytest.approx(18.9)]

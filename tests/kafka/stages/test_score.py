@@ -7,7 +7,7 @@ import asyncio
 import json
 from collections import Counter
 
-from streams.core.topics import ALL
+from streams.core.subjects import ALL
 from streams.kafka.direct import Read
 from streams.kafka.messages import decode_message, observations_of
 from streams.kafka.stages.context import DEAD_LETTERS, SCORES

@@ -11,8 +11,8 @@ import yaml
 from typer.testing import CliRunner
 
 from streams.cli import app
-from streams.core.topic_discovery import discover, distinctive_terms, to_yaml
-from streams.core.topics import ALL, OTHER, Topics
+from streams.core.subject_discovery import discover, distinctive_terms, to_yaml
+from streams.core.subjects import ALL, OTHER, Subjects
 
 SUBJECTS = {
     "fishing": ["trout", "rod", "lake", "bait", "river", "salmon", "angler", "hook", "boat", "reel"],
@@ -60,7 +60,7 @@ def test_the_draft_is_a_loadable_topics_file_and_is_seed_stable(tmp_path: Path):
     assert a == b
     path = tmp_path / "draft.yaml"
     path.write_text(a)
-    loaded = Topics.load(path)
+    loaded = Subjects.load(path)
     assert 1 <= len(loaded.topics) <= 4 and all(t.examples for t in loaded.topics)
     assert a.startswith("# Draft subjects from `affectwatch subjects discover posts.jsonl`")
 

@@ -1,4 +1,4 @@
-"""Topic assignment: explicit topic, then keyword/hashtag rules, then the
+"""Subject assignment: explicit topic, then keyword/hashtag rules, then the
 nearest centroid of the classifier's pooled embedding, else ``other``.
 
 Only topics named in the topics file (plus ``other``) ever become metric
@@ -24,7 +24,7 @@ ALL = "all"  # the aggregate over every topic, always reported
 
 
 @dataclass(frozen=True)
-class Topic:
+class Subject:
     name: str
     keywords: tuple[str, ...] = ()
     hashtags: tuple[str, ...] = ()
@@ -32,8 +32,8 @@ class Topic:
 
 
 @dataclass
-class Topics:
-    topics: list[Topic]
+class Subjects:
+    topics: list[Subject]
     min_similarity: float = 0.35
     centroids: np.ndarray | None = None  # (n_topics, dim), unit rows; None: rules only
     _patterns: list[re.Pattern[str] | None] = field(init=False, repr=False)
@@ -67,7 +67,7 @@ class Topics:
             self._owners.make_automaton()
 
     @staticmethod
-    def _compile(t: Topic) -> re.Pattern[str] | None:
+    def _compile(t: Subject) -> re.Pattern[str] | None:
         words = [re.escape(k.lower()) for k in t.keywords]
         tags = [re.escape("#" + h.lower().lstrip("#")) for h in t.hashtags]
         if not words and not tags:
@@ -76,13 +76,13 @@ class Topics:
         return re.compile("|".join(alts), re.IGNORECASE)
 
     @classmethod
-    def load(cls, path: Path, min_similarity: float = 0.35, max_topics: int = 20) -> Topics:
+    def load(cls, path: Path, min_similarity: float = 0.35, max_topics: int = 20) -> Subjects:
         data = yaml.safe_load(Path(path).read_text()) or {}
         items = data.get("topics", []) if isinstance(data, dict) else []
         if len(items) > max_topics:
             raise ValueError(f"{path}: {len(items)} topics, more than max_topics={max_topics}")
         topics = [
-            Topic(
+            Subject(
                 name=str(item["name"]),
                 keywords=tuple(map(str, item.get("keywords", []))),
                 hashtags=tuple(map(str, item.get("hashtags", []))),

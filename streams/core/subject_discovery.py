@@ -21,7 +21,7 @@ from sklearn.cluster import KMeans
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 from sklearn.metrics import silhouette_score
 
-from streams.core.topics import ALL, OTHER
+from streams.core.subjects import ALL, OTHER
 
 # Words of the medium, not of a subject.
 _NOISE = frozenset({"http", "https", "www", "com", "amp", "rt", "just", "like", "people", "think", "know", "really",

@@ -1,4 +1,4 @@
-"""Topic assignment: explicit, rules, centroid, other."""
+"""Subject assignment: explicit, rules, centroid, other."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.core.topics import OTHER, Topic, Topics
+from streams.core.subjects import OTHER, Subject, Subjects
 from streams.settings import BUNDLED
 
 
-def topics() -> Topics:
-    return Topics(
+def topics() -> Subjects:
+    return Subjects(
         [
-            Topic("guns", keywords=("gun", "second amendment"), hashtags=("2a",)),
-            Topic("climate", keywords=("climate",), examples=("warming",)),
+            Subject("guns", keywords=("gun", "second amendment"), hashtags=("2a",)),
+            Subject("climate", keywords=("climate",), examples=("warming",)),
         ]
     )
 
@@ -44,14 +44,14 @@ def test_centroid_assignment_with_threshold():
 
 
 def test_bundled_topics_file_loads_and_bounds_cardinality(tmp_path: Path):
-    t = Topics.load(BUNDLED / "topics.yaml")
+    t = Subjects.load(BUNDLED / "topics.yaml")
     assert "immigration" in t.names and len(t.names) <= 20
     with pytest.raises(ValueError, match="max_topics"):
-        Topics.load(BUNDLED / "topics.yaml", max_topics=2)
+        Subjects.load(BUNDLED / "topics.yaml", max_topics=2)
     bad = tmp_path / "t.yaml"
     bad.write_text("topics:\n  - name: other\n")
     with pytest.raises(ValueError, match="unique"):
-        Topics.load(bad)
+        Subjects.load(bad)
 
 
 WORDS = ["gun", "guns", "Second Amendment", "#2A", "#2a", "climate", "Climate", "shotgun", "begun", "a", "the",
@@ -62,21 +62,21 @@ WORDS = ["gun", "guns", "Second Amendment", "#2A", "#2a", "climate", "Climate", 
 SEPS = [" ", "", ", ", "#", "\n"]
 
 
-def overlapping() -> Topics:
+def overlapping() -> Subjects:
     """Keywords shared between topics, prefixes of each other, inside each
     other and equal to a hashtag: every way one substring has several owners."""
-    return Topics(
+    return Subjects(
         [
-            Topic("hashes", keywords=("#2a",)),  # owns "#2a" with guns, matches it only after no word or "#"
-            Topic("economy", keywords=("tax", "taxes", "gun"), hashtags=("tax",)),
-            Topic("climate", keywords=("carbon tax", "climate", "tax"), hashtags=("climate",)),
-            Topic("lgbtq", keywords=("trans", "transgender"), hashtags=("trans",)),
-            Topic("guns", keywords=("gun", "second amendment", "amendment"), hashtags=("2a",)),
+            Subject("hashes", keywords=("#2a",)),  # owns "#2a" with guns, matches it only after no word or "#"
+            Subject("economy", keywords=("tax", "taxes", "gun"), hashtags=("tax",)),
+            Subject("climate", keywords=("carbon tax", "climate", "tax"), hashtags=("climate",)),
+            Subject("lgbtq", keywords=("trans", "transgender"), hashtags=("trans",)),
+            Subject("guns", keywords=("gun", "second amendment", "amendment"), hashtags=("2a",)),
         ]
     )
 
 
-def by_counting(t: Topics, text: str) -> str | None:
+def by_counting(t: Subjects, text: str) -> str | None:
     """The rule as specified: every topic's matches counted, the most wins."""
     best, hits = None, 0
     for topic, pattern in zip(t.topics, t._patterns, strict=True):
@@ -102,7 +102,7 @@ def test_the_one_scan_gate_never_changes_a_rule_decision(words, seps, make):
 def test_the_bundled_rules_decide_every_demo_text_as_counting_would():
     import json
 
-    t = Topics.load(BUNDLED / "topics.yaml")
+    t = Subjects.load(BUNDLED / "topics.yaml")
     texts = [json.loads(line)["text"] for name in ("posts.jsonl", "responses.jsonl")
              for line in (BUNDLED / "demo" / name).read_text().splitlines()]
     decided = [t.by_rules(x) for x in texts]
@@ -113,16 +113,16 @@ def test_the_bundled_rules_decide_every_demo_text_as_counting_would():
 def test_an_empty_or_non_ascii_keyword_is_counted_without_the_automaton():
     """The automaton cannot find an empty keyword (which matches everywhere) and
     the fold is exact only for ASCII: such topic files take the regex path."""
-    empty = Topics([Topic("any", keywords=("",)), Topic("guns", keywords=("gun",))])
+    empty = Subjects([Subject("any", keywords=("",)), Subject("guns", keywords=("gun",))])
     assert empty._owners is None and empty.by_rules("gun") == by_counting(empty, "gun") == "guns"
-    accented = Topics([Topic("cafe", keywords=("café",))])
+    accented = Subjects([Subject("cafe", keywords=("café",))])
     assert accented._owners is None and accented.by_rules("Un CAFÉ noir") == "cafe"
 
 
 def test_the_case_folds_of_the_fast_path_are_all_that_unicode_regex_folding_adds():
     import re
 
-    from streams.core.topics import _FOLDS
+    from streams.core.subjects import _FOLDS
 
     chars = "".join(chr(c) for c in range(0x80, 0x110000) if not 0xD800 <= c <= 0xDFFF)
     found = {}
