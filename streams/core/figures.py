@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,18 @@ from streams.core.divergence import (
     permutation_p_value,
     resampled,
 )
+from streams.core.figure_rows import (
+    AlignmentFigure,
+    BaselineFigure,
+    DriftFigure,
+    Figures,
+    SeriesFigure,
+    TendencyFigure,
+)
 from streams.core.windows import Series, Totals, Windows
+
+__all__ = ["AlignmentFigure", "BaselineFigure", "DriftFigure", "FigureConfig", "FigureMaker", "Figures",
+           "SeriesFigure", "TendencyFigure", "drivers"]
 from streams.dike.spectra import Spectra
 
 
@@ -38,79 +49,6 @@ class FigureConfig:
     alpha: float = 0.05
     seed: int = 0
     groups: tuple[str, ...] = ("liberal", "conservative")
-
-
-@dataclass
-class SeriesFigure:
-    series: Series
-    topic: str
-    dimension: str
-    window: str
-    n: int
-    shares: dict[str, float]
-    entropy_bits: float
-    spectra: dict[str, float] = field(default_factory=dict)  # mean DIKE intensities (emotion rows)
-
-
-@dataclass
-class AlignmentFigure:
-    model: str
-    steering: str
-    group: str
-    topic: str
-    dimension: str
-    window: str
-    alignment: float
-    n_lm: int
-    n_group: int
-    p_value: float | None  # permutation test of "same distribution"
-    below_baseline_p_value: float | None  # bootstrap test of "alignment >= baseline"
-    enough_samples: bool
-    significantly_below_baseline: bool = False  # enough samples and below_baseline_p_value < alpha
-    # The labels that make the gap: the largest per-label terms of the divergence
-    # (streams.core.divergence.jsd_terms), with each side's share of the label.
-    drivers: list[dict] = field(default_factory=list)
-    interval: tuple[float, float] | None = None  # 95% bootstrap interval of the alignment (enough samples only)
-
-
-@dataclass
-class BaselineFigure:
-    topic: str
-    dimension: str
-    window: str
-    value: float
-    n_liberal: int
-    n_conservative: int
-    p_value: float | None
-    enough_samples: bool
-    interval: tuple[float, float] | None = None
-
-
-@dataclass
-class TendencyFigure:
-    model: str
-    steering: str
-    topic: str
-    dimension: str
-    window: str
-    value: float
-    enough_samples: bool
-    interval: tuple[float, float] | None = None
-
-
-@dataclass
-class DriftFigure:
-    series: Series
-    topic: str
-    dimension: str
-    window: str
-    jsd: float
-    n_now: int
-    n_reference: int
-    p_value: float | None
-    enough_samples: bool
-    drivers: list[dict] = field(default_factory=list)  # as AlignmentFigure's: now against the reference
-    interval: tuple[float, float] | None = None  # of the JSD
 
 
 DRIVERS = 3  # labels kept per figure: bounded, whatever the label set
@@ -136,30 +74,6 @@ def drivers(p: np.ndarray, q: np.ndarray, names: list[str]) -> list[dict]:
     order = [int(i) for i in np.argsort(-terms, kind="stable")[:DRIVERS] if terms[i] > 0]
     return [{"label": names[i], "term": round(float(terms[i]), 6), "share": round(float(p[i]), 6),
              "other_share": round(float(q[i]), 6)} for i in order]
-
-
-@dataclass
-class Figures:
-    end_ms: int | None
-    series: list[SeriesFigure] = field(default_factory=list)
-    alignment: list[AlignmentFigure] = field(default_factory=list)
-    baseline: list[BaselineFigure] = field(default_factory=list)
-    tendency: list[TendencyFigure] = field(default_factory=list)
-    drift: list[DriftFigure] = field(default_factory=list)
-    late: dict[str, dict[str, int]] = field(default_factory=dict)  # topic key -> stream -> n
-
-    def to_dict(self) -> dict:
-        def row(x: object) -> dict:
-            d = asdict(x)  # type: ignore[call-overload]
-            if isinstance(d.get("series"), dict):
-                d["series"] = Series(**d["series"]).id
-            return d
-
-        return {
-            "end_ms": self.end_ms,
-            "late": self.late,
-            **{k: [row(x) for x in getattr(self, k)] for k in ("series", "alignment", "baseline", "tendency", "drift")},
-        }
 
 
 def _rng(cfg: FigureConfig, *parts: str) -> np.random.Generator:

@@ -165,8 +165,14 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
                           settings.classifier.batch_within_seconds, client=client)
     scoring, aggregation = ScoreStage(ctx, reader), AggregateStage(ctx, score_gaps)
     figures = FiguresPublisher(ctx, figures_computer(ctx), reader.lag)
-    pages = Pages(ctx)
+    add_agents(app, inputs, channels[SCORES], scoring, aggregation)
+    add_tasks_and_pages(app, ctx, figures, Pages(ctx))
+    app.affectwatch_core = core  # for tests and the CLI
+    app.affectwatch_context = ctx
+    return app
 
+
+def add_agents(app: faust.App, inputs: Any, scores: Any, scoring: ScoreStage, aggregation: AggregateStage) -> None:
     # An agent that fails on infrastructure (not on data: data is dead-lettered)
     # must take the worker down, so that a restart re-reads from the committed
     # offsets; faust's default supervisor would restart it in place and skip
@@ -175,9 +181,13 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     async def score(stream: faust.Stream) -> None:
         await scoring.run()  # faust assigns and commits the inputs; the reader reads them: ``stream`` never yields
 
-    @app.agent(channels[SCORES], supervisor_strategy=CrashingSupervisor)
+    @app.agent(scores, supervisor_strategy=CrashingSupervisor)
     async def aggregate(stream: faust.Stream) -> None:
         await aggregation.run(stream)
+
+
+def add_tasks_and_pages(app: faust.App, ctx: WorkerContext, figures: FiguresPublisher, pages: Pages) -> None:
+    metrics = ctx.metrics
 
     @app.task
     async def figures_every_interval() -> None:
@@ -211,10 +221,6 @@ def create_app(settings: Settings, classifier: Classifier | None = None) -> faus
     async def live(web: Any, request: Any) -> Any:
         body, status = pages.live()
         return web.json(body, status=status)
-
-    app.affectwatch_core = core  # for tests and the CLI
-    app.affectwatch_context = ctx
-    return app
 
 
 CLEAN_MARK = "clean-shutdown"

@@ -167,6 +167,8 @@ class Metrics:
     """Every metric of one process, in its own registry."""
 
     def __init__(self, run: str = "live") -> None:
+        """Declares every metric (longer than 100 lines for a reason: declarations only, one per
+        metric, with its help text, so the exported names are all in one place)."""
         self.registry = CollectorRegistry()
         r = self.registry
         self.run = run

@@ -281,7 +281,10 @@ def write_report(figs: Figures, out_dir: Path, title: str, meta: dict[str, str],
                  pairing: list[dict] | None = None, unassigned: dict[str, int] | None = None,
                  examples: dict[tuple[str, str, str], list[str]] | None = None) -> dict[str, Path]:
     """PNG charts and report.html into out_dir; returns the paths. ``pairing``:
-    probe answers against the posts they answer (streams.core.pairing)."""
+    probe answers against the posts they answer (streams.core.pairing).
+
+    Longer than 100 lines for a reason: it is the report's page in reading order, one
+    section after another, each a few lines of HTML; split, the order would be lost."""
     output_dir(out_dir)
     window = main_window(figs)
     pngs = {
