@@ -376,10 +376,10 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=9600)
     ap.add_argument("--seconds", type=float, default=30, help="length of each fixed-rate run")
     ap.add_argument("--rounds", type=int, default=3, help="full measurements; the summary gives median and spread")
-    ap.add_argument("--batch-size", type=int, default=Settings.model_fields["batch_size"].default,
+    ap.add_argument("--batch-size", type=int, default=Settings().classifier.batch_size,
                     help="AFFECTWATCH_CLASSIFIER_BATCH_SIZE of the worker (default: the product's)")
     ap.add_argument("--spectra", type=lambda v: [str(BUNDLED / "behavior" / f"{n}.yaml") for n in v.split(",") if n],
-                    default=[str(p) for p in Settings.model_fields["behavior_spectra"].default],
+                    default=[str(p) for p in Settings().dike.behavior_spectra],
                     help="enforced behavior spectra, comma-separated names (default: the product's default, "
                     "hostility; the test suite enforces letter,hostility)")
     ap.add_argument("--burst-only", action="store_true",
