@@ -1,7 +1,7 @@
 """Offsets are committed only past records that were processed (the rule that
 ``streams.kafka.faust_patches`` puts in place of faust's).
 
-faust decides what to commit in ``Consumer._new_offset``: the first run of
+faust decides what to commit in its consumer's new-offset rule: the first run of
 consecutive acked offsets. Three of its rules can commit past a record that
 never reached an agent (a record dropped while the flow was suspended during a
 rebalance, the takeover loss of issue 14):
