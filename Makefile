@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: demo test lint bench train train-affect2 train-venv venv probe-demo
+.PHONY: demo test lint bench train train-affect2 train-affect3 train-venv venv probe-demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -54,3 +54,7 @@ train:
 # Re-train affect-2 (opt-in release) into models/affect-2, resuming a stopped run.
 train-affect2:
 	bash models/training/retrain_affect2.sh
+
+# affect-3 (issue 30), stage by stage, resuming a stopped run: so far the MPNet teacher and its dev figures.
+train-affect3:
+	bash models/training/retrain_affect3.sh
