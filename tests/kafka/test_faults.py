@@ -38,6 +38,24 @@ def classifier_processes(worker: Worker) -> list[int]:
     return sorted(out)
 
 
+def group_members(pgid: int, within: float) -> list[int]:
+    """Processes still in a process group after ``within`` seconds (an exited worker's children)."""
+    deadline = time.monotonic() + within
+    while True:
+        left = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[2]) == pgid and fields[0] != "Z":
+                    left.append(int(entry.name))
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.5)
+
+
 def metric_value(worker: Worker, name: str) -> float:
     _, body = worker.get(f"/metrics?name[]={name}")
     return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.startswith(name + "{"))
@@ -121,6 +139,7 @@ def test_a_worker_frozen_past_its_session_comes_back_whole(kafka, classifier, tm
             for j, w in enumerate(workers):
                 if w.proc.poll() is not None:  # a supervisor restarts a worker that exited
                     assert w.proc.returncode != 0
+                    assert not group_members(w.proc.pid, within=10), "the exited worker left processes running"
                     restarts += 1
                     workers[j] = Worker(s, tmp_path / f"worker-{j}.log", tmp_path / f"state-{j}").start()
         seen = snaps.wait_for(expected, timeout=240)

@@ -81,7 +81,6 @@ async def watch(liveness: Liveness, rebalancing: Callable[[], bool], report: Cal
     may never finish a clean stop, and a restart onto the committed offsets is exact, as after kill -9)."""
     import asyncio
     import logging
-    import os
 
     log = logging.getLogger(__name__)
     while not should_stop():
@@ -94,8 +93,7 @@ async def watch(liveness: Liveness, rebalancing: Callable[[], bool], report: Cal
             stage, seconds = max(stuck.items(), key=lambda kv: kv[1])
             log.critical("stage %s has had work waiting and made no progress for %.0f s: exiting (%d) so that a "
                          "supervisor restarts this worker onto its committed offsets", stage, seconds, EXIT_STALLED)
-            logging.shutdown()
-            os._exit(EXIT_STALLED)
+            exit_now()
         await asyncio.sleep(every)
 
 
@@ -130,11 +128,22 @@ class Lease:
 
 def _exit_paused(gap: float) -> None:
     import logging
-    import os
 
     logging.getLogger(__name__).critical(
         "this worker was paused for %.0f s, longer than its group waits for it: its partitions are another "
         "worker's now; exiting (%d) before acting on state from before the pause, for its supervisor to "
         "restart it onto its committed offsets", gap, EXIT_STALLED)
+    exit_now()
+
+
+def exit_now() -> None:
+    """Ends the worker at once with ``EXIT_STALLED``, its child processes (the classifier's, the
+    figures') first: orphaned, they would run on with nothing to serve."""
+    import logging
+    import multiprocessing
+    import os
+
+    for child in multiprocessing.active_children():
+        child.kill()
     logging.shutdown()
     os._exit(EXIT_STALLED)
