@@ -79,7 +79,11 @@ def _run_with_fault(kafka, classifier, tmp_path: Path, fault: str, extra_env: di
         assert total_n(snaps.by_topic()) > 0
         victims = classifier_processes(w)
         assert len(victims) == 2, victims
-        os.kill(victims[0], signal.SIGKILL if fault == "kill" else signal.SIGSTOP)
+        if fault == "kill":
+            os.kill(victims[0], signal.SIGKILL)  # the pool breaks: every call in flight fails
+        else:  # both frozen, so every call hangs (one frozen while idle takes no call, and the other serves)
+            for victim in victims:
+                os.kill(victim, signal.SIGSTOP)
         faulted = time.monotonic()
         replay(s, messages[300:], None)
         # Every record counted within 90 s of the fault (healed: the rest of the stream takes a few
