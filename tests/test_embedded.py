@@ -53,7 +53,7 @@ def test_figures_show_the_angry_steering_closer_to_the_angry_group(settings, cla
     a = {
         (x.steering, x.group): x
         for x in result.figures.alignment
-        if x.topic == "all" and x.dimension == "emotion" and x.window == "24h"
+        if x.subject == "all" and x.dimension == "emotion" and x.window == "24h"
     }
     assert a[("angry", "conservative")].alignment > a[("angry", "liberal")].alignment
     assert a[("default", "liberal")].alignment > a[("default", "conservative")].alignment
@@ -61,7 +61,7 @@ def test_figures_show_the_angry_steering_closer_to_the_angry_group(settings, cla
     tend = {
         t.steering: t.value
         for t in result.figures.tendency
-        if t.topic == "all" and t.dimension == "emotion" and t.window == "24h"
+        if t.subject == "all" and t.dimension == "emotion" and t.window == "24h"
     }
     assert tend["default"] > 0 > tend["angry"]
     for f in result.figures.alignment:

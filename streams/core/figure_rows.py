@@ -12,7 +12,7 @@ from streams.core.observations import Series
 @dataclass
 class SeriesFigure:
     series: Series
-    topic: str
+    subject: str
     dimension: str
     window: str
     n: int
@@ -26,7 +26,7 @@ class AlignmentFigure:
     model: str
     steering: str
     group: str
-    topic: str
+    subject: str
     dimension: str
     window: str
     alignment: float
@@ -44,7 +44,7 @@ class AlignmentFigure:
 
 @dataclass
 class BaselineFigure:
-    topic: str
+    subject: str
     dimension: str
     window: str
     value: float
@@ -59,7 +59,7 @@ class BaselineFigure:
 class TendencyFigure:
     model: str
     steering: str
-    topic: str
+    subject: str
     dimension: str
     window: str
     value: float
@@ -70,7 +70,7 @@ class TendencyFigure:
 @dataclass
 class DriftFigure:
     series: Series
-    topic: str
+    subject: str
     dimension: str
     window: str
     jsd: float
@@ -97,7 +97,8 @@ class Figures:
             d = asdict(x)  # type: ignore[call-overload]
             if isinstance(d.get("series"), dict):
                 d["series"] = Series(**d["series"]).id
-            return d
+            # the published key is the records' name for a subject
+            return {("topic" if k == "subject" else k): v for k, v in d.items()}
 
         return {
             "end_ms": self.end_ms,

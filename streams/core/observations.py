@@ -45,7 +45,7 @@ class Observation:
     """One scored text as the windows see it."""
 
     series: Series
-    topic: str
+    subject: str
     event_ms: int
     labels: dict[str, tuple[str, ...]]  # dimension -> predicted labels
     probs: dict[str, tuple[float, ...]]  # dimension -> probabilities in label order

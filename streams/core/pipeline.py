@@ -155,12 +155,12 @@ class Scorer:
         emo, mor, emb, lengths, truncated = outputs
         rec = parsed.record
         group, why = self._group(rec, parsed.source) if isinstance(rec, Post) else ("", None)
-        topic, how = self.subjects.assign(rec.topic, rec.text, emb[i])
+        subject, how = self.subjects.assign(rec.topic, rec.text, emb[i])
         spectra, behavior, emotions, morals = self._per_batch(outputs)
         return Scored(
             parsed=parsed,
             series=series_of(parsed, group),
-            topic=topic,
+            subject=subject,
             topic_how=how,
             emotion=emo[i],
             moral=mor[i],
@@ -240,11 +240,11 @@ class Aggregator:
         ok = self.windows.add(obs, origin)
         # Expired buckets are outside every span already, so expiry is only
         # memory hygiene: a topic key's scan runs once per EXPIRE_EVERY buckets.
-        bucket = self.windows.bucket_of(self.windows.watermark(obs.topic) or 0)
-        last = self._last_expiry.get(obs.topic)
+        bucket = self.windows.bucket_of(self.windows.watermark(obs.subject) or 0)
+        last = self._last_expiry.get(obs.subject)
         if last is None or bucket >= last + self.EXPIRE_EVERY * self.windows.cfg.bucket_ms:
-            self._last_expiry[obs.topic] = bucket
-            self.windows.expire(obs.topic)
+            self._last_expiry[obs.subject] = bucket
+            self.windows.expire(obs.subject)
         return ok
 
     def add_scored(self, scored: Scored) -> bool:
@@ -252,7 +252,7 @@ class Aggregator:
         the two observations as two messages keyed by topic key)."""
         obs = scored.observation()
         ok = self.add(obs)
-        self.add(replace(obs, topic=ALL))
+        self.add(replace(obs, subject=ALL))
         return ok
 
     def figures(self) -> Figures:

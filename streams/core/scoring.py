@@ -19,7 +19,7 @@ class Scored:
 
     parsed: Parsed
     series: Series
-    topic: str
+    subject: str
     topic_how: str
     emotion: np.ndarray
     moral: np.ndarray
@@ -41,7 +41,7 @@ class Scored:
     def observation(self) -> Observation:
         return Observation(
             series=self.series,
-            topic=self.topic,
+            subject=self.subject,
             event_ms=self.event_ms,
             labels=self.labels,
             probs={"emotion": tuple(self.emotion.tolist()), "moral": tuple(self.moral.tolist())},
@@ -53,7 +53,7 @@ class Scored:
             {
                 "stream": self.series.stream,
                 "group": self.series.group or None,
-                "topic": self.topic,
+                "topic": self.subject,
                 "topic_assigned_by": self.topic_how,
                 "emotion": {k: round(float(v), 6) for k, v in zip(EMOTIONS, self.emotion, strict=True)},
                 "moral": {k: round(float(v), 6) for k, v in zip(MORALS, self.moral, strict=True)},

@@ -155,7 +155,7 @@ class Windows:
         record replayed after a crash changes nothing it already changed, and the
         watermark, written last, decides lateness exactly as the first time.
         """
-        wkey = f"w{SEP}{obs.topic}"
+        wkey = f"w{SEP}{obs.subject}"
         wval = self.table.get(wkey)
         if not self._fresh(wval, origin):
             return True  # fully applied before a restart (the watermark is written last)
@@ -170,12 +170,12 @@ class Windows:
             horizon is None or self.bucket_of(obs.event_ms) >= horizon
         )
         if not ok:
-            key = SEP.join(("c", "late", obs.topic, obs.series.stream))
+            key = SEP.join(("c", "late", obs.subject, obs.series.stream))
             old = self.table.get(key)
             if self._fresh(old, origin):
                 self._put(key, {"n": int((old or {"n": 0})["n"]) + 1}, old, origin)
         else:
-            key, old = self._slot(obs.topic, self.bucket_of(obs.event_ms), obs.series.id)
+            key, old = self._slot(obs.subject, self.bucket_of(obs.event_ms), obs.series.id)
             if self._fresh(old, origin):
                 series = dict(old["series"]) if old else {}
                 dims = dict(series.get(obs.series.id, {}))
@@ -188,7 +188,7 @@ class Windows:
                 series[obs.series.id] = dims
                 self._put(key, {"series": series}, old, origin)
                 if old is None and self._keys is not None:
-                    self._keys.setdefault(obs.topic, {})[key] = self.bucket_of(obs.event_ms)
+                    self._keys.setdefault(obs.subject, {})[key] = self.bucket_of(obs.event_ms)
         new_ms, sources, ahead = self._advance(wval, obs.event_ms, src)
         value: dict = {"ms": new_ms, "src": sources}
         if ahead:

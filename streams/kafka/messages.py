@@ -62,16 +62,16 @@ class EncodedObservation:
     """One score's two envelope entries, encoded once: ``own`` (with its score
     record) for its topic key, ``shared`` (score null) for ``all``."""
 
-    topic: str
+    subject: str
     own: bytes
     shared: bytes
 
 
-def encode_observation(topic: str, entry: dict[str, Any], record: dict[str, Any] | None) -> EncodedObservation:
+def encode_observation(subject: str, entry: dict[str, Any], record: dict[str, Any] | None) -> EncodedObservation:
     """Encodes an observation entry and its score record once; the envelopes
     are joined from these bytes instead of encoding every entry again."""
     body = encode_json(entry)[:-1]  # an object without its closing brace: the score key follows
-    return EncodedObservation(topic, body + b',"score":' + encode_json(record) + b"}", body + b',"score":null}')
+    return EncodedObservation(subject, body + b',"score":' + encode_json(record) + b"}", body + b',"score":null}')
 
 
 def envelopes(items: Iterable[EncodedObservation]) -> list[tuple[str, bytes]]:
@@ -94,8 +94,8 @@ def envelopes(items: Iterable[EncodedObservation]) -> list[tuple[str, bytes]]:
         sizes[key] += len(entry) + 1  # and its comma
 
     for item in items:
-        put(item.topic, item.own)
-        if item.topic != ALL:
+        put(item.subject, item.own)
+        if item.subject != ALL:
             put(ALL, item.shared)
     return [(key, heads[key] + b",".join(chunk) + b"]}") for key, chunks in by_key.items() for chunk in chunks]
 
@@ -107,11 +107,11 @@ def decode_message(payload: bytes) -> dict[str, Any]:
 
 def observations_of(msg: dict[str, Any]) -> Iterator[tuple[Observation, tuple[str, int]]]:
     """The observations of one message (an envelope, or one observation)."""
-    topic = msg["topic_key"]
+    subject = msg["topic_key"]
     for entry in msg.get("obs", [msg]):
         obs = Observation(
             series=Series.from_id(entry["series"]),
-            topic=topic,
+            subject=subject,
             event_ms=int(entry["event_ms"]),
             labels={k: tuple(v) for k, v in entry["labels"].items()},
             probs={k: tuple(v) for k, v in entry["probs"].items()},

@@ -131,7 +131,7 @@ class FigureCollector:
     @staticmethod
     def _fill(fams: dict[str, GaugeMetricFamily], f: Figures, run: str) -> None:
         for s in f.series:
-            base = _series_labels(run, s.series, s.topic, s.dimension, s.window)
+            base = _series_labels(run, s.series, s.subject, s.dimension, s.window)
             for label, share in s.shares.items():
                 fams["share"].add_metric([*base, label], share)
             fams["entropy"].add_metric(base, s.entropy_bits)
@@ -139,7 +139,7 @@ class FigureCollector:
                 fams["spectrum"].add_metric([*base, name], value)
             fams["samples"].add_metric(base, s.n)
         for a in f.alignment:
-            lab = [run, a.model, a.steering, a.group, a.topic, a.dimension, a.window]
+            lab = [run, a.model, a.steering, a.group, a.subject, a.dimension, a.window]
             fams["alignment"].add_metric(lab, a.alignment)
             if a.p_value is not None:
                 fams["align_p"].add_metric(lab, a.p_value)
@@ -149,14 +149,14 @@ class FigureCollector:
                 fams["terms"].add_metric([*lab, d["label"]], d["term"])
             _bounds(fams["align_ci"], lab, a.interval)
         for b in f.baseline:
-            fams["baseline"].add_metric([run, b.topic, b.dimension, b.window], b.value)
-            _bounds(fams["base_ci"], [run, b.topic, b.dimension, b.window], b.interval)
+            fams["baseline"].add_metric([run, b.subject, b.dimension, b.window], b.value)
+            _bounds(fams["base_ci"], [run, b.subject, b.dimension, b.window], b.interval)
         for t in f.tendency:
-            lab = [run, t.model, t.steering, t.topic, t.dimension, t.window]
+            lab = [run, t.model, t.steering, t.subject, t.dimension, t.window]
             fams["tendency"].add_metric(lab, t.value)
             _bounds(fams["tend_ci"], lab, t.interval)
         for d in f.drift:
-            lab = _series_labels(run, d.series, d.topic, d.dimension, d.window)
+            lab = _series_labels(run, d.series, d.subject, d.dimension, d.window)
             fams["drift"].add_metric(lab, d.jsd)
             _bounds(fams["drift_ci"], lab, d.interval)
             if d.p_value is not None:

@@ -62,16 +62,16 @@ def alignment_table(figs: Figures, window: str, topics: list[str]) -> Table:
         "p ≥ base",
     ):
         t.add_column(col, justify="right" if col not in ("topic", "dim", "model", "steering", "group") else "left")
-    base = {(b.topic, b.dimension): b for b in figs.baseline if b.window == window}
+    base = {(b.subject, b.dimension): b for b in figs.baseline if b.window == window}
     for a in figs.alignment:
-        if a.window != window or a.topic not in topics:
+        if a.window != window or a.subject not in topics:
             continue
-        b = base.get((a.topic, a.dimension))
+        b = base.get((a.subject, a.dimension))
         gap = "" if b is None else signed(a.alignment - b.value)
         flag = "" if a.enough_samples else " (few)"
         _row(
             t,
-            a.topic,
+            a.subject,
             a.dimension,
             a.model,
             a.steering,
@@ -91,23 +91,23 @@ def summary_tables(figs: Figures, window: str, topics: list[str]) -> list[Table]
     for col in ("topic", "dim", "model", "steering", "tendency"):
         tend.add_column(col)
     for x in figs.tendency:
-        if x.window == window and x.topic in topics:
-            _row(tend, x.topic, x.dimension, x.model, x.steering,
+        if x.window == window and x.subject in topics:
+            _row(tend, x.subject, x.dimension, x.model, x.steering,
                  signed(x.value) + ("" if x.enough_samples else " (few)"))
     ent = Table(title=f"Concentration: entropy in bits, with sample counts (window {window})")
     for col in ("topic", "dim", "series", "n", "entropy"):
         ent.add_column(col)
     for s in figs.series:
-        if s.window == window and s.topic in topics:
-            _row(ent, s.topic, s.dimension, s.series.id, str(s.n), f"{s.entropy_bits:.3f}")
+        if s.window == window and s.subject in topics:
+            _row(ent, s.subject, s.dimension, s.series.id, str(s.n), f"{s.entropy_bits:.3f}")
     drift = Table(title=f"Drift: JSD now vs the pinned reference (window {window})")
     for col in ("topic", "dim", "series", "n now/ref", "JSD", "p"):
         drift.add_column(col)
     for d in figs.drift:
-        if d.window == window and d.topic in topics and d.series.stream == "lm":
+        if d.window == window and d.subject in topics and d.series.stream == "lm":
             _row(
                 drift,
-                d.topic, d.dimension, d.series.id, f"{d.n_now}/{d.n_reference}", f"{d.jsd:.3f}", _fmt_p(d.p_value)
+                d.subject, d.dimension, d.series.id, f"{d.n_now}/{d.n_reference}", f"{d.jsd:.3f}", _fmt_p(d.p_value)
             )
     return [tend, ent, drift]
 
@@ -135,7 +135,7 @@ def plot_alignment(figs: Figures, window: str) -> bytes:
     dims = sorted({a.dimension for a in figs.alignment})
     fig, axes = plt.subplots(1, max(len(dims), 1), figsize=(6 * max(len(dims), 1), 4.2), squeeze=False)
     for ax, dim in zip(axes[0], dims, strict=False):
-        rows = [a for a in figs.alignment if a.window == window and a.topic == ALL and a.dimension == dim]
+        rows = [a for a in figs.alignment if a.window == window and a.subject == ALL and a.dimension == dim]
         keys = sorted({(a.model, a.steering) for a in rows})
         groups = sorted({a.group for a in rows})
         width = 0.8 / max(len(groups), 1)
@@ -153,7 +153,7 @@ def plot_alignment(figs: Figures, window: str) -> bytes:
                     bar.set_alpha(0.35)
                     ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 0.02, "too few", ha="center",
                             fontsize=7, rotation=90)
-        base = next((b for b in figs.baseline if b.window == window and b.topic == ALL and b.dimension == dim), None)
+        base = next((b for b in figs.baseline if b.window == window and b.subject == ALL and b.dimension == dim), None)
         if base:
             ax.axhline(base.value, color="black", ls="--", lw=1, label=f"partisan baseline {base.value:.3f}")
             if base.interval:
@@ -178,7 +178,7 @@ def plot_shares(figs: Figures, window: str) -> bytes:
         rows = [
             s
             for s in figs.series
-            if s.window == window and s.topic == ALL and s.dimension == dim and s.series.group != "unassigned"
+            if s.window == window and s.subject == ALL and s.dimension == dim and s.series.group != "unassigned"
         ]
         if not rows:
             continue
@@ -208,7 +208,7 @@ def plot_shares(figs: Figures, window: str) -> bytes:
 
 def plot_entropy_drift(figs: Figures, window: str) -> bytes:
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4))
-    rows = [s for s in figs.series if s.window == window and s.topic == ALL and s.series.group != "unassigned"]
+    rows = [s for s in figs.series if s.window == window and s.subject == ALL and s.series.group != "unassigned"]
     dims = sorted({s.dimension for s in rows})
     names = sorted({s.series.id for s in rows})
     width = 0.8 / max(len(dims), 1)
@@ -220,7 +220,7 @@ def plot_entropy_drift(figs: Figures, window: str) -> bytes:
     a1.set_ylabel("bits")
     a1.set_title("Concentration (entropy): lower = more concentrated")
     a1.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=2, frameon=False)  # below: never over a bar
-    drift = [d for d in figs.drift if d.window == window and d.topic == ALL and d.series.stream == "lm"]
+    drift = [d for d in figs.drift if d.window == window and d.subject == ALL and d.series.stream == "lm"]
     dnames = sorted({d.series.id for d in drift})
     for di, dim in enumerate(dims):
         vals = [next((d.jsd for d in drift if d.series.id == n and d.dimension == dim), 0) for n in dnames]
@@ -240,7 +240,7 @@ def _why_section(figs: Figures, window: str, examples: dict[tuple[str, str, str]
     """Why each gap (topic all, main window): its driving labels, both shares, and a few example texts."""
     items = []
     for a in sorted(figs.alignment, key=lambda a: (a.dimension, a.model, a.steering, a.group)):
-        if a.window != window or a.topic != ALL or not a.drivers:
+        if a.window != window or a.subject != ALL or not a.drivers:
             continue
         parts = []
         for d in a.drivers:
@@ -297,14 +297,14 @@ def write_report(figs: Figures, out_dir: Path, title: str, meta: dict[str, str],
         paths[name] = out_dir / f"{name}.png"
         write_bytes(paths[name], data)
     align_rows = []
-    base = {(b.topic, b.dimension): b.value for b in figs.baseline if b.window == window}
-    for a in sorted(figs.alignment, key=lambda a: (a.topic != ALL, a.topic, a.dimension, a.steering, a.group)):
+    base = {(b.subject, b.dimension): b.value for b in figs.baseline if b.window == window}
+    for a in sorted(figs.alignment, key=lambda a: (a.subject != ALL, a.subject, a.dimension, a.steering, a.group)):
         if a.window != window:
             continue
-        b = base.get((a.topic, a.dimension))
+        b = base.get((a.subject, a.dimension))
         align_rows.append(
             [
-                a.topic,
+                a.subject,
                 a.dimension,
                 a.model,
                 a.steering,
@@ -320,13 +320,13 @@ def write_report(figs: Figures, out_dir: Path, title: str, meta: dict[str, str],
             ]
         )
     tend_rows = [
-        [t.topic, t.dimension, t.model, t.steering, signed(t.value),
+        [t.subject, t.dimension, t.model, t.steering, signed(t.value),
          "" if t.interval is None else f"{signed(t.interval[0])} to {signed(t.interval[1])}",
          "yes" if t.enough_samples else "too few"]
         for t in figs.tendency if t.window == window
     ]
     drift_rows = [
-        [d.topic, d.dimension, d.series.id, f"{d.jsd:.3f}",
+        [d.subject, d.dimension, d.series.id, f"{d.jsd:.3f}",
          "" if d.interval is None else f"{d.interval[0]:.3f}–{d.interval[1]:.3f}", f"{d.n_now}/{d.n_reference}",
          _fmt_p(d.p_value), "yes" if d.enough_samples else "too few"]
         for d in figs.drift

@@ -84,13 +84,13 @@ class Ledger:
         if self.db.execute("SELECT 1 FROM posts WHERE post_id = ?", (c.post_id,)).fetchone():
             return "seen"
         (n,) = self.db.execute("SELECT COUNT(*) FROM posts WHERE topic = ? AND grp = ? AND window = ?",
-                               (c.topic, c.group, window_ms)).fetchone()
+                               (c.subject, c.group, window_ms)).fetchone()
         if n >= max_per_key:
             return "capped"
         now = time.time()
         self._tx([
             ("INSERT INTO posts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-             (c.post_id, c.topic, c.group, window_ms, c.created_ms, c.text, json.dumps(c.top), json.dumps(c.labels))),
+             (c.post_id, c.subject, c.group, window_ms, c.created_ms, c.text, json.dumps(c.top), json.dumps(c.labels))),
             *[("INSERT OR IGNORE INTO prompts (endpoint, profile, post_id, state, updated) "
                "VALUES (?, ?, ?, 'pending', ?)", (e, p, c.post_id, now)) for e, p in asks],
         ])

@@ -168,7 +168,7 @@ class Probe:
         self.limiters[e.name].acquire()
         t0 = time.perf_counter()
         try:
-            text = client.complete(profile.messages(post.text[: self.opt.max_post_chars], post.topic, post.group),
+            text = client.complete(profile.messages(post.text[: self.opt.max_post_chars], post.subject, post.group),
                                    profile.sampling())
         except ChatError as exc:
             return _Reply(prompt, None, 0, time.perf_counter() - t0, exc.reason, client.calls, window)
@@ -207,7 +207,7 @@ class Probe:
             "text": reply.text,
             "created_at": p.post.created_ms if self.opt.answer_time == "post" else now_ms,
             "prompt_id": p.post.post_id,
-            "topic": p.post.topic,
+            "topic": p.post.subject,
             "prompt_group": p.post.group,
             "prompt_top": p.post.top,
             "prompt_labels": p.post.labels,

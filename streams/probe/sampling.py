@@ -38,7 +38,7 @@ def window_of(created_ms: int, window_seconds: int) -> int:
 class Candidate:
     post_id: str
     text: str
-    topic: str
+    subject: str
     group: str
     created_ms: int
     top: dict[str, str]  # dimension -> the post's most probable label
@@ -46,7 +46,7 @@ class Candidate:
 
     @property
     def key(self) -> tuple[str, str]:
-        return self.topic, self.group
+        return self.subject, self.group
 
 
 def candidate(score: dict[str, Any], groups: tuple[str, ...], rate: float, seed: int) -> Candidate | str:

@@ -60,7 +60,7 @@ def _one(rows, **match):
 
 
 def test_shares_and_entropy_are_the_label_frequencies(figures):
-    row = _one(figures.series, topic="guns", dimension="emotion", window="1h", series=Series.from_id("lm:m:default"))
+    row = _one(figures.series, subject="guns", dimension="emotion", window="1h", series=Series.from_id("lm:m:default"))
     assert row.n == 60
     assert row.shares["joy"] == close(25 / 60) and row.shares["fear"] == close(10 / 60)
     assert row.entropy_bits == close(entropy([25, 25, 10], base=2))
@@ -68,14 +68,14 @@ def test_shares_and_entropy_are_the_label_frequencies(figures):
 
 def test_alignment_baseline_and_tendency_are_one_minus_the_js_distance(figures):
     lib, con, lm = distribution(LIBERAL), distribution(CONSERVATIVE), distribution(MODEL)
-    a_lib = _one(figures.alignment, topic="guns", dimension="emotion", group="liberal", model="m")
-    a_con = _one(figures.alignment, topic="guns", dimension="emotion", group="conservative", model="m")
+    a_lib = _one(figures.alignment, subject="guns", dimension="emotion", group="liberal", model="m")
+    a_con = _one(figures.alignment, subject="guns", dimension="emotion", group="conservative", model="m")
     assert a_lib.alignment == close(1 - jensenshannon(lm, lib, base=2))
     assert a_con.alignment == close(1 - jensenshannon(lm, con, base=2))
     assert a_lib.n_lm == 60 and a_lib.n_group == 60 and a_lib.enough_samples
-    base = _one(figures.baseline, topic="guns", dimension="emotion")
+    base = _one(figures.baseline, subject="guns", dimension="emotion")
     assert base.value == close(1 - jensenshannon(lib, con, base=2))
-    tend = _one(figures.tendency, topic="guns", dimension="emotion", model="m")
+    tend = _one(figures.tendency, subject="guns", dimension="emotion", model="m")
     assert tend.value == close(a_lib.alignment - a_con.alignment)
     assert tend.value > 0  # the model's joy and optimism are the liberal side's
     # The drivers are the largest terms of the divergence, which add up to it.
@@ -84,11 +84,11 @@ def test_alignment_baseline_and_tendency_are_one_minus_the_js_distance(figures):
 
 
 def test_the_model_apart_from_the_groups_is_significant_and_one_alike_is_not(figures):
-    a_con = _one(figures.alignment, topic="guns", dimension="emotion", group="conservative", model="m")
+    a_con = _one(figures.alignment, subject="guns", dimension="emotion", group="conservative", model="m")
     assert a_con.p_value is not None and a_con.p_value < 0.05
     w = windows_of({"human:liberal": LIBERAL, "lm:twin:default": LIBERAL})
     same = FigureMaker(FigureConfig(spans=SPAN, min_samples=30, permutations=99, seed=1)).compute(w)
-    twin = _one(same.alignment, topic="guns", dimension="emotion", group="liberal", model="twin")
+    twin = _one(same.alignment, subject="guns", dimension="emotion", group="liberal", model="twin")
     assert twin.alignment == close(1.0) and twin.p_value > 0.5
 
 
@@ -96,7 +96,7 @@ def test_too_few_texts_publish_the_figure_but_flag_it_and_test_nothing():
     small = {k: max(1, v // 10) for k, v in MODEL.items()}  # 6 texts
     w = windows_of({"human:liberal": LIBERAL, "lm:m:default": small})
     figs = FigureMaker(FigureConfig(spans=SPAN, min_samples=30, permutations=99, seed=1)).compute(w)
-    row = _one(figs.alignment, topic="guns", dimension="emotion", group="liberal", model="m")
+    row = _one(figs.alignment, subject="guns", dimension="emotion", group="liberal", model="m")
     assert not row.enough_samples and row.n_lm == sum(small.values())
     assert row.p_value is None and row.interval is None
     assert row.alignment == close(1 - jensenshannon(distribution(small), distribution(LIBERAL), base=2))

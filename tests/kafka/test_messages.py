@@ -27,7 +27,7 @@ def test_each_record_is_in_its_topic_envelope_with_its_score_and_in_all_without(
     assert sorted(r["id"] for k in ("economy", "health") for r in score_records(out[k])) == [f"r{i}" for i in range(10)]
     assert list(score_records(out[ALL])) == []
     obs = list(observations_of(json.loads(json.dumps(out["economy"]))))
-    assert [o.topic for o, _ in obs] == ["economy"] * 5
+    assert [o.subject for o, _ in obs] == ["economy"] * 5
     assert [origin for _, origin in obs] == [("lm-responses/1", i) for i in range(1, 10, 2)]
 
 
@@ -41,7 +41,7 @@ def test_large_batches_are_split_and_the_old_single_message_still_reads():
     assert sum(len(p["obs"]) for p in parts) == 12
     old = {"topic_key": "economy", **entry(3), "score": {"id": "r3"}}
     (obs, origin), = observations_of(old)
-    assert obs.topic == "economy" and origin == ("lm-responses/1", 3)
+    assert obs.subject == "economy" and origin == ("lm-responses/1", 3)
     assert [r["id"] for r in score_records(old)] == ["r3"]
 
 

@@ -100,7 +100,7 @@ def test_crash_during_a_flush_then_replay_gives_exact_counts(evts, batch, crash_
     clean = Windows({}, cfg)
     for o, origin in msgs:
         clean.add(o, origin)
-        clean.add(replace(o, topic="all"), origin)
+        clean.add(replace(o, subject="all"), origin)
     table = CrashingTable(crash_after)
     w = Windows(WriteBack(table), cfg)
     committed = 0
@@ -108,7 +108,7 @@ def test_crash_during_a_flush_then_replay_gives_exact_counts(evts, batch, crash_
         for start in range(0, len(msgs), batch):
             for o, origin in msgs[start : start + batch]:
                 w.add(o, origin)
-                w.add(replace(o, topic="all"), origin)
+                w.add(replace(o, subject="all"), origin)
             w.table.flush()
             committed = start + batch
     except Crash:
@@ -116,7 +116,7 @@ def test_crash_during_a_flush_then_replay_gives_exact_counts(evts, batch, crash_
     recovered = Windows(WriteBack(dict(table)), cfg)
     for o, origin in msgs[max(0, committed - rewind) :]:
         recovered.add(o, origin)
-        recovered.add(replace(o, topic="all"), origin)
+        recovered.add(replace(o, subject="all"), origin)
     recovered.table.flush()
     strip = lambda t: {k: {f: v for f, v in val.items() if f != "hw"} for k, val in t.items()}  # noqa: E731
     assert strip(recovered.table.table) == strip(clean.table)

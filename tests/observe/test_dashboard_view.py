@@ -51,7 +51,7 @@ def test_the_texts_in_the_window_stat_shows_the_true_counts(scraped):
            for r in prom.query(concrete(stat["targets"][0]["expr"], values=DEFAULTS))}
     truth = Counter()
     for s in result.figures.series:
-        if s.topic == "all" and s.window == "24h" and s.dimension == "emotion":
+        if s.subject == "all" and s.window == "24h" and s.dimension == "emotion":
             truth[s.series.stream] += s.n
     assert got == dict(truth) and truth["human"] > 500 and truth["lm"] > 500
     # with every variable on All, each value is still one topic's and one window's, never a sum of them
@@ -89,6 +89,6 @@ def test_figures_with_too_few_texts_are_listed_in_grafana_and_only_those(scraped
     rows = prom.query(concrete(panel["targets"][0]["expr"]))
     got = {(r["metric"]["steering"], r["metric"]["group"], r["metric"]["topic"], r["metric"]["dimension"],
             r["metric"]["window"]) for r in rows}
-    few = {(a.steering, a.group, a.topic, a.dimension, a.window) for a in result.figures.alignment
+    few = {(a.steering, a.group, a.subject, a.dimension, a.window) for a in result.figures.alignment
            if not a.enough_samples}
     assert got == few and few, "the demo has topics with few texts"

@@ -93,6 +93,6 @@ class AggregateStage:
                     pending.append(await ctx.reject(DeadLetter(one, {**src, "index": j},
                                                                f"internal_error:{type(exc).__name__}", str(exc)[:300])))
                     continue
-                if obs.topic != ALL:  # a record is counted once, in its own topic
+                if obs.subject != ALL:  # a record is counted once, in its own topic
                     ctx.metrics.record_counted(obs.series.stream, counted)
         return pending

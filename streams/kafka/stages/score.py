@@ -161,7 +161,7 @@ class ScoreStage:
     def _encoded(self, scored: Scored) -> tuple[EncodedObservation, list[tuple[bytes, bytes]]]:
         """A score's envelope entry and its violations (key, value), each encoded
         once: a value the codec refuses fails here, for this record alone."""
-        encoded = encode_observation(scored.topic, observation_entry(scored), scored.to_record())
+        encoded = encode_observation(scored.subject, observation_entry(scored), scored.to_record())
         violations = self.ctx.core.scorer.violations(scored) if scored.behavior else []
         return encoded, [(v["id"].encode(), encode_json(v)) for v in violations]
 

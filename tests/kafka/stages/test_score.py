@@ -57,9 +57,9 @@ def test_a_batch_is_scored_dead_lettered_skipped_and_acked_once_delivered(settin
     assert scored + dead_letters + skipped == len(events)  # every input record accounted for once
     # Each scored record once in its own topic key's envelope and once in ``all``'s, with its source offset.
     seen = observations(io)
-    origins = Counter(origin for obs, origin in seen if obs.topic != ALL)
+    origins = Counter(origin for obs, origin in seen if obs.subject != ALL)
     assert sorted(origins) == sorted([("posts/0", i) for i in range(4)] + [("lm-responses/1", i) for i in range(3)])
-    assert Counter(origin for obs, origin in seen if obs.topic == ALL) == origins
+    assert Counter(origin for obs, origin in seen if obs.subject == ALL) == origins
     # The authors written once per author, on its own event's partition (the current event at flush).
     assert io.current is not None
 
@@ -99,7 +99,7 @@ def test_batches_in_flight_are_sent_and_acked_in_order_and_released_on_stop(sett
     asyncio.run(asyncio.wait_for(ScoreStage(ctx, reader).run(), 120))
     assert [r[0][0][2] for r in io.acked] == [4 * k for k in range(10)]  # in order, each once
     assert released == list(range(10)) and reader.closed
-    assert len({o for obs, o in observations(io) if obs.topic == ALL}) == 40
+    assert len({o for obs, o in observations(io) if obs.subject == ALL}) == 40
 
 
 def test_a_batch_held_at_stop_is_released_unacked_for_the_next_owner(settings, classifier):
