@@ -13,6 +13,8 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 MARK = "AFFECTWATCH_TEST_SESSION"
@@ -39,26 +41,60 @@ def end(proc: subprocess.Popen, grace: float = 15.0, group: bool = True) -> int 
         return proc.wait(10)
 
 
+@dataclass(frozen=True)
+class ProcStat:
+    """The fields of ``/proc/<pid>/stat`` the suite reads (proc(5))."""
+
+    pid: int
+    state: str
+    ppid: int
+    pgid: int
+    nice: int
+
+    @property
+    def alive(self) -> bool:
+        return self.state != "Z"  # a zombie holds nothing
+
+    @property
+    def path(self) -> Path:
+        return Path("/proc") / str(self.pid)
+
+
+def processes() -> Iterator[ProcStat]:
+    """Every process this user may see, read from ``/proc`` (one gone meanwhile is skipped)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # the command name may hold spaces and parentheses: the fields follow its last ")"
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        yield ProcStat(int(entry.name), fields[0], int(fields[1]), int(fields[2]), int(fields[16]))
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes of a process group."""
+    return sorted(p.pid for p in processes() if p.pgid == pgid and p.alive)
+
+
 def leftovers(mark: str) -> dict[int, str]:
     """Live processes of this session (other than pytest itself): pid -> command line."""
     out = {}
     me = os.getpid()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == me:
+    for p in processes():
+        if p.pid == me or not p.alive:
             continue
         try:
-            env = (entry / "environ").read_bytes()
+            env = (p.path / "environ").read_bytes()
             if f"{MARK}={mark}".encode() not in env.split(b"\0"):
                 continue
-            state, ppid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
-            if state == "Z":  # a zombie holds nothing
-                continue
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            if int(ppid) == me and "multiprocessing.resource_tracker" in cmd:
-                continue  # pytest's own: it ends when pytest does (its pipe closes)
-            out[int(entry.name)] = cmd
+            cmd = (p.path / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:  # gone meanwhile, or not ours to read
             continue
+        if p.ppid == me and "multiprocessing.resource_tracker" in cmd:
+            continue  # pytest's own: it ends when pytest does (its pipe closes)
+        out[p.pid] = cmd
     return out
 
 

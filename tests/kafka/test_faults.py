@@ -17,6 +17,7 @@ import pytest
 from streams.kafka.io import create_topics, plan, replay
 from tests.kafka.test_exactness import demo_inputs, embedded_figures, start
 from tests.kafka_support import Snapshots, Worker, figure_diff, isolated_settings, total_n
+from tests.processes import group_members, processes
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -24,36 +25,15 @@ pytestmark = pytest.mark.timeout(600)
 def classifier_processes(worker: Worker) -> list[int]:
     """The worker's classifier processes: its children that run niced (AFFECTWATCH_WORKER_CLASSIFIER_NICE)."""
     assert worker.proc is not None
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ppid, nice = int(fields[1]), int(fields[16])
-        if ppid == worker.proc.pid and nice > 0:
-            out.append(int(entry.name))
-    return sorted(out)
+    return sorted(p.pid for p in processes() if p.ppid == worker.proc.pid and p.nice > 0)
 
 
-def group_members(pgid: int, within: float) -> list[int]:
+def members_after(pgid: int, within: float) -> list[int]:
     """Processes still in a process group after ``within`` seconds (an exited worker's children)."""
     deadline = time.monotonic() + within
-    while True:
-        left = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                if int(fields[2]) == pgid and fields[0] != "Z":
-                    left.append(int(entry.name))
-        if not left or time.monotonic() > deadline:
-            return left
+    while (left := group_members(pgid)) and time.monotonic() < deadline:
         time.sleep(0.5)
+    return left
 
 
 def metric_value(worker: Worker, name: str) -> float:
@@ -143,7 +123,7 @@ def test_a_worker_frozen_past_its_session_comes_back_whole(kafka, classifier, tm
             for j, w in enumerate(workers):
                 if w.proc.poll() is not None:  # a supervisor restarts a worker that exited
                     assert w.proc.returncode != 0
-                    assert not group_members(w.proc.pid, within=10), "the exited worker left processes running"
+                    assert not members_after(w.proc.pid, within=10), "the exited worker left processes running"
                     restarts += 1
                     workers[j] = Worker(s, tmp_path / f"worker-{j}.log", tmp_path / f"state-{j}").start()
         seen = snaps.wait_for(expected, timeout=240)

@@ -5,11 +5,9 @@ pills never stop a worker and each gets one dead letter; a SASL_SSL round trip
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 from kafka import KafkaProducer
@@ -19,6 +17,7 @@ from streams.kafka.io import create_topics, plan, replay
 from tests.conftest import SASL_USERS
 from tests.kafka.test_exactness import embedded_run
 from tests.kafka_support import Snapshots, Worker, figures_by_topic, isolated_settings, read_topic, total_n
+from tests.processes import group_members
 from tests.test_hostile import hostile_lines, hostile_responses, post, response
 
 pytestmark = pytest.mark.timeout(600)
@@ -95,18 +94,6 @@ def _listeners_of(pids: set[int]) -> list[str]:
     return found
 
 
-def _group_pids(pgid: int) -> set[int]:
-    pids = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if os.getpgid(int(entry.name)) == pgid:
-                    pids.add(int(entry.name))
-            except OSError:
-                continue
-    return pids
-
-
 def test_sasl_ssl_round_trip_with_only_loopback_listeners(kafka, classifier, small_stream, tmp_path):
     user, password = next(iter(SASL_USERS.items()))
     s = isolated_settings(kafka.secure_bootstrap, tmp_path, kafka__security_protocol="SASL_SSL",
@@ -125,7 +112,7 @@ def test_sasl_ssl_round_trip_with_only_loopback_listeners(kafka, classifier, sma
         seen = snaps.wait_for(expected)
         assert total_n(seen) == 240 and seen == expected
         # What an attacker on the network would scan for: nothing of ours off loopback.
-        ours = _listeners_of(_group_pids(w.proc.pid) | _group_pids(kafka.proc.pid))
+        ours = _listeners_of(set(group_members(w.proc.pid)) | set(group_members(kafka.proc.pid)))
         assert len(ours) >= 4  # the worker's web server, the broker's three listeners
         # (Java shows its IPv4 loopback sockets as IPv4-mapped IPv6: still 127.0.0.1.)
         assert all(addr.startswith(("127.0.0.1:", "[::ffff:127.0.0.1]:")) for addr in ours), ours

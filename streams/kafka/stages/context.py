@@ -88,6 +88,10 @@ class FaustIO:
 
     def __init__(self, app: Any, channels: dict[str, Any], tables: dict[str, Any]) -> None:
         self.app, self.channels, self.tables = app, channels, tables
+        # Called per record: faust_patches' functions themselves, without a method in between.
+        self.set_current_event = faust_patches.set_current_event
+        self.current_event_ref = faust_patches.current_event_ref
+        self.restore_current_event = faust_patches.restore_current_event
 
     @property
     def should_stop(self) -> bool:
@@ -117,15 +121,6 @@ class FaustIO:
 
     async def delivered(self, table: str) -> None:
         await self.tables[table].delivered()
-
-    def set_current_event(self, event: Any) -> None:
-        faust_patches.set_current_event(event)
-
-    def current_event_ref(self) -> Any:
-        return faust_patches.current_event_ref()
-
-    def restore_current_event(self, ref: Any) -> None:
-        faust_patches.restore_current_event(ref)
 
     def table_snapshot(self, table: str) -> dict[str, bytes]:
         return dict(self.tables[table].items())
