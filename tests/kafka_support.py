@@ -17,7 +17,7 @@ from pathlib import Path
 from kafka import KafkaConsumer
 
 from streams.kafka.localkafka import free_port
-from streams.kafka.security import client_kwargs
+from streams.kafka.security import client_kwargs, connected
 from streams.settings import Settings
 from tests.conftest import GUARDRAILS
 
@@ -51,7 +51,8 @@ def isolated_settings(bootstrap: str, tmp: Path, **extra: object) -> Settings:
 # What a worker started by a test inherits of its settings (the rest: TEST_ENV and the defaults).
 PASSED_ON = {"kafka": ("bootstrap", "app_id", "topic_posts", "topic_responses", "topic_scores", "topic_dead_letters",
                        "topic_snapshots", "topic_violations", "topic_reviews", "partitions", "producer_compression",
-                       "security_protocol", "sasl_mechanism", "sasl_username", "ssl_cafile"),
+                       "security_protocol", "sasl_mechanism", "sasl_username", "ssl_cafile", "replication_factor",
+                       "min_insync_replicas", "request_timeout_seconds"),
              "worker": ("data_dir", "store")}
 
 
@@ -139,11 +140,9 @@ class Snapshots:
     """The latest figures each worker published to the snapshot topic."""
 
     def __init__(self, settings: Settings, topic: str | None = None) -> None:
-        self.consumer = KafkaConsumer(topic or settings.kafka.topic_snapshots,
-                                      bootstrap_servers=settings.kafka.bootstrap,
-                                      auto_offset_reset="earliest", enable_auto_commit=False,
-                                      group_id=None, value_deserializer=json.loads,
-                                      **client_kwargs(settings.kafka))
+        self.consumer = connected(KafkaConsumer, settings.kafka, auto_offset_reset="earliest",
+                                  enable_auto_commit=False, group_id=None, value_deserializer=json.loads)
+        self.consumer.subscribe([topic or settings.kafka.topic_snapshots])
         self.latest: dict[str, dict] = {}
         self.received_at: dict[str, float] = {}
 

@@ -14,11 +14,19 @@ from streams.cli.shell import SCORING, _require_kafka, _settings, app, console, 
 def topics_create(
     bootstrap: str | None = typer.Option(None, help="Kafka bootstrap servers"),
     partitions: int | None = typer.Option(None, help="partitions per topic"),
+    replication_factor: int | None = typer.Option(None, help="replicas of each partition (production: 3)"),
+    min_insync_replicas: int | None = typer.Option(
+        None, help="replicas that must hold a write before it is acknowledged (default: one less than the "
+        "replication factor, at least 1)"),
 ) -> None:
-    """Create posts, lm-responses, affect-scores, dead-letters and drift-snapshots."""
+    """Create the project's topics (inputs, scores, dead letters, violations, reviews, snapshots).
+
+    A topic that exists is left as it is; one whose replication factor differs from the
+    settings' is named, as Kafka cannot change it in place (kafka-reassign-partitions can)."""
     from streams.kafka.io import create_topics
 
-    settings = _settings(("kafka",), kafka__bootstrap=bootstrap, kafka__partitions=partitions)
+    settings = _settings(("kafka",), kafka__bootstrap=bootstrap, kafka__partitions=partitions,
+                         kafka__replication_factor=replication_factor, kafka__min_insync_replicas=min_insync_replicas)
     _require_kafka(settings)
     for name, status in create_topics(settings).items():
         console.print(f"{name}: {status}")
@@ -113,14 +121,14 @@ def scores(
     from kafka import KafkaConsumer
 
     from streams.kafka.messages import score_records
-    from streams.kafka.security import client_kwargs
+    from streams.kafka.security import connected
 
     settings = _settings(("kafka",), kafka__bootstrap=bootstrap)
     _require_kafka(settings)
     topic = settings.kafka.topic_scores + (f"-{run_label}" if run_label and run_label != "live" else "")
-    consumer = KafkaConsumer(topic, bootstrap_servers=settings.kafka.bootstrap, group_id=None,
-                             auto_offset_reset="earliest", enable_auto_commit=False,
-                             consumer_timeout_ms=None if follow else int(idle * 1000), **client_kwargs(settings.kafka))
+    consumer = connected(KafkaConsumer, settings.kafka, group_id=None, auto_offset_reset="earliest",
+                         enable_auto_commit=False, consumer_timeout_ms=None if follow else int(idle * 1000))
+    consumer.subscribe([topic])
     n = 0
     try:
         for message in consumer:

@@ -1,6 +1,6 @@
 """Every use of faust's private internals, in one place (written for faust-streaming 0.15.3).
 
-faust keeps the consumer group, the assignment, the commits and the tables; three of its
+faust keeps the consumer group, the assignment, the commits and the tables; four of its
 behaviours are replaced here, process-wide, by ``install`` at a worker's start:
 
 - ``Consumer._new_offset``, its commit rule, by ``streams.kafka.commits.exact_new_offset``:
@@ -8,7 +8,10 @@ behaviours are replaced here, process-wide, by ``install`` at a worker's start:
 - ``AIOKafkaConsumerThread._fetch_records``: faust stops fetching the input topics, which
   the worker reads itself in micro-batches (``streams.kafka.direct``);
 - ``AIOKafkaConsumerThread.verify_event_path``: its livelock check leaves those inputs alone
-  (it judges a partition by faust's own fetches, which it no longer makes).
+  (it judges a partition by faust's own fetches, which it no longer makes);
+- ``Producer._settings_extra`` (aiokafka driver): faust makes its producer idempotent only
+  inside transactions; ours always is (acks=all, enable_idempotence), so a send retried
+  after a broker fault is written once, and in order.
 
 And four private names are reached through the functions below, nowhere else:
 
@@ -31,7 +34,7 @@ from typing import Any
 
 from faust.streams import _current_event
 from faust.transport.consumer import Consumer
-from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Producer
 from mode.utils.futures import notify
 
 from streams.kafka.commits import FLOOR_ATTR, Floors, exact_new_offset
@@ -80,13 +83,19 @@ def _verify_fetched_only(self: Any, now: float, tp: Any) -> None:
     return _faust_verify_event_path(self, now, tp)
 
 
+def _idempotent(self: Any) -> dict[str, Any]:
+    """The producer settings faust adds to its defaults (credentials and the like come separately)."""
+    return {"acks": "all", "enable_idempotence": True}
+
+
 def install(app: Any, direct_topics: Collection[str]) -> None:
-    """Applies the three replacements (idempotent: process-wide, as there is one
+    """Applies the four replacements (idempotent: process-wide, as there is one
     faust consumer per worker process); the directly read topics are per app."""
     setattr(app, DIRECT_ATTR, frozenset(direct_topics))
     Consumer._new_offset = _new_offset  # type: ignore[method-assign]
     AIOKafkaConsumerThread._fetch_records = _fetch_without_direct  # type: ignore[method-assign]
     AIOKafkaConsumerThread.verify_event_path = _verify_fetched_only  # type: ignore[method-assign]
+    Producer._settings_extra = _idempotent  # type: ignore[method-assign]
 
 
 def set_current_event(event: Any) -> None:

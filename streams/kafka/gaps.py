@@ -207,7 +207,7 @@ class GapFiller:
     async def _client(self) -> AIOKafkaConsumer:
         if self._probe is None:
             self._probe = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
-                                           request_timeout_ms=8000, **self.client)
+                                           **{**self.client, "request_timeout_ms": 8000})
             await self._probe.start()
         return self._probe
 

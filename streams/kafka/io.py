@@ -19,7 +19,7 @@ from kafka.errors import TopicAlreadyExistsError
 
 from streams.core.inputs import RawInput
 from streams.core.records import to_epoch_ms
-from streams.kafka.security import client_kwargs
+from streams.kafka.security import connected
 from streams.settings import Settings
 
 
@@ -31,8 +31,7 @@ def project_topics(settings: Settings) -> list[str]:
 
 def create_topics(settings: Settings) -> dict[str, str]:
     """Create the project's topics; returns name -> created / exists."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap, client_id="affectwatch-admin",
-                             **client_kwargs(settings.kafka))
+    admin = connected(KafkaAdminClient, settings.kafka, client_id="affectwatch-admin")
     out: dict[str, str] = {}
     try:
         existing = set(admin.list_topics())
@@ -45,15 +44,28 @@ def create_topics(settings: Settings) -> dict[str, str]:
             # topics get their own retention (default: keep everything).
             configs = ({"retention.ms": str(settings.kafka.input_retention_ms)}
                        if name in (settings.kafka.topic_posts, settings.kafka.topic_responses) else {})
+            configs["min.insync.replicas"] = str(settings.kafka.insync_replicas)
             try:
                 admin.create_topics([NewTopic(name, settings.kafka.partitions, settings.kafka.replication_factor,
                                               topic_configs=configs)])
                 out[name] = "created"
             except TopicAlreadyExistsError:
                 out[name] = "exists"
+        for name, replicas in _replication(admin, [n for n, st in out.items() if st == "exists"]).items():
+            if replicas != settings.kafka.replication_factor:
+                out[name] = f"exists with replication factor {replicas}, not {settings.kafka.replication_factor}"
     finally:
         admin.close()
     return out
+
+
+def _replication(admin: KafkaAdminClient, names: list[str]) -> dict[str, int]:
+    """The smallest replica count of each topic's partitions."""
+    if not names:
+        return {}
+    return {(d.get("name") or d.get("topic")): min(len(x.get("replica_nodes", x.get("replicas", [])))
+                                                   for x in d["partitions"])
+            for d in admin.describe_topics(names) if not d.get("error_code") and d.get("partitions")}
 
 
 TABLES = ("authors", "windows")  # the worker's changelog-backed tables (streams.kafka.worker)
@@ -65,15 +77,16 @@ def create_changelogs(settings: Settings, timeout: float = 60.0) -> None:
     itself, but on a loaded broker the first table write could come before the new
     topic reached the metadata ("has 0 partitions"), and the agent crashed."""
     names = [f"{settings.kafka.app_id}-{t}-changelog" for t in TABLES]
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap, client_id="affectwatch-admin",
-                             **client_kwargs(settings.kafka))
+    admin = connected(KafkaAdminClient, settings.kafka, client_id="affectwatch-admin")
     try:
         existing = set(admin.list_topics())
         for name in names:
             if name not in existing:
                 with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
                     admin.create_topics([NewTopic(name, settings.kafka.partitions, settings.kafka.replication_factor,
-                                                  topic_configs={"cleanup.policy": "compact"})])
+                                                  topic_configs={"cleanup.policy": "compact",
+                                                                 "min.insync.replicas":
+                                                                     str(settings.kafka.insync_replicas)})])
         deadline = time.monotonic() + timeout
         while True:
             # kafka-python 3 names the topic "name", 2.x "topic"; a partition counts once it has a leader
@@ -135,9 +148,8 @@ def replay(settings: Settings, messages: list[Outgoing], speed: float | None,
            progress: Callable[[int, int], None] | None = None) -> int:
     """Produce messages; ``speed`` None is as fast as possible, else a multiple
     of real time between event timestamps."""
-    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all", linger_ms=20,
-                             max_request_size=4_000_000, client_id="affectwatch-replay",
-                             **client_kwargs(settings.kafka))
+    producer = connected(KafkaProducer, settings.kafka, acks="all", enable_idempotence=True, linger_ms=20,
+                         max_request_size=4_000_000, client_id="affectwatch-replay")
     first_ts = next((m.timestamp_ms for m in messages if m.timestamp_ms is not None), None)
     started = time.monotonic()
     try:

@@ -1,8 +1,10 @@
-"""A real single-node Apache Kafka (KRaft: broker and controller in one JVM)
-for tests, benchmarks and developers, started from jars that Maven resolves
-from Maven Central (deploy/kafka/pom.xml names the version).
+"""A real Apache Kafka node (KRaft: broker and controller in one JVM) for tests,
+benchmarks and developers, started from jars that Maven resolves from Maven
+Central (deploy/kafka/pom.xml names the version). One node is a cluster of its
+own; ``streams.kafka.localcluster`` joins several into one quorum.
 
     python -m streams.kafka.localkafka start --port 9092   # stays in the foreground
+    python -m streams.kafka.localkafka start --nodes 3     # three nodes, one cluster
     python -m streams.kafka.localkafka jars                # just resolve the jars
 
 Debian has no Kafka package and no Docker engine runs here, hence the jars.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import os
 import shutil
 import signal
@@ -102,15 +105,20 @@ class LocalKafka:
     proc: subprocess.Popen | None = None
     sasl_users: dict[str, str] | None = None  # user -> password, served on a SASL_SSL listener
     secure_port: int = 0
+    node_id: int = 1
+    voters: str = ""  # controller.quorum.voters of a cluster; empty: this node alone
+    cluster_id: str = ""  # shared by a cluster's nodes; empty: a new one
+    replication: int = 1  # of the broker's own topics (offsets, transactions) and new topics' default
 
     def __post_init__(self) -> None:
         self.port = self.port or free_port()
         self.controller_port = self.controller_port or free_port()
         if self.sasl_users:
             self.secure_port = self.secure_port or free_port()
+        self.voters = self.voters or f"{self.node_id}@127.0.0.1:{self.controller_port}"
         self._own_dir = self.data_dir is None
         self.data_dir = Path(self.data_dir or tempfile.mkdtemp(prefix="affectwatch-kafka-"))
-        self.cluster_id = cluster_id()
+        self.cluster_id = self.cluster_id or cluster_id()
         self._formatted = False
 
     @property
@@ -169,10 +177,13 @@ class LocalKafka:
         }
 
     def properties(self) -> str:
+        rf = str(self.replication)
+        # a write is acknowledged by all but one replica: one node may be lost without losing a write
+        min_isr = str(max(1, self.replication - 1))
         props = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": self.voters,
             "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "controller.listener.names": "CONTROLLER",
@@ -180,10 +191,12 @@ class LocalKafka:
             "inter.broker.listener.name": "PLAINTEXT",
             "log.dirs": str(self.data_dir / "data"),
             "num.partitions": "1",
-            "offsets.topic.replication.factor": "1",
+            "offsets.topic.replication.factor": rf,
             "offsets.topic.num.partitions": "4",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.replication.factor": rf,
+            "transaction.state.log.min.isr": min_isr,
+            "default.replication.factor": rf,
+            "min.insync.replicas": min_isr,
             "transaction.state.log.num.partitions": "4",
             "auto.create.topics.enable": "false",
             **self._secure_properties(),
@@ -230,17 +243,30 @@ class LocalKafka:
         self._formatted = True
 
     def start(self, timeout: float = 60.0) -> LocalKafka:
-        if not self._formatted:
-            self.format()
-        out = (self.data_dir / "logs" / "stdout.log").open("ab")
-        self.proc = subprocess.Popen(
-            self._java("kafka.Kafka", str(self.data_dir / "server.properties")),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.launch()
         self.wait_ready(timeout)
         return self
+
+    def launch(self) -> None:
+        """Starts the JVM without waiting (a cluster's nodes serve only once a quorum is up)."""
+        if not self._formatted:
+            self.format()
+        with (self.data_dir / "logs" / "stdout.log").open("ab") as out:
+            self.proc = subprocess.Popen(
+                self._java("kafka.Kafka", str(self.data_dir / "server.properties")),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def freeze(self) -> None:
+        """SIGSTOP: the node holds its connections and answers nothing (a VM paused, a GC stall)."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGCONT)
 
     def wait_ready(self, timeout: float) -> None:
         from kafka import KafkaAdminClient
@@ -268,6 +294,8 @@ class LocalKafka:
         if self.proc is None:
             return
         if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGCONT)  # a frozen node cannot act on SIGTERM
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
@@ -302,14 +330,24 @@ def main() -> None:
     st.add_argument("--port", type=int, default=9092)
     st.add_argument("--controller-port", type=int, default=9093)
     st.add_argument("--data-dir", type=Path, default=None)
+    st.add_argument("--nodes", type=int, default=1, help="nodes of one cluster (free ports when more than one)")
     args = ap.parse_args()
     if args.cmd == "jars":
         print(resolve_jars())
+        return
+    if args.nodes > 1:
+        from streams.kafka.localcluster import LocalKafkaCluster
+
+        with LocalKafkaCluster(args.nodes) as cluster:
+            print(f"Kafka {kafka_version()}: {args.nodes} nodes ready on {cluster.bootstrap}; Ctrl-C stops them")
+            with contextlib.suppress(KeyboardInterrupt):
+                signal.pause()
         return
     k = LocalKafka(args.port, args.controller_port, args.data_dir)
     k.start()
     print(f"Kafka {kafka_version()} ready on {k.bootstrap} (data in {k.data_dir}); Ctrl-C stops it")
     try:
+        assert k.proc is not None
         k.proc.wait()
     except KeyboardInterrupt:
         k.stop()

@@ -8,9 +8,14 @@ the one place that translates, so no client can be left on plaintext.
 from __future__ import annotations
 
 import ssl
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from kafka.errors import KafkaTimeoutError
 
 from streams.settings.groups import KafkaSettings
+
+T = TypeVar("T")
 
 
 def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext | None:
@@ -33,7 +38,8 @@ def _password(kafka: KafkaSettings) -> str | None:
 def client_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
     """Keyword arguments for aiokafka and kafka-python clients (they share these names)."""
     protocol = kafka.security_protocol
-    out: dict[str, Any] = {"security_protocol": protocol}
+    out: dict[str, Any] = {"security_protocol": protocol,
+                           "request_timeout_ms": int(kafka.request_timeout_seconds * 1000)}
     ctx = ssl_context(kafka)
     if ctx is not None:
         out["ssl_context"] = ctx
@@ -61,3 +67,27 @@ def faust_credentials(kafka: KafkaSettings) -> Any:
         mechanism=kafka.sasl_mechanism,
         ssl_context=ssl_context(kafka),  # None: SASL_PLAINTEXT
     )
+
+
+BOOTSTRAP_ATTEMPT_MS = 10_000  # per bootstrap server: a frozen one accepts the connection and never answers
+
+
+def connected(make: Callable[..., T], kafka: KafkaSettings, **options: Any) -> T:
+    """A kafka-python client (``KafkaProducer``, ``KafkaConsumer``, ``KafkaAdminClient``),
+    bootstrapped from the first of the settings' servers that answers.
+
+    kafka-python gives one bootstrap attempt the whole bootstrap timeout, at a server it
+    picks at random: a frozen broker (its connections accepted by the kernel, nothing
+    answered) would fail the client while two others serve. Each server gets its own
+    attempt here; once connected, the client learns every broker from the metadata."""
+    servers = [s.strip() for s in kafka.bootstrap.split(",") if s.strip()]
+    attempt_ms = min(BOOTSTRAP_ATTEMPT_MS, int(kafka.request_timeout_seconds * 1000)) if len(servers) > 1 else None
+    last: Exception | None = None
+    for server in servers if len(servers) > 1 else [kafka.bootstrap]:
+        timing = {} if attempt_ms is None else {"bootstrap_timeout_ms": attempt_ms}
+        try:
+            return make(bootstrap_servers=server, **client_kwargs(kafka), **timing, **options)
+        except KafkaTimeoutError as exc:  # kafka-python's 'Unable to bootstrap'
+            last = exc
+    assert last is not None
+    raise last

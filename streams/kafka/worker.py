@@ -81,6 +81,11 @@ def faust_app(settings: Settings) -> faust.App:
         web_enabled=True,
         autodiscover=False,
         broker_session_timeout=settings.kafka.session_timeout_seconds,
+        # faust refuses a request timeout below the session timeout (its consumer's requests)
+        broker_request_timeout=max(k.request_timeout_seconds, k.session_timeout_seconds),
+        # faust's default (20 min) is also how long a batch may wait to be sent: a frozen leader
+        # would hold the worker silently that long
+        producer_request_timeout=k.request_timeout_seconds,
         broker_heartbeat_interval=settings.kafka.heartbeat_seconds,
         # faust delivers a poll's records (the scores) one by one; unbounded (the
         # client's default), a poll under backlog held thousands of them.

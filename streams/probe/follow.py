@@ -24,12 +24,11 @@ def follow(settings: Any, probe: Probe, stop: threading.Event, idle_exit_seconds
     from kafka import KafkaConsumer
 
     from streams.kafka.messages import score_records
-    from streams.kafka.security import client_kwargs
+    from streams.kafka.security import connected
 
-    consumer = KafkaConsumer(
-        settings.kafka.topic_scores, bootstrap_servers=settings.kafka.bootstrap, group_id=settings.probe.group_id,
-        auto_offset_reset="earliest", enable_auto_commit=False, **client_kwargs(settings.kafka),
-    )
+    consumer = connected(KafkaConsumer, settings.kafka, group_id=settings.probe.group_id,
+                         auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer.subscribe([settings.kafka.topic_scores])
     probe.resend()
     quiet_since = time.monotonic()
     # Ask in slices, so that polling (and the group's liveness) goes on while an endpoint is slow.

@@ -57,11 +57,10 @@ class KafkaSink:
     def __init__(self, settings: Any) -> None:
         from kafka import KafkaProducer
 
-        from streams.kafka.security import client_kwargs
+        from streams.kafka.security import connected
 
         self.topic = settings.kafka.topic_responses
-        self.producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all",
-                                      linger_ms=20, **client_kwargs(settings.kafka))
+        self.producer = connected(KafkaProducer, settings.kafka, acks="all", enable_idempotence=True, linger_ms=20)
 
     def emit(self, records: list[dict[str, Any]]) -> None:
         futures = [

@@ -79,14 +79,13 @@ def review_kafka(settings: Any, debate: Debate, metrics: Metrics | None = None, 
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.structs import OffsetAndMetadata
 
-    from streams.kafka.security import client_kwargs
+    from streams.kafka.security import connected
 
-    consumer = KafkaConsumer(settings.kafka.topic_violations, bootstrap_servers=settings.kafka.bootstrap,
-                             group_id=f"{settings.kafka.app_id}-reviewer", enable_auto_commit=False,
-                             auto_offset_reset="earliest", max_poll_records=1,
-                             max_poll_interval_ms=30 * 60 * 1000,  # one debate can take minutes
-                             **client_kwargs(settings.kafka))
-    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all", **client_kwargs(settings.kafka))
+    consumer = connected(KafkaConsumer, settings.kafka, group_id=f"{settings.kafka.app_id}-reviewer",
+                         enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=1,
+                         max_poll_interval_ms=30 * 60 * 1000)  # one debate can take minutes
+    consumer.subscribe([settings.kafka.topic_violations])
+    producer = connected(KafkaProducer, settings.kafka, acks="all", enable_idempotence=True)
     sent, idle_since = 0, time.monotonic()
     try:
         while idle_seconds is None or time.monotonic() - idle_since < idle_seconds:

@@ -246,7 +246,21 @@ class KafkaSettings(Group):
     topic_reviews: str = Field("reviews", description="the reviewer's verdicts, transcripts and rectifications")
     topic_snapshots: str = Field("drift-snapshots", description="figures published by each worker's timer")
     partitions: int = Field(4, ge=1, le=10_000, description="partitions of every topic the project creates")
-    replication_factor: int = Field(1, ge=1, description="replication factor of those topics")
+    replication_factor: int = Field(
+        1, ge=1, le=32, description="replication factor of those topics and of the workers' changelogs "
+        "(production: 3)"
+    )
+    min_insync_replicas: int | None = Field(
+        None, ge=1, le=32,
+        description="min.insync.replicas of those topics: replicas that must have a write before it is "
+        "acknowledged (every producer sends with acks=all); unset: one less than replication_factor, at least 1",
+    )
+    request_timeout_seconds: float = Field(
+        30.0, gt=0, le=3600,
+        description="how long a client waits for a broker's answer before it retries elsewhere (a broker frozen, "
+        "not down, holds its connections open); the worker's producer also fails a send not delivered by then, "
+        "and the worker exits for its supervisor to restart it onto its committed offsets",
+    )
     input_retention_ms: int = Field(
         -1, ge=-1, description="retention.ms of the input topics (-1 keeps all: replays carry old event times)"
     )
@@ -272,7 +286,15 @@ class KafkaSettings(Group):
             raise ValueError(f"{self.security_protocol} needs sasl_username and sasl_password")
         if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
             raise ValueError("ssl_certfile and ssl_keyfile go together")
+        if self.min_insync_replicas is not None and self.min_insync_replicas > self.replication_factor:
+            raise ValueError(f"min_insync_replicas ({self.min_insync_replicas}) cannot exceed replication_factor "
+                             f"({self.replication_factor}): no write could ever be acknowledged")
         return self
+
+    @property
+    def insync_replicas(self) -> int:
+        """min.insync.replicas of the topics the project creates."""
+        return self.min_insync_replicas or max(1, self.replication_factor - 1)
 
 
 class WorkerSettings(Group):

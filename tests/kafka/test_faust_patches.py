@@ -6,6 +6,7 @@ inputs) are here too, as they stand in for faust's consumer."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import re
 import time
@@ -15,11 +16,13 @@ import faust
 from faust.streams import Stream, current_event
 from faust.tables.base import Collection
 from faust.transport.consumer import Consumer
-from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Producer
 
 from streams.kafka import faust_patches
 from streams.kafka.commits import FLOOR_ATTR
 from streams.kafka.io import create_topics
+from streams.kafka.worker import faust_app
+from streams.settings import Settings
 from tests.kafka_support import isolated_settings
 
 
@@ -61,7 +64,29 @@ def test_install_replaces_faust_s_methods_process_wide():
     assert Consumer._new_offset is faust_patches._new_offset
     assert AIOKafkaConsumerThread._fetch_records is faust_patches._fetch_without_direct
     assert AIOKafkaConsumerThread.verify_event_path is faust_patches._verify_fetched_only
+    assert Producer._settings_extra is faust_patches._idempotent
     assert app.affectwatch_direct_topics == frozenset({"posts"})
+
+
+def test_the_worker_s_producer_is_idempotent_and_fails_a_send_within_the_request_timeout():
+    """faust builds its aiokafka producer from ``_settings_extra`` last (so it overrides its
+    defaults); the one built for a worker acks on all in-sync replicas, is idempotent, and
+    gives up on a request (and a batch waiting to be sent) after the request timeout."""
+    assert _params(Producer._settings_extra) == ["self"]
+    assert "**self._settings_extra()" in inspect.getsource(Producer._new_producer)
+    app = faust_app(Settings(kafka__request_timeout_seconds=12))
+    faust_patches.install(app, {"posts"})
+
+    async def built() -> tuple:
+        producer = app.producer._new_producer()
+        try:
+            return (producer._txn_manager is not None, producer._sender._acks, producer._request_timeout_ms,
+                    producer._message_accumulator._batch_ttl)
+        finally:
+            await producer.stop()
+
+    idempotent, acks, request_ms, batch_ttl = asyncio.run(built())
+    assert idempotent and acks == -1 and request_ms == 12_000 and batch_ttl == 12.0
 
 
 def test_the_commit_rule_on_faust_s_own_bookkeeping_types():
