@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -50,8 +51,8 @@ def kafka_version() -> str:
 
 
 def resolve_jars(cache: Path = CACHE) -> Path:
-    """Copy Kafka and its runtime dependencies into cache/<version>/ (once)."""
-    target = cache / kafka_version()
+    """Copy Kafka and its runtime dependencies into cache/<version>-<pom digest>/ (once per pom)."""
+    target = cache / f"{kafka_version()}-{hashlib.sha256(POM.read_bytes()).hexdigest()[:8]}"
     stamp = target / ".complete"
     if stamp.exists():
         return target
