@@ -479,3 +479,17 @@ def test_posts_with_links_but_no_domain_table_are_said_in_the_run_the_report_and
     assert figures["unassigned_posts"] == {"no_domain_table": 6}
     page = (tmp_path / "o" / "report.html").read_text()
     assert "No post has a group" in page and "no domain table is set" in page
+
+
+def test_score_refuses_an_empty_text_instead_of_printing_the_model_s_bias(tmp_path):
+    """`affectwatch score ""` printed a full table of probabilities for nothing (exit 0)."""
+    for args in (["", "fine"], ["   \n\t"]):
+        out = subprocess.run([sys.executable, "-m", "streams.cli", "score", *args], capture_output=True, text=True,
+                             timeout=120, env={**os.environ, "COLUMNS": "200"})
+        assert out.returncode == 2 and "empty or white space only" in out.stderr, (out.stdout, out.stderr)
+        assert "moral:" not in out.stdout
+    lines = tmp_path / "texts.jsonl"
+    lines.write_text(json.dumps({"text": "so happy today"}) + "\n" + json.dumps({"text": " "}) + "\n")
+    out = subprocess.run([sys.executable, "-m", "streams.cli", "score", "--file", str(lines)], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert out.returncode == 2 and "text 2 is empty" in out.stderr, out.stderr

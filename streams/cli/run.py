@@ -42,6 +42,10 @@ def score(
     if not items:
         err.print("nothing to score: give texts or --file")
         raise typer.Exit(2)
+    # An empty text has no affect to measure: a score of it would be the model's bias, not a reading.
+    if blank := [i for i, t in enumerate(items, 1) if isinstance(t, str) and not t.strip()]:
+        err.print(f"[red]text {', '.join(map(str, blank))} is empty or white space only: nothing to score[/red]")
+        raise typer.Exit(2)
     clf = Classifier(variant=variant, artifacts=_settings(("classifier",)).classifier.artifacts)
     try:
         scores = clf.score(items)
