@@ -148,8 +148,11 @@ def replay(settings: Settings, messages: list[Outgoing], speed: float | None,
            progress: Callable[[int, int], None] | None = None) -> int:
     """Produce messages; ``speed`` None is as fast as possible, else a multiple
     of real time between event timestamps."""
+    # One request in flight per broker: a retry after a broker fault can never put a partition's
+    # records out of their event-time order (the order the windows judge lateness in).
     producer = connected(KafkaProducer, settings.kafka, acks="all", enable_idempotence=True, linger_ms=20,
-                         max_request_size=4_000_000, client_id="affectwatch-replay")
+                         max_in_flight_requests_per_connection=1, max_request_size=4_000_000,
+                         client_id="affectwatch-replay")
     first_ts = next((m.timestamp_ms for m in messages if m.timestamp_ms is not None), None)
     started = time.monotonic()
     try:
