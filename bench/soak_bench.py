@@ -7,8 +7,9 @@ chunks of ``--chunk-seconds``. After each chunk it prints the memory (VmRSS) of
 every process (broker, worker, classifier and figures processes), the worker's
 consumer lag, and the p99 delay from a record's timestamp to its count and to
 the first figures that include it. At the end: each process's memory growth
-per hour (least squares over the chunks after the first, which warm caches and
-windows), and the first and last thirds' p99 side by side.
+per hour (least squares over the chunks after the first, and over the last half,
+where caches and write buffers are warm and only a leak still grows), and the
+first and last thirds' p99 side by side.
 
     python bench/soak_bench.py [--minutes 20] [--share 0.5] [--chunk-seconds 60]
 """
@@ -119,8 +120,10 @@ def main() -> None:
                       f"timestamp -> counted p99 {run['counted_p99_s']:.2f} s, -> figures p99 {run['p99_s']:.2f} s; "
                       "RSS " + ", ".join(f"{name} {mb:.0f} MB" for name, mb in mem.items()), flush=True)
                 k += 1
-            print("\nmemory growth per hour (chunks after the first): " + ", ".join(
-                f"{name} {growth_per_hour(points[1:]):+.1f} MB/h" for name, points in memory.items()))
+            # Caches and write buffers fill during the first minutes: a leak is what still grows in the last half.
+            for label, start in (("chunks after the first", 1), ("last half", len(rows) // 2)):
+                print(f"memory growth per hour ({label}): " + ", ".join(
+                    f"{name} {growth_per_hour(points[start:]):+.1f} MB/h" for name, points in memory.items()))
             third = max(1, len(rows) // 3)
             for label, part in (("first third", rows[:third]), ("last third", rows[-third:])):
                 print(f"{label}: p99 counted median {statistics.median(r['p99_counted'] for r in part):.2f} s, "
