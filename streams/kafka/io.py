@@ -59,13 +59,20 @@ def create_topics(settings: Settings) -> dict[str, str]:
     return out
 
 
-def _replication(admin: KafkaAdminClient, names: list[str]) -> dict[str, int]:
-    """The smallest replica count of each topic's partitions."""
+def _replication(admin: KafkaAdminClient, names: list[str], within: float = 10.0) -> dict[str, int]:
+    """The smallest replica count of each topic's partitions. A topic created a moment ago
+    may reach the answering broker's metadata before its partitions do: waits for them."""
     if not names:
         return {}
+    deadline = time.monotonic() + within
+    while True:
+        described = [d for d in admin.describe_topics(names) if not d.get("error_code")]
+        if all(d.get("partitions") for d in described) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     return {(d.get("name") or d.get("topic")): min(len(x.get("replica_nodes", x.get("replicas", [])))
                                                    for x in d["partitions"])
-            for d in admin.describe_topics(names) if not d.get("error_code") and d.get("partitions")}
+            for d in described if d.get("partitions")}
 
 
 TABLES = ("authors", "windows")  # the worker's changelog-backed tables (streams.kafka.worker)

@@ -31,12 +31,21 @@ def cluster():
         yield c
 
 
-def topic_settings(bootstrap: str, names: list[str]) -> dict[str, tuple[int, str]]:
-    """topic -> (smallest replica count of its partitions, its min.insync.replicas)."""
+def topic_settings(bootstrap: str, names: list[str], within: float = 30.0) -> dict[str, tuple[int, str]]:
+    """topic -> (smallest replica count of its partitions, its min.insync.replicas).
+
+    A topic just created may be listed by the broker that answers before its partitions
+    reach that broker's metadata: waits until every topic has its partitions."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
-        replicas = {d["name"]: min(len(p["replica_nodes"]) for p in d["partitions"])
-                    for d in admin.describe_topics(names)}
+        deadline = time.monotonic() + within
+        while True:
+            described = admin.describe_topics(names)
+            if all(d.get("partitions") for d in described) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        replicas = {d["name"]: min((len(p["replica_nodes"]) for p in d["partitions"]), default=0)
+                    for d in described}
         described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names],
                                            config_filter="all")["topic"]
         insync = {n: described[n]["min.insync.replicas"]["value"] for n in names}
