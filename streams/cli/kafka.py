@@ -120,7 +120,7 @@ def scores(
 
     from kafka import KafkaConsumer
 
-    from streams.kafka.messages import score_records
+    from streams.kafka.messages import decode_message, score_records
     from streams.kafka.security import connected
 
     settings = _settings(("kafka",), kafka__bootstrap=bootstrap)
@@ -133,11 +133,11 @@ def scores(
     try:
         for message in consumer:
             try:
-                envelope = _json.loads(message.value)
-            except ValueError:
+                records = list(score_records(decode_message(message.value)))
+            except (ValueError, TypeError, AttributeError):
                 err.print(f"[yellow]skipped a non-JSON message at {message.partition}/{message.offset}[/yellow]")
                 continue
-            for record in score_records(envelope):
+            for record in records:
                 print(_json.dumps(record, ensure_ascii=False), flush=True)
                 n += 1
                 if limit and n >= limit:

@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from models.labels import EMOTIONS, MORALS
+from streams.core.counts import Counts
 from streams.core.figures import FigureConfig, FigureMaker, Figures
 from streams.core.groups import UNASSIGNED, AuthorScore, DomainTable, group_of
 from streams.core.records import DeadLetter, Kind, Limits, LMResponse, Parsed, Post, parse
 from streams.core.scoring import Scored, predicted_many, series_of
 from streams.core.subjects import ALL, Subjects
+from streams.core.window_batches import Tally, add_counts
 from streams.core.windows import Observation, WindowConfig, Windows
 from streams.dike.guardrails import Guardrail, load_guardrails, violation_record
 from streams.dike.spectra import Spectra
@@ -238,14 +240,23 @@ class Aggregator:
         """Count one observation in its topic key; False when it was too late for it.
         ``origin`` (source partition, offset) makes the update idempotent."""
         ok = self.windows.add(obs, origin)
+        self._expire(obs.subject)
+        return ok
+
+    def add_counts(self, counts: Counts) -> Tally:
+        """Count a micro-batch of one topic key at once (equal to its records one by one)."""
+        tally = add_counts(self.windows, counts)
+        self._expire(counts.subject)
+        return tally
+
+    def _expire(self, subject: str) -> None:
         # Expired buckets are outside every span already, so expiry is only
         # memory hygiene: a topic key's scan runs once per EXPIRE_EVERY buckets.
-        bucket = self.windows.bucket_of(self.windows.watermark(obs.subject) or 0)
-        last = self._last_expiry.get(obs.subject)
+        bucket = self.windows.bucket_of(self.windows.watermark(subject) or 0)
+        last = self._last_expiry.get(subject)
         if last is None or bucket >= last + self.EXPIRE_EVERY * self.windows.cfg.bucket_ms:
-            self._last_expiry[obs.subject] = bucket
-            self.windows.expire(obs.subject)
-        return ok
+            self._last_expiry[subject] = bucket
+            self.windows.expire(subject)
 
     def add_scored(self, scored: Scored) -> bool:
         """The embedded path: the record's topic, then ``all`` (the Kafka path sends

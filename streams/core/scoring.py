@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from models.labels import EMOTIONS, MORALS
+from streams.core.counts import quantized
 from streams.core.records import LMResponse, Parsed, Post
 from streams.core.windows import Observation, Series, clean_label
 
@@ -44,7 +45,8 @@ class Scored:
             subject=self.subject,
             event_ms=self.event_ms,
             labels=self.labels,
-            probs={"emotion": tuple(self.emotion.tolist()), "moral": tuple(self.moral.tolist())},
+            # in whole 2**-20 units: sums are then exact in any order (streams.core.counts)
+            probs={"emotion": quantized(self.emotion), "moral": quantized(self.moral)},
         )
 
     def to_record(self) -> dict[str, Any]:

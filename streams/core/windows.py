@@ -70,7 +70,7 @@ def _current(soft: list[float] | None) -> list[float] | None:
     return soft
 
 
-def _add_soft(a: list[float] | None, b: Iterable[float]) -> list[float]:
+def add_soft(a: list[float] | None, b: Iterable[float]) -> list[float]:
     b = _current(list(b))
     return [x + y for x, y in zip(_current(a), b, strict=True)] if a else b
 
@@ -91,6 +91,11 @@ class Windows:
         called when the table changed by other means (a Kafka rebalance
         restores and hides partitions)."""
         self._keys = None
+
+    def note_bucket_key(self, topic: str, key: str, bucket: int) -> None:
+        """Keeps the key index up to date with a bucket key just created."""
+        if self._keys is not None:
+            self._keys.setdefault(topic, {})[key] = bucket
 
     def _bucket_keys(self) -> dict[str, dict[str, int]]:
         if self._keys is None:
@@ -138,11 +143,11 @@ class Windows:
         return ms - ms % self.cfg.bucket_ms
 
     # -- updates -----------------------------------------------------------
-    def _fresh(self, value: dict | None, origin: tuple[str, int] | None) -> bool:
+    def fresh(self, value: dict | None, origin: tuple[str, int] | None) -> bool:
         """Whether a key has not yet taken the update from ``origin``."""
         return origin is None or value is None or value.get("hw", {}).get(origin[0], -1) < origin[1]
 
-    def _put(self, key: str, value: dict, old: dict | None, origin: tuple[str, int] | None) -> None:
+    def put(self, key: str, value: dict, old: dict | None, origin: tuple[str, int] | None) -> None:
         if origin is not None:
             value["hw"] = {**(old or {}).get("hw", {}), origin[0]: origin[1]}
         self.table[key] = value
@@ -157,7 +162,7 @@ class Windows:
         """
         wkey = f"w{SEP}{obs.subject}"
         wval = self.table.get(wkey)
-        if not self._fresh(wval, origin):
+        if not self.fresh(wval, origin):
             return True  # fully applied before a restart (the watermark is written last)
         # Lateness is judged against the slowest source partition, so that
         # partitions consumed at different paces (a replay at full speed) do
@@ -165,18 +170,18 @@ class Windows:
         sources = dict(wval.get("src", {})) if wval else {}
         src = origin[0] if origin else "-"
         low = min(sources.values()) if len(sources) >= self.cfg.expected_sources else None
-        horizon = self._horizon_of(wval)
+        horizon = self.horizon_of(wval)
         ok = (low is None or obs.event_ms >= low - self.cfg.lateness_ms) and (
             horizon is None or self.bucket_of(obs.event_ms) >= horizon
         )
         if not ok:
             key = SEP.join(("c", "late", obs.subject, obs.series.stream))
             old = self.table.get(key)
-            if self._fresh(old, origin):
-                self._put(key, {"n": int((old or {"n": 0})["n"]) + 1}, old, origin)
+            if self.fresh(old, origin):
+                self.put(key, {"n": int((old or {"n": 0})["n"]) + 1}, old, origin)
         else:
-            key, old = self._slot(obs.subject, self.bucket_of(obs.event_ms), obs.series.id)
-            if self._fresh(old, origin):
+            key, old = self.slot(obs.subject, self.bucket_of(obs.event_ms), obs.series.id)
+            if self.fresh(old, origin):
                 series = dict(old["series"]) if old else {}
                 dims = dict(series.get(obs.series.id, {}))
                 for dim, labels in obs.labels.items():
@@ -184,20 +189,20 @@ class Windows:
                     sets = dict(val["sets"])
                     sk = set_key(labels)
                     sets[sk] = sets.get(sk, 0) + 1
-                    dims[dim] = {"sets": sets, "soft": _add_soft(val["soft"], obs.probs[dim])}
+                    dims[dim] = {"sets": sets, "soft": add_soft(val["soft"], obs.probs[dim])}
                 series[obs.series.id] = dims
-                self._put(key, {"series": series}, old, origin)
-                if old is None and self._keys is not None:
-                    self._keys.setdefault(obs.subject, {})[key] = self.bucket_of(obs.event_ms)
+                self.put(key, {"series": series}, old, origin)
+                if old is None:
+                    self.note_bucket_key(obs.subject, key, self.bucket_of(obs.event_ms))
         new_ms, sources, ahead = self._advance(wval, obs.event_ms, src)
         value: dict = {"ms": new_ms, "src": sources}
         if ahead:
             value["ahead"] = ahead
         if origin is not None or wval is None or any(value.get(k) != wval.get(k) for k in ("ms", "src", "ahead")):
-            self._put(wkey, value, wval, origin)
+            self.put(wkey, value, wval, origin)
         return ok
 
-    def _slot(self, topic: str, bucket: int, sid: str) -> tuple[str, dict | None]:
+    def slot(self, topic: str, bucket: int, sid: str) -> tuple[str, dict | None]:
         """The bucket key holding ``sid`` (or the first with room for it) and its value.
 
         Slots fill in the order series first appear in the topic key, which a
@@ -214,9 +219,9 @@ class Windows:
         """Buckets before this can no longer be reached by any span, nor taken
         by any source partition: the slowest one once all have been seen, else
         the fastest (so that an idle partition cannot hold memory forever)."""
-        return self._horizon_of(self.table.get(f"w{SEP}{topic}"))
+        return self.horizon_of(self.table.get(f"w{SEP}{topic}"))
 
-    def _horizon_of(self, w: dict | None) -> int | None:
+    def horizon_of(self, w: dict | None) -> int | None:
         """``horizon()`` from a topic key's watermark value already read."""
         if w is None or w["ms"] is None:
             return None
@@ -307,7 +312,7 @@ class Windows:
                 continue
             sets, soft = out.get((sid, dim), (Counter(), None))
             merge_sets(sets, val["sets"])
-            out[(sid, dim)] = (sets, _add_soft(soft, val["soft"]) if val["soft"] else soft)
+            out[(sid, dim)] = (sets, add_soft(soft, val["soft"]) if val["soft"] else soft)
         return out
 
     def references(self, topic: str) -> Totals:
@@ -367,5 +372,5 @@ def _sum_buckets(ref: dict | None, buckets: list[tuple[int, dict]]) -> tuple[Cou
     sets, soft = (Counter(ref["sets"]), _current(ref["soft"])) if ref is not None else (Counter(), None)
     for _, val in buckets:
         merge_sets(sets, val["sets"])
-        soft = _add_soft(soft, val["soft"]) if val["soft"] else soft
+        soft = add_soft(soft, val["soft"]) if val["soft"] else soft
     return sets, soft

@@ -1,53 +1,54 @@
 """The messages between the score and aggregate stages on ``affect-scores``.
 
 A micro-batch of scores travels as one **envelope** per topic key (split when
-large), not as two messages per record: per-message broker and client work is
+large), not as messages per record: per-message broker and client work is
 what made the Kafka path slow, and an envelope amortizes it over the batch.
 
-Envelope (JSON), keyed by its topic key::
+An envelope (version 2) is a JSON header, then (in the envelope of a
+record's own topic key) a newline and the JSON array of its score records::
 
-    {"v": 1, "topic_key": "economy",
-     "obs": [{"series": "lm:m:default", "event_ms": 1709294400000,
-              "labels": {"emotion": [...], "moral": [...]},
-              "probs": {"emotion": [...], "moral": [...]},
-              "origin": ["posts/3", 1234],
-              "score": {...the affect-scores record...}}, ...]}
+    {"v": 2, "topic_key": "economy", "n": 2, "bucket_ms": 300000,
+     "sources": ["posts/3"], "series": ["human:liberal"],
+     "sets": {"emotion": ["anger+disgust", ""], "moral": ["care"]},
+     "cols": {"source": "<base64>", "offset": ..., "event_ms": ..., "series": ...,
+              "sets": {"emotion": ..., "moral": ...}, "units": {"emotion": ..., "moral": ...}},
+     "cells": [{"series": 0, "bucket": 1709294400000, "n": 2,
+                "sets": {"emotion": {"anger+disgust": 1, "": 1}, "moral": {"care": 2}},
+                "units": {"emotion": [...], "moral": [...]}, "last": {"posts/3": 1235}}]}
+    [{...the affect-scores record...}, ...]
 
-Each record's observation appears in the envelope of its own topic key (with
-its full score record under ``score``) and in the ``all`` envelope (with
-``score`` null), so the score record travels once. ``origin`` (source
-partition, offset) keeps every window update idempotent. ``score_records``
-unpacks envelopes into score records one by one (``affectwatch scores``).
-A single-observation message (the format before envelopes) is still read.
+The header is a ``streams.core.counts.Counts``: its cells are what the windows
+add; its columns (little-endian arrays, one row a record) keep lateness and
+replays exact per record. The aggregate stage reads the header only. Every
+record is in the envelope of its own topic key (with its score record) and
+in the ``all`` envelope (without), so the score record travels once.
+
+Envelopes of version 1 (one entry per record under ``obs``, each with its
+``origin`` and its score record or null) and single observations (the format
+before envelopes) are still read: they may wait in the topic at an upgrade.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+import base64
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import orjson
 from faust.utils import json as faust_json
 
+from streams.core.counts import Cell, Counts, CountsBuilder
 from streams.core.subjects import ALL
-from streams.core.windows import Observation, Series
+from streams.core.windows import Observation
 
-ENVELOPE_VERSION = 1
+ENVELOPE_VERSION = 2
 MAX_ENVELOPE_BYTES = 512 * 1024  # bound per envelope; the broker's default message limit is 1 MiB
-
-
-def observation_entry(scored: Any) -> dict[str, Any]:
-    """What the windows need of one score (no score record)."""
-    obs = scored.observation()
-    src = scored.parsed.source
-    return {
-        "series": obs.series.id,
-        "event_ms": obs.event_ms,
-        "labels": {k: list(v) for k, v in obs.labels.items()},
-        "probs": {k: list(v) for k, v in obs.probs.items()},
-        "origin": [f"{src['topic']}/{src['partition']}", src["offset"]],
-    }
+MAX_ROWS = 65_535  # the index columns are 16-bit
+ROW_BYTES = 200  # a row's share of a header (columns and cells), an upper bound, for cutting
+COLUMNS = {"source": "<u2", "offset": "<i8", "event_ms": "<i8", "series": "<u2"}
+SETS, UNITS = "<u2", "<u4"  # label-set indexes; probabilities in 2**-20ths (at most 2**20)
 
 
 def encode_json(value: Any) -> bytes:
@@ -57,70 +58,138 @@ def encode_json(value: Any) -> bytes:
     return out.encode() if isinstance(out, str) else out
 
 
-@dataclass(frozen=True, slots=True)
-class EncodedObservation:
-    """One score's two envelope entries, encoded once: ``own`` (with its score
-    record) for its topic key, ``shared`` (score null) for ``all``."""
-
-    subject: str
-    own: bytes
-    shared: bytes
+def _b64(values: np.ndarray, dtype: str) -> str:
+    return base64.b64encode(np.ascontiguousarray(values, dtype=dtype).tobytes()).decode("ascii")
 
 
-def encode_observation(subject: str, entry: dict[str, Any], record: dict[str, Any] | None) -> EncodedObservation:
-    """Encodes an observation entry and its score record once; the envelopes
-    are joined from these bytes instead of encoding every entry again."""
-    body = encode_json(entry)[:-1]  # an object without its closing brace: the score key follows
-    return EncodedObservation(subject, body + b',"score":' + encode_json(record) + b"}", body + b',"score":null}')
+def encode_counts(c: Counts, scores: list[bytes]) -> bytes:
+    """One envelope: the header of ``c``, then its score records (if any)."""
+    cells = c.cells if c.cells is not None else ()
+    series_at = {sid: i for i, sid in enumerate(c.series)}
+    header = {
+        "v": ENVELOPE_VERSION, "topic_key": c.subject, "n": len(c), "bucket_ms": c.bucket_ms,
+        "sources": list(c.sources), "series": list(c.series), "sets": {d: list(k) for d, k in c.set_keys.items()},
+        "cols": {
+            "source": _b64(c.source, COLUMNS["source"]), "offset": _b64(c.offset, COLUMNS["offset"]),
+            "event_ms": _b64(c.event_ms, COLUMNS["event_ms"]), "series": _b64(c.series_at, COLUMNS["series"]),
+            "sets": {d: _b64(v, SETS) for d, v in c.sets_at.items()},
+            "units": {d: _b64(v, UNITS) for d, v in c.units.items()},
+        },
+        "cells": [{"series": series_at[cell.series], "bucket": cell.bucket, "n": cell.n, "sets": cell.sets,
+                   "units": {d: list(u) for d, u in cell.units.items()}, "last": cell.last} for cell in cells],
+    }
+    out = encode_json(header)
+    return out + b"\n[" + b",".join(scores) + b"]" if scores else out
 
 
-def envelopes(items: Iterable[EncodedObservation]) -> list[tuple[str, bytes]]:
-    """(topic key, encoded envelope) for a batch, split where an envelope would
-    pass ``MAX_ENVELOPE_BYTES`` (an envelope over the broker's message limit
-    would stop the worker on every retry); one entry over it travels alone."""
-    heads: dict[str, bytes] = {}
-    by_key: dict[str, list[list[bytes]]] = {}
-    sizes: dict[str, int] = {}
+@dataclass
+class _Open:
+    rows: CountsBuilder
+    scores: list[bytes] = field(default_factory=list)
+    size: int = 1024
 
-    def put(key: str, entry: bytes) -> None:
-        if key not in heads:
-            heads[key] = b'{"v":%d,"topic_key":%s,"obs":[' % (ENVELOPE_VERSION, encode_json(key))
-            by_key[key], sizes[key] = [[]], len(heads[key]) + 2
-        chunks = by_key[key]
-        if chunks[-1] and sizes[key] + len(entry) > MAX_ENVELOPE_BYTES:
-            chunks.append([])
-            sizes[key] = len(heads[key]) + 2
-        chunks[-1].append(entry)
-        sizes[key] += len(entry) + 1  # and its comma
 
-    for item in items:
-        put(item.subject, item.own)
-        if item.subject != ALL:
-            put(ALL, item.shared)
-    return [(key, heads[key] + b",".join(chunk) + b"]}") for key, chunks in by_key.items() for chunk in chunks]
+@dataclass
+class EnvelopeWriter:
+    """A micro-batch's rows by topic key, cut into envelopes under
+    ``MAX_ENVELOPE_BYTES`` (an envelope over the broker's message limit would
+    stop the worker on every retry); one score record over it travels alone."""
+
+    bucket_ms: int
+    done: list[tuple[str, bytes]] = field(default_factory=list)
+    open: dict[str, _Open] = field(default_factory=dict)
+
+    def add(self, obs: Observation, origin: tuple[str, int], units: dict[str, np.ndarray] | None,
+            score: bytes) -> None:
+        """A record: in its own topic key's envelope with its score record, and in ``all`` without
+        (``units``: its probabilities in units, else taken from ``obs``)."""
+        self._put(obs.subject, obs, origin, units, score)
+        if obs.subject != ALL:
+            self._put(ALL, obs, origin, units, None)
+
+    def _put(self, key: str, obs: Observation, origin: tuple[str, int], units: dict[str, np.ndarray] | None,
+             score: bytes | None) -> None:
+        grow = ROW_BYTES + (len(score) + 1 if score is not None else 0)
+        at = self.open.get(key)
+        if at is not None and (at.size + grow > MAX_ENVELOPE_BYTES or len(at.rows) >= MAX_ROWS):
+            self.done.append((key, self._close(at)))
+            at = None
+        if at is None:
+            at = self.open[key] = _Open(CountsBuilder(key))
+        at.rows.add(obs, origin, units)
+        if score is not None:
+            at.scores.append(score)
+        at.size += grow
+
+    def _close(self, at: _Open) -> bytes:
+        return encode_counts(at.rows.build(self.bucket_ms), at.scores)
+
+    def envelopes(self) -> list[tuple[str, bytes]]:
+        """(topic key, envelope) of every row added, in the order they were cut."""
+        out = self.done + [(key, self._close(at)) for key, at in self.open.items()]
+        self.done, self.open = [], {}
+        return out
 
 
 def decode_message(payload: bytes) -> dict[str, Any]:
-    """A message of ``affect-scores`` from its bytes (ValueError when it is not JSON)."""
-    return orjson.loads(payload)
+    """A message of ``affect-scores`` from its bytes: the header (its score
+    records, if any, kept as bytes under ``_scores``); ValueError when it is
+    not a JSON object."""
+    head, newline, scores = payload.partition(b"\n")
+    msg = orjson.loads(head)
+    if not isinstance(msg, dict):
+        raise ValueError("a score message must be a JSON object")
+    if newline:
+        msg["_scores"] = scores
+    return msg
 
 
-def observations_of(msg: dict[str, Any]) -> Iterator[tuple[Observation, tuple[str, int]]]:
-    """The observations of one message (an envelope, or one observation)."""
-    subject = msg["topic_key"]
-    for entry in msg.get("obs", [msg]):
-        obs = Observation(
-            series=Series.from_id(entry["series"]),
-            subject=subject,
-            event_ms=int(entry["event_ms"]),
-            labels={k: tuple(v) for k, v in entry["labels"].items()},
-            probs={k: tuple(v) for k, v in entry["probs"].items()},
-        )
-        yield obs, (str(entry["origin"][0]), int(entry["origin"][1]))
+def _column(data: str, dtype: str, n: int) -> np.ndarray:
+    values = np.frombuffer(base64.b64decode(data, validate=True), dtype=dtype).astype(np.int64)
+    if n == 0 or values.size % n:
+        raise ValueError(f"a column of {values.size} values for {n} rows")
+    return values if values.size == n else values.reshape(n, -1)
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TypeError("expected a list of names")
+    return tuple(value)
+
+
+def counts_of(msg: dict[str, Any]) -> Counts:
+    """The ``Counts`` of a version 2 envelope, checked (ValueError, KeyError or TypeError when malformed)."""
+    n, cols, series = int(msg["n"]), msg["cols"], _names(msg["series"])
+    cells = tuple(
+        Cell(series[int(cell["series"])], int(cell["bucket"]), int(cell["n"]),
+             {str(d): {str(k): int(v) for k, v in sets.items()} for d, sets in cell["sets"].items()},
+             {str(d): tuple(int(u) for u in units) for d, units in cell["units"].items()},
+             {str(s): int(o) for s, o in cell["last"].items()})
+        for cell in msg["cells"]
+    )
+    counts = Counts(
+        subject=str(msg["topic_key"]),
+        sources=_names(msg["sources"]),
+        series=series,
+        set_keys={str(d): _names(keys) for d, keys in msg["sets"].items()},
+        source=_column(cols["source"], COLUMNS["source"], n),
+        offset=_column(cols["offset"], COLUMNS["offset"], n),
+        event_ms=_column(cols["event_ms"], COLUMNS["event_ms"], n),
+        series_at=_column(cols["series"], COLUMNS["series"], n),
+        sets_at={str(d): _column(v, SETS, n) for d, v in cols["sets"].items()},
+        units={str(d): _column(v, UNITS, n).reshape(n, -1) for d, v in cols["units"].items()},
+        bucket_ms=int(msg["bucket_ms"]) if msg.get("bucket_ms") is not None else None,
+        cells=cells,
+    )
+    counts.check()
+    return counts
 
 
 def score_records(msg: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The score records a message carries (none in ``all`` envelopes)."""
-    for entry in msg.get("obs", [msg]):
+    if "_scores" in msg:
+        yield from orjson.loads(msg["_scores"])
+        return
+    for entry in msg.get("obs", [msg]):  # version 1, or a single observation
         if entry.get("score") is not None:
             yield entry["score"]

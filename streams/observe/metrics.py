@@ -302,9 +302,9 @@ class Metrics:
         if scored.unassigned_reason:
             self.unassigned.labels(self.run, scored.unassigned_reason).inc()
 
-    def record_counted(self, stream: str, counted: bool) -> None:
-        """A scored record counted in the windows of its topic, or judged late."""
-        (self.counted if counted else self.late).labels(self.run, stream).inc()
+    def record_counted(self, stream: str, counted: bool, n: int = 1) -> None:
+        """Scored records counted in the windows of their topic, or judged late."""
+        (self.counted if counted else self.late).labels(self.run, stream).inc(n)
 
     def record_rejected(self, reason: str) -> None:
         """A record sent to the dead letters."""

@@ -6,7 +6,6 @@ so a kill loses no post; asking goes on from the ledger after a restart."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -23,7 +22,7 @@ def follow(settings: Any, probe: Probe, stop: threading.Event, idle_exit_seconds
     arrived and nothing was due for that long: used by tests and one-off runs)."""
     from kafka import KafkaConsumer
 
-    from streams.kafka.messages import score_records
+    from streams.kafka.messages import decode_message, score_records
     from streams.kafka.security import connected
 
     consumer = connected(KafkaConsumer, settings.kafka, group_id=settings.probe.group_id,
@@ -40,7 +39,7 @@ def follow(settings: Any, probe: Probe, stop: threading.Event, idle_exit_seconds
             for messages in polled.values():
                 for message in messages:
                     try:
-                        records.extend(score_records(json.loads(message.value)))
+                        records.extend(score_records(decode_message(message.value)))
                     except (ValueError, TypeError, AttributeError):
                         records.append(None)  # counted as malformed
             if polled:

@@ -2,10 +2,12 @@
 
 Envelopes are read in micro-batches (``streams.kafka.batches``), so that one
 wait for the changelog covers many of them and each changed key is written
-once per batch (``WriteBack``). Every observation is counted in our own
-windows (``streams.core.windows``), which remember the last source offset
-they took per source partition: a replayed envelope changes nothing twice. A
-batch is acked only once its table writes are on the broker.
+once per batch (``WriteBack``). An envelope's counts are added to our own
+windows in one step (``streams.core.window_batches``), exactly as its records
+one by one would be; the windows remember the last source offset they took
+per source partition, so a replayed envelope changes nothing twice. Envelopes
+of version 1 (one observation a record) are still read. A batch is acked
+only once its table writes are on the broker.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from streams.core.records import DeadLetter
 from streams.core.subjects import ALL
 from streams.kafka.batches import micro_batches
 from streams.kafka.gaps import GapFiller
-from streams.kafka.messages import decode_message, observations_of
+from streams.kafka.messages import ENVELOPE_VERSION, counts_of, decode_message
+from streams.kafka.messages_v1 import observations_of
 from streams.kafka.stages.context import WorkerContext
 from streams.kafka.stages.idle_tail import IdleTail
 
@@ -70,8 +73,8 @@ class AggregateStage:
         self.ctx.liveness.moved("aggregate")
 
     async def count(self, events: list[Any]) -> list[Any]:
-        """Counts every observation of the envelopes in the windows (cached:
-        ``flush`` writes them); returns the deliveries of the dead letters sent."""
+        """Counts every envelope's records in the windows (cached: ``flush``
+        writes them); returns the deliveries of the dead letters sent."""
         ctx, pending = self.ctx, []
         for event in events:
             ctx.io.set_current_event(event)  # table writes go to this event's changelog partition
@@ -80,19 +83,39 @@ class AggregateStage:
             raw = event.value if isinstance(event.value, bytes) else b""
             try:
                 envelope = decode_message(raw)
-                items = list(observations_of(envelope))
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                counts = counts_of(envelope) if envelope.get("v") == ENVELOPE_VERSION else None
+                items = list(observations_of(envelope)) if counts is None else []
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
                 pending.append(await ctx.reject(DeadLetter(raw, src, "invalid_score", str(exc)[:300])))
                 continue
-            for j, (obs, origin) in enumerate(items):
+            if counts is not None:
                 try:
-                    counted = ctx.core.aggregator.add(obs, origin)
-                except Exception as exc:  # never stop the worker on one observation
-                    one = json.dumps(envelope["obs"][j] if "obs" in envelope else envelope,
-                                     default=str).encode("utf-8", "surrogatepass")
-                    pending.append(await ctx.reject(DeadLetter(one, {**src, "index": j},
-                                                               f"internal_error:{type(exc).__name__}", str(exc)[:300])))
+                    tally = ctx.core.aggregator.add_counts(counts)
+                except Exception as exc:  # never stop the worker on one envelope
+                    pending.append(await ctx.reject(DeadLetter(raw, src, f"internal_error:{type(exc).__name__}",
+                                                               str(exc)[:300])))
                     continue
-                if obs.subject != ALL:  # a record is counted once, in its own topic
-                    ctx.metrics.record_counted(obs.series.stream, counted)
+                if counts.subject != ALL:  # a record is counted once, in its own topic
+                    for stream, n in tally.counted.items():
+                        ctx.metrics.record_counted(stream, True, n)
+                    for stream, n in tally.late.items():
+                        ctx.metrics.record_counted(stream, False, n)
+                continue
+            pending += await self._count_v1(envelope, items, src)
+        return pending
+
+    async def _count_v1(self, envelope: dict, items: list, src: dict) -> list[Any]:
+        """An envelope of version 1: one observation at a time."""
+        ctx, pending = self.ctx, []
+        for j, (obs, origin) in enumerate(items):
+            try:
+                counted = ctx.core.aggregator.add(obs, origin)
+            except Exception as exc:  # never stop the worker on one observation
+                one = json.dumps(envelope["obs"][j] if "obs" in envelope else envelope,
+                                 default=str).encode("utf-8", "surrogatepass")
+                pending.append(await ctx.reject(DeadLetter(one, {**src, "index": j},
+                                                           f"internal_error:{type(exc).__name__}", str(exc)[:300])))
+                continue
+            if obs.subject != ALL:  # a record is counted once, in its own topic
+                ctx.metrics.record_counted(obs.series.stream, counted)
         return pending

@@ -25,11 +25,12 @@ from typing import Any, Protocol
 
 from models.classifier_process import ClassifierUnavailable
 from streams.core.pairing import Pairing, add_scored
+from streams.core.pipeline import source_origin
 from streams.core.records import DeadLetter, Parsed, internal_error
 from streams.core.scoring import Scored
 from streams.kafka.commits import Ranges
 from streams.kafka.direct import InFlight, Read
-from streams.kafka.messages import EncodedObservation, encode_json, encode_observation, envelopes, observation_entry
+from streams.kafka.messages import EnvelopeWriter, encode_json
 from streams.kafka.stages.context import SCORES, VIOLATIONS, WorkerContext
 
 
@@ -158,12 +159,12 @@ class ScoreStage:
         ctx.metrics.batch_classified(len(batch.records), seconds)
         return [(ev, parsed, outputs, i) for i, (ev, parsed) in enumerate(batch.records)]
 
-    def _encoded(self, scored: Scored) -> tuple[EncodedObservation, list[tuple[bytes, bytes]]]:
-        """A score's envelope entry and its violations (key, value), each encoded
-        once: a value the codec refuses fails here, for this record alone."""
-        encoded = encode_observation(scored.subject, observation_entry(scored), scored.to_record())
+    def _encoded(self, scored: Scored) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        """A score record and its violations (key, value), each encoded once: a
+        value the codec refuses (a lone surrogate) fails here, for this record
+        alone. The record holds every name the envelope's header does."""
         violations = self.ctx.core.scorer.violations(scored) if scored.behavior else []
-        return encoded, [(v["id"].encode(), encode_json(v)) for v in violations]
+        return encode_json(scored.to_record()), [(v["id"].encode(), encode_json(v)) for v in violations]
 
     async def send(self, batch: Batch) -> None:
         """Assembles a classified batch (topics, groups, guardrails) and sends its
@@ -171,18 +172,21 @@ class ScoreStage:
         if batch.classified is None:
             return
         ctx = self.ctx
-        entries = []
+        writer = EnvelopeWriter(ctx.settings.windows.bucket_seconds * 1000)
         for ev, parsed, outputs, i in await self._classified(batch):
             # The authors table writes to the changelog partition of the current
             # event: make it this record's event, not the batch's last.
             ctx.io.set_current_event(ev)
             try:
                 scored = ctx.core.scorer.assemble(parsed, outputs, i)
-                encoded, violations = self._encoded(scored)
+                record, violations = self._encoded(scored)
+                origin = source_origin(parsed.source)
+                if origin is None:
+                    raise ValueError("a record read from Kafka without its topic, partition and offset")
+                writer.add(scored.observation(), origin, None, record)
             except Exception as exc:  # data must never stop a worker: this record's dead letter
                 batch.pending.append(await ctx.reject(internal_error(parsed, exc)))
                 continue
-            entries.append(encoded)
             ctx.metrics.record_scored(scored)
             if pairs := add_scored(self.pairing, scored):  # a probe answer: how it relates to its post
                 ctx.metrics.paired(scored, pairs)
@@ -192,8 +196,8 @@ class ScoreStage:
                     batch.pending.append(await ctx.io.send(VIOLATIONS, key, value))
         ctx.lease.check()  # nothing from before a long pause is written
         ctx.authors.flush(ctx.io.restore_current_event)  # each author to its own event's partition
-        # One message per topic key per micro-batch instead of two per record.
-        for key, payload in envelopes(entries):
+        # One message per topic key per micro-batch, holding its counts, instead of two per record.
+        for key, payload in writer.envelopes():
             batch.pending.append(await ctx.io.send(SCORES, key.encode(), payload))
 
     async def settle(self, batch: Batch) -> None:

@@ -4,12 +4,11 @@ acks and the order of batches in flight (streams.kafka.stages.score)."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter
 
 from streams.core.subjects import ALL
 from streams.kafka.direct import Read
-from streams.kafka.messages import decode_message, observations_of
+from streams.kafka.messages import counts_of, decode_message
 from streams.kafka.stages.context import DEAD_LETTERS, SCORES
 from streams.kafka.stages.score import ScoreStage
 from streams.settings import BUNDLED
@@ -25,7 +24,8 @@ def metric(ctx, name: str, **labels: str) -> float:
 
 
 def observations(io) -> list:
-    return [(obs, origin) for _, payload in io.sent[SCORES] for obs, origin in observations_of(decode_message(payload))]
+    counts = [counts_of(decode_message(payload)) for _, payload in io.sent[SCORES]]
+    return [c.observation(i) for c in counts for i in range(len(c))]
 
 
 def test_a_batch_is_scored_dead_lettered_skipped_and_acked_once_delivered(settings, classifier):
@@ -133,4 +133,4 @@ def test_a_rebalance_between_read_and_settle_acks_nothing(settings, classifier):
         await stage.settle(batch)
 
     asyncio.run(go())
-    assert io.acked == [] and json.loads(io.sent[SCORES][0][1])["topic_key"]
+    assert io.acked == [] and decode_message(io.sent[SCORES][0][1])["topic_key"]

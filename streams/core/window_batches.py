@@ -1,0 +1,175 @@
+"""Adding a ``Counts`` (one topic key's micro-batch) to the windows in one step.
+
+The result equals, key for key, adding its observations one at a time with
+``Windows.add``: each record's lateness is judged against the watermark and
+source maxima as they stood just before it (computed over the batch's columns
+at once), each bucket key takes its cells' counts, soft sums and last offsets
+in one write, and the watermark key its new maxima. When that equality cannot
+be had that cheaply, the batch is added one observation at a time:
+
+- some key already took part of it (a replay after a crash, or a batch scored
+  again and cut differently by the next owner of its input partition);
+- the skew guard could hold a record (the topic key's first records, or one
+  that would move the watermark further than the guard allows);
+- a source's offsets do not ascend within the batch.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from streams.core.counts import UNITS, Cell, Counts, cells_of
+from streams.core.observations import SEP, Series
+from streams.core.windows import Windows, add_soft
+
+LOW, HIGH = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+
+
+@dataclass
+class Tally:
+    """Records of a batch counted in the windows, and judged late, by stream."""
+
+    counted: Counter[str] = field(default_factory=Counter)
+    late: Counter[str] = field(default_factory=Counter)
+
+
+def add_counts(w: Windows, c: Counts) -> Tally:
+    """Adds a batch to the windows; how many records were counted and late."""
+    if not len(c):
+        return Tally()
+    wkey = f"w{SEP}{c.subject}"
+    wval = w.table.get(wkey)
+    late = late_rows(w, c, wval)
+    if late is None:
+        return one_by_one(w, c)
+    streams = np.array([Series.from_id(sid).stream for sid in c.series])[c.series_at]
+    cells = (c.cells if c.cells is not None and c.bucket_ms == w.cfg.bucket_ms and not late.any()
+             else cells_of(c, w.cfg.bucket_ms, ~late))
+    late_keys = {SEP.join(("c", "late", c.subject, s)) for s in set(streams[late].tolist())}
+    if not _untouched(w, c, [wkey, *late_keys, *_bucket_keys(w, c.subject, cells)]):
+        return one_by_one(w, c)
+    tally = Tally(Counter(streams[~late].tolist()), Counter(streams[late].tolist()))
+    for stream, n in tally.late.items():
+        key = SEP.join(("c", "late", c.subject, stream))
+        old = w.table.get(key)
+        _put(w, key, {"n": int((old or {"n": 0})["n"]) + n}, old, _last_offsets(c, late & (streams == stream)))
+    for cell in cells:
+        _add_cell(w, c.subject, cell)
+    _advance(w, c, wkey, wval)
+    return tally
+
+
+def one_by_one(w: Windows, c: Counts) -> Tally:
+    tally = Tally()
+    for i in range(len(c)):
+        obs, origin = c.observation(i)
+        (tally.counted if w.add(obs, origin) else tally.late)[obs.series.stream] += 1
+    return tally
+
+
+def late_rows(w: Windows, c: Counts, wval: dict | None) -> np.ndarray | None:
+    """Which rows ``Windows.add`` would judge late, one after the other; None
+    when the skew guard could hold one or a source's offsets do not ascend."""
+    cfg, t = w.cfg, c.event_ms
+    wm0 = None if wval is None or wval["ms"] is None else int(wval["ms"])
+    if cfg.skew_ms > 0 and (wm0 is None or int(t.max()) > wm0 + cfg.skew_ms):
+        return None
+    for j in range(len(c.sources)):
+        offsets = c.offset[c.source == j]
+        if len(offsets) > 1 and not bool(np.all(np.diff(offsets) > 0)):
+            return None
+    n = len(t)
+    known = {k: int(v) for k, v in (wval or {}).get("src", {}).items()}
+    names = sorted(set(known) | set(c.sources))
+    before = np.empty((len(names), n), dtype=np.int64)  # a source's newest event time before each row
+    seen = np.empty((len(names), n), dtype=bool)  # whether the source had been seen before each row
+    for j, name in enumerate(names):
+        mine = c.source == c.sources.index(name) if name in c.sources else np.zeros(n, dtype=bool)
+        newest = np.maximum.accumulate(np.where(mine, t, LOW))
+        before[j] = np.concatenate(([LOW], newest[:-1]))
+        seen[j] = np.concatenate(([False], np.logical_or.accumulate(mine)[:-1]))
+        if name in known:
+            before[j], seen[j] = np.maximum(before[j], known[name]), True
+    all_seen = seen.sum(axis=0) >= cfg.expected_sources
+    low = np.where(seen, before, HIGH).min(axis=0)
+    newest_t = np.maximum.accumulate(t)
+    wm = np.concatenate(([wm0 if wm0 is not None else 0], newest_t[:-1]))
+    if wm0 is not None:
+        wm = np.maximum(wm, wm0)
+    has_wm = np.ones(n, dtype=bool)
+    has_wm[0] = wm0 is not None
+    base = np.where(all_seen, low, wm)
+    horizon = base - np.mod(base, cfg.bucket_ms) - cfg.longest_span_ms - cfg.lateness_ms
+    too_old = all_seen & (t < np.where(all_seen, low, 0) - cfg.lateness_ms)
+    expired = has_wm & (t - np.mod(t, cfg.bucket_ms) < np.where(has_wm, horizon, LOW))
+    return too_old | expired
+
+
+def _bucket_keys(w: Windows, subject: str, cells: tuple[Cell, ...]) -> list[str]:
+    """Every slot key of the buckets the cells go to (a replay may have written any of them)."""
+    keys = []
+    for bucket in sorted({cell.bucket for cell in cells}):
+        slot = 0
+        while (key := SEP.join(("tb", subject, str(bucket), str(slot)))) in w.table:
+            keys.append(key)
+            slot += 1
+    return keys
+
+
+def _untouched(w: Windows, c: Counts, keys: list[str]) -> bool:
+    """Whether none of ``keys`` took any row of the batch yet (each key
+    remembers the last offset it took from each source partition)."""
+    first = {name: int(c.offset[c.source == j].min()) for j, name in enumerate(c.sources)}
+    for key in keys:
+        taken = (w.table.get(key) or {}).get("hw", {})
+        if any(taken.get(name, -1) >= offset for name, offset in first.items()):
+            return False
+    return True
+
+
+def _last_offsets(c: Counts, rows: np.ndarray) -> dict[str, int]:
+    return {name: int(c.offset[rows & (c.source == j)].max())
+            for j, name in enumerate(c.sources) if bool((rows & (c.source == j)).any())}
+
+
+def _put(w: Windows, key: str, value: dict, old: dict | None, last: dict[str, int]) -> None:
+    """Writes a key with the last offsets it took, as ``Windows.put`` does
+    for one record (a key shared by several cells keeps the newest)."""
+    hw = dict((old or {}).get("hw", {}))
+    for name, offset in last.items():
+        hw[name] = max(hw.get(name, offset), offset)
+    value["hw"] = hw
+    w.table[key] = value
+
+
+def _add_cell(w: Windows, subject: str, cell: Cell) -> None:
+    key, old = w.slot(subject, cell.bucket, cell.series)
+    series = dict(old["series"]) if old else {}
+    dims = dict(series.get(cell.series, {}))
+    for dim, counts in cell.sets.items():
+        val = dims.get(dim) or {"sets": {}, "soft": None}
+        sets = dict(val["sets"])
+        for sk, n in counts.items():
+            sets[sk] = sets.get(sk, 0) + n
+        dims[dim] = {"sets": sets, "soft": add_soft(val["soft"], [u / UNITS for u in cell.units[dim]])}
+    series[cell.series] = dims
+    _put(w, key, {"series": series}, old, cell.last)
+    if old is None:
+        w.note_bucket_key(subject, key, cell.bucket)
+
+
+def _advance(w: Windows, c: Counts, wkey: str, wval: dict | None) -> None:
+    """The watermark key after the batch: newest time, each source's newest, held times passed."""
+    t = c.event_ms
+    newest = int(t.max()) if wval is None or wval["ms"] is None else max(int(wval["ms"]), int(t.max()))
+    sources = dict((wval or {}).get("src", {}))
+    for j, name in enumerate(c.sources):
+        mine = int(t[c.source == j].max())
+        sources[name] = max(int(sources.get(name, mine)), mine)
+    value: dict = {"ms": newest, "src": sources}
+    if ahead := [x for x in (wval or {}).get("ahead", []) if x > newest + w.cfg.skew_ms]:
+        value["ahead"] = ahead
+    _put(w, wkey, value, wval, _last_offsets(c, np.ones(len(c), dtype=bool)))
