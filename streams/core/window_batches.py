@@ -83,6 +83,13 @@ def late_rows(w: Windows, c: Counts, wval: dict | None) -> np.ndarray | None:
             return None
     n = len(t)
     known = {k: int(v) for k, v in (wval or {}).get("src", {}).items()}
+    # A live batch is far newer than anything lateness judges against: no
+    # watermark or source maximum before any row is past ``newest``.
+    newest = max([int(t.max()), *known.values(), *([wm0] if wm0 is not None else [])])
+    oldest = int(t.min())
+    if oldest >= newest - cfg.lateness_ms and w.bucket_of(oldest) >= (
+            w.bucket_of(newest) - cfg.longest_span_ms - cfg.lateness_ms):
+        return np.zeros(n, dtype=bool)
     names = sorted(set(known) | set(c.sources))
     before = np.empty((len(names), n), dtype=np.int64)  # a source's newest event time before each row
     seen = np.empty((len(names), n), dtype=bool)  # whether the source had been seen before each row
