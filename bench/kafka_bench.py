@@ -63,6 +63,17 @@ def process_tree(pid: int) -> list[int]:
     return [pid] + [q for k in kids for q in process_tree(int(k))]
 
 
+def processes(broker: int, worker: int) -> dict[str, int]:
+    """The processes on the two cores, by role: broker, worker, and the worker's
+    classifier and figures processes (the classifier's have onnxruntime loaded)."""
+    out = {"broker": broker, "worker": worker}
+    for child in process_tree(worker)[1:]:
+        if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():  # not the resource tracker
+            kind = "classifier" if "onnxruntime" in Path(f"/proc/{child}/maps").read_text() else "figures"
+            out[f"{kind} {child}"] = child
+    return out
+
+
 def peak_mb(pid: int) -> float:
     return next(int(x.split()[1]) for x in Path(f"/proc/{pid}/status").read_text().splitlines()
                 if x.startswith("VmHWM")) / 1024
@@ -306,13 +317,8 @@ def one_round(kafka: LocalKafka, args: argparse.Namespace, recs: list, clf: Clas
         batch = [(recs[i % len(recs)], i // len(recs)) for i in range(args.records)]
         batch = [(kind, dict(r, id=f"{r['id']}-{i}", created_at=r["created_at"] + lap * day))
                  for i, ((kind, r), lap) in enumerate(batch)]
-        # Who uses the two cores during the burst: broker, worker, classifier processes.
-        procs = {"broker": kafka.proc.pid, "worker": worker.proc.pid}
-        for child in process_tree(worker.proc.pid)[1:]:
-            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():  # not the resource tracker
-                # The classifier's children have onnxruntime loaded; the figures process has not.
-                kind = "classifier" if "onnxruntime" in Path(f"/proc/{child}/maps").read_text() else "figures"
-                procs[f"{kind} {child}"] = child
+        # Who uses the two cores during the burst.
+        procs = processes(kafka.proc.pid, worker.proc.pid)
         procs["bench producer"] = os.getpid()  # on the same cores: its CPU is shown apart
         producer, messages = burst_producer(s, batch)
         cpu0 = {name: cpu_seconds(pid) for name, pid in procs.items()}

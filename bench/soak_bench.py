@@ -29,7 +29,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 from kafka_bench import (  # noqa: E402
     burst_producer,
     latency_run,
-    process_tree,
+    processes,
     send_burst,
     texts,
     totals,
@@ -46,16 +46,6 @@ LAG = "affectwatch_consumer_lag_records"
 def rss_mb(pid: int) -> float:
     return next(int(x.split()[1]) for x in Path(f"/proc/{pid}/status").read_text().splitlines()
                 if x.startswith("VmRSS")) / 1024
-
-
-def processes(broker: int, worker: int) -> dict[str, int]:
-    """The processes whose memory is followed, by role."""
-    out = {"broker": broker, "worker": worker}
-    for child in process_tree(worker)[1:]:
-        if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():  # not the resource tracker
-            kind = "classifier" if "onnxruntime" in Path(f"/proc/{child}/maps").read_text() else "figures"
-            out[f"{kind} {child}"] = child
-    return out
 
 
 def growth_per_hour(points: list[tuple[float, float]]) -> float:

@@ -59,20 +59,42 @@ def create_topics(settings: Settings) -> dict[str, str]:
     return out
 
 
-def _replication(admin: KafkaAdminClient, names: list[str], within: float = 10.0) -> dict[str, int]:
-    """The smallest replica count of each topic's partitions. A topic created a moment ago
-    may reach the answering broker's metadata before its partitions do: waits for them."""
+@dataclass(frozen=True)
+class PartitionState:
+    """One partition as the cluster's metadata says now."""
+
+    leader: int  # -1: none
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+
+def partitions(admin: KafkaAdminClient, names: list[str], within: float = 10.0) -> dict[str, dict[int, PartitionState]]:
+    """topic -> partition -> its leader, replicas and in-sync replicas, for the topics that exist.
+
+    A topic created a moment ago may reach the answering broker's metadata
+    late, or before its partitions do: waits (up to ``within``) until each
+    named topic has them; a topic that does not exist costs that wait.
+    kafka-python 3 and 2.x name the fields differently; both are read."""
     if not names:
         return {}
     deadline = time.monotonic() + within
-    while True:
-        described = [d for d in admin.describe_topics(names) if not d.get("error_code")]
-        if all(d.get("partitions") for d in described) or time.monotonic() > deadline:
+    while True:  # a topic just created may answer "unknown", or with no partitions, for a moment
+        described = admin.describe_topics(names)
+        if all(d.get("partitions") and not d.get("error_code") for d in described) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    return {(d.get("name") or d.get("topic")): min(len(x.get("replica_nodes", x.get("replicas", [])))
-                                                   for x in d["partitions"])
-            for d in described if d.get("partitions")}
+    described = [d for d in described if not d.get("error_code")]
+    return {(d.get("name") or d.get("topic")): {
+        int(x.get("partition_index", x.get("partition", -1))): PartitionState(
+            int(x.get("leader_id", x.get("leader", -1))),
+            tuple(x.get("replica_nodes", x.get("replicas", []))),
+            tuple(x.get("isr_nodes", x.get("isr", []))))
+        for x in d["partitions"]} for d in described if d.get("partitions")}
+
+
+def _replication(admin: KafkaAdminClient, names: list[str]) -> dict[str, int]:
+    """The smallest replica count of each existing topic's partitions."""
+    return {name: min(len(p.replicas) for p in parts.values()) for name, parts in partitions(admin, names).items()}
 
 
 TABLES = ("authors", "windows")  # the worker's changelog-backed tables (streams.kafka.worker)

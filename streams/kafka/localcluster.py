@@ -18,8 +18,12 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from streams.kafka.localkafka import LocalKafka, cluster_id, free_port
+
+if TYPE_CHECKING:
+    from streams.kafka.io import PartitionState
 
 
 @dataclass
@@ -81,18 +85,18 @@ class LocalKafkaCluster:
             time.sleep(0.5)
         raise TimeoutError(f"{seen} of {count} brokers registered after {timeout}s")
 
-    def replicas(self, topic: str) -> dict[int, tuple[int, list[int], list[int]]]:
-        """partition -> (leader, replicas, in-sync replicas), as the cluster's metadata says now."""
+    def replicas(self, topic: str) -> dict[int, PartitionState]:
+        """partition -> its leader, replicas and in-sync replicas, as the cluster's metadata says now."""
         from kafka import KafkaAdminClient
+
+        from streams.kafka.io import partitions
 
         live = [n.bootstrap for n in self.nodes if n.proc is not None and n.proc.poll() is None]
         admin = KafkaAdminClient(bootstrap_servers=",".join(live), request_timeout_ms=10000)
         try:
-            (desc,) = admin.describe_topics([topic])
+            return partitions(admin, [topic]).get(topic, {})
         finally:
             admin.close()
-        return {p["partition_index"]: (p["leader_id"], list(p["replica_nodes"]), list(p["isr_nodes"]))
-                for p in desc["partitions"]}
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM to every node at once (one by one, the last would wait for a quorum gone), then SIGKILL."""

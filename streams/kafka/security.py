@@ -81,13 +81,14 @@ def connected(make: Callable[..., T], kafka: KafkaSettings, **options: Any) -> T
     answered) would fail the client while two others serve. Each server gets its own
     attempt here; once connected, the client learns every broker from the metadata."""
     servers = [s.strip() for s in kafka.bootstrap.split(",") if s.strip()]
-    attempt_ms = min(BOOTSTRAP_ATTEMPT_MS, int(kafka.request_timeout_seconds * 1000)) if len(servers) > 1 else None
+    common = {**client_kwargs(kafka), **options}  # an SSL context is built once, not per server
+    if len(servers) < 2:
+        return make(bootstrap_servers=kafka.bootstrap, **common)
+    timing = {"bootstrap_timeout_ms": min(BOOTSTRAP_ATTEMPT_MS, int(kafka.request_timeout_seconds * 1000))}
     last: Exception | None = None
-    for server in servers if len(servers) > 1 else [kafka.bootstrap]:
-        timing = {} if attempt_ms is None else {"bootstrap_timeout_ms": attempt_ms}
+    for server in servers:
         try:
-            return make(bootstrap_servers=server, **client_kwargs(kafka), **timing, **options)
+            return make(bootstrap_servers=server, **timing, **common)
         except KafkaTimeoutError as exc:  # kafka-python's 'Unable to bootstrap'
             last = exc
-    assert last is not None
-    raise last
+    raise last  # type: ignore[misc]  # two or more servers: at least one attempt failed

@@ -14,7 +14,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaTimeoutError
 
-from streams.kafka.io import TABLES, create_topics, plan, project_topics, replay
+from streams.kafka.io import TABLES, create_topics, partitions, plan, project_topics, replay
 from streams.kafka.localcluster import LocalKafkaCluster
 from streams.kafka.security import connected
 from tests.kafka.test_exactness import demo_inputs, embedded_figures, start
@@ -32,20 +32,11 @@ def cluster():
 
 
 def topic_settings(bootstrap: str, names: list[str], within: float = 30.0) -> dict[str, tuple[int, str]]:
-    """topic -> (smallest replica count of its partitions, its min.insync.replicas).
-
-    A topic just created may be listed by the broker that answers before its partitions
-    reach that broker's metadata: waits until every topic has its partitions."""
+    """topic -> (smallest replica count of its partitions, its min.insync.replicas)."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
-        deadline = time.monotonic() + within
-        while True:
-            described = admin.describe_topics(names)
-            if all(d.get("partitions") for d in described) or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        replicas = {d["name"]: min((len(p["replica_nodes"]) for p in d["partitions"]), default=0)
-                    for d in described}
+        replicas = {name: min(len(p.replicas) for p in parts.values())
+                    for name, parts in partitions(admin, names, within).items()}
         described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names],
                                            config_filter="all")["topic"]
         insync = {n: described[n]["min.insync.replicas"]["value"] for n in names}
@@ -122,14 +113,14 @@ def test_a_killed_leader_and_a_frozen_broker_lose_nothing(cluster, classifier, t
         time.sleep(2)  # mid-stream
         # The leader of the scores' first partition (what the aggregation reads and the score
         # stage writes), SIGKILLed: its replicas elect a new leader; later it comes back.
-        victim = cluster.node(cluster.replicas(s.kafka.topic_scores)[0][0])
+        victim = cluster.node(cluster.replicas(s.kafka.topic_scores)[0].leader)
         victim.kill()
         replay(s, messages[400:800], None)  # two of three brokers take every write (min.insync 2)
         time.sleep(5)
         victim.start()
         # The leader of the windows changelog's first partition, frozen past the request timeout:
         # it holds its connections open and answers nothing, until the others fence it.
-        frozen = cluster.node(cluster.replicas(changelogs[1])[0][0])
+        frozen = cluster.node(cluster.replicas(changelogs[1])[0].leader)
         replay(s, messages[800:1000], None)
         frozen.freeze()
         try:
