@@ -10,7 +10,7 @@ records and alternate round by round, so both are measured in one run on the
 same machine. Prints observations/s (wall) and the worker's CPU per
 observation for each.
 
-    python bench/aggregate_bench.py [--records 60000] [--rounds 2] [--scale 10]
+    python bench/aggregate_bench.py [--records 300000] [--rounds 2] [--scale 10]
 
 ``--scale``: version 2 takes this many times the records, so that both runs
 last about as long (a commit every few seconds bounds the resolution).
@@ -24,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kafka import KafkaProducer  # noqa: E402
-from kafka.admin import KafkaAdminClient  # noqa: E402
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 
 from bench.kafka_bench import cpu_seconds  # noqa: E402
 from models.labels import EMOTIONS, MORALS  # noqa: E402
@@ -51,45 +51,52 @@ SERIES = (Series("human", group="liberal"), Series("human", group="conservative"
 T0 = 1_764_000_000_000
 
 
-def rows(n: int, seed: int = 7) -> list[tuple[Observation, tuple[str, int]]]:
-    """A live stream's records: four series, four source partitions, ten records an event millisecond."""
+def chunks(n: int, size: int, seed: int = 7) -> Iterator[list[tuple[Observation, tuple[str, int]]]]:
+    """A live stream's records, ``size`` at a time: four series, four source
+    partitions, ten records an event millisecond (the same records for any ``size``)."""
     rng = np.random.default_rng(seed)
     emotion_sets = [tuple(sorted(rng.choice(EMOTIONS, size=k, replace=False))) for k in rng.integers(0, 4, 40)]
     moral_sets = [tuple(sorted(rng.choice(MORALS, size=k, replace=False))) for k in rng.integers(0, 3, 12)]
-    emotion, moral = rng.random((n, len(EMOTIONS))), rng.random((n, len(MORALS)))
-    out = []
-    for i in range(n):
-        obs = Observation(SERIES[i % 4], ALL, T0 + i // 10,
-                          {"emotion": emotion_sets[rng.integers(40)], "moral": moral_sets[rng.integers(12)]},
-                          {"emotion": quantized(emotion[i]), "moral": quantized(moral[i])})
-        out.append((obs, (f"posts/{i % 4}", i // 4)))
-    return out
+    for start in range(0, n, size):
+        m = min(size, n - start)
+        emotion, moral = rng.random((m, len(EMOTIONS))), rng.random((m, len(MORALS)))
+        picks = rng.integers(0, 40, m), rng.integers(0, 12, m)
+        out = []
+        for j in range(m):
+            i = start + j
+            obs = Observation(SERIES[i % 4], ALL, T0 + i // 10,
+                              {"emotion": emotion_sets[picks[0][j]], "moral": moral_sets[picks[1][j]]},
+                              {"emotion": quantized(emotion[j]), "moral": quantized(moral[j])})
+            out.append((obs, (f"posts/{i % 4}", i // 4)))
+        yield out
 
 
-def version_1(items: list, size: int) -> list[bytes]:
+def version_1(n: int, size: int) -> list[bytes]:
     out = []
-    for k in range(0, len(items), size):
+    for chunk in chunks(n, size):
         batch = [encode_observation(ALL, {"series": o.series.id, "event_ms": o.event_ms,
                                           "labels": {d: list(v) for d, v in o.labels.items()},
                                           "probs": {d: list(v) for d, v in o.probs.items()}, "origin": list(origin)},
-                                    None) for o, origin in items[k:k + size]]
+                                    None) for o, origin in chunk]
         out += [payload for _, payload in envelopes(batch)]
     return out
 
 
-def version_2(items: list, size: int, bucket_ms: int) -> list[bytes]:
+def version_2(n: int, size: int, bucket_ms: int) -> list[bytes]:
     out = []
-    for k in range(0, len(items), size):
+    for chunk in chunks(n, size):
         builder = CountsBuilder(ALL)
-        for obs, origin in items[k:k + size]:
+        for obs, origin in chunk:
             builder.add(obs, origin)
         out.append(encode_counts(builder.build(bucket_ms), []))
     return out
 
 
-def committed(admin: KafkaAdminClient, group: str, topic: str) -> int:
-    offsets = admin.list_consumer_group_offsets(group)
-    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
+def committed(reader: KafkaConsumer, topic: str) -> int:
+    """Envelopes of ``topic`` the worker's group has committed (a consumer of the
+    group that never joins it reads the group's offsets)."""
+    tps = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic) or ()]
+    return sum(reader.committed(tp) or 0 for tp in tps)
 
 
 def one_run(kafka: LocalKafka, payloads: list[bytes], rows_per: float, tmp: Path, tag: str) -> dict:
@@ -101,14 +108,15 @@ def one_run(kafka: LocalKafka, payloads: list[bytes], rows_per: float, tmp: Path
         producer.send(s.kafka.topic_scores, key=ALL.encode(), value=payload)
     producer.flush()
     producer.close()
-    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap, **client_kwargs(s.kafka))
+    reader = KafkaConsumer(bootstrap_servers=kafka.bootstrap, group_id=s.kafka.app_id, enable_auto_commit=False,
+                           **client_kwargs(s.kafka))
     worker = Worker(s, tmp / f"{tag}.log", tmp / f"state-{tag}",
                     extra_env={"AFFECTWATCH_FIGURES_INTERVAL_SECONDS": "5"}).start()
     try:
         polls = []
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
-            polls.append((time.perf_counter(), committed(admin, s.kafka.app_id, s.kafka.topic_scores),
+            polls.append((time.perf_counter(), committed(reader, s.kafka.topic_scores),
                           cpu_seconds(worker.proc.pid)))
             if polls[-1][1] >= len(payloads):
                 break
@@ -124,20 +132,19 @@ def one_run(kafka: LocalKafka, payloads: list[bytes], rows_per: float, tmp: Path
                 "kb_per_envelope": sum(map(len, payloads)) / len(payloads) / 1024}
     finally:
         worker.stop()
-        admin.close()
+        reader.close()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--records", type=int, default=60_000, help="records through version 1 envelopes")
+    ap.add_argument("--records", type=int, default=300_000, help="records through version 1 envelopes")
     ap.add_argument("--scale", type=int, default=10, help="version 2 takes this many times the records")
     ap.add_argument("--rows", type=int, default=256, help="records an envelope (a score batch)")
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
     bucket_ms = isolated_settings("127.0.0.1:1", Path(tempfile.gettempdir())).windows.bucket_seconds * 1000
-    items = rows(args.records * args.scale)
-    payloads = {"version 1": version_1(items[:args.records], args.rows),
-                "version 2": version_2(items, args.rows, bucket_ms)}
+    payloads = {"version 1": version_1(args.records, args.rows),
+                "version 2": version_2(args.records * args.scale, args.rows, bucket_ms)}
     tmp = Path(tempfile.mkdtemp(prefix="affectwatch-aggregate-bench-"))
     print(f"worker logs in {tmp}", flush=True)
     results: dict[str, list[dict]] = {name: [] for name in payloads}

@@ -17,7 +17,7 @@ windows hold the same numbers however the stream was cut into batches.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -61,8 +61,11 @@ class Counts:
     offset: np.ndarray  # int64 [n]
     event_ms: np.ndarray  # int64 [n]
     series_at: np.ndarray  # int64 [n]: index into ``series``
-    sets_at: dict[str, np.ndarray]  # dimension -> int64 [n]: index into ``set_keys``
-    units: dict[str, np.ndarray]  # dimension -> int64 [n, labels]
+    # Read only when the batch is cut again or added one row at a time (a
+    # decoder may give mappings that decode and check a column on first use).
+    sets_at: Mapping[str, np.ndarray]  # dimension -> int64 [n]: index into ``set_keys``
+    units: Mapping[str, np.ndarray]  # dimension -> int64 [n, labels]
+    widths: dict[str, int]  # dimension -> its labels (the columns of ``units``)
     bucket_ms: int | None = None  # the bucket width ``cells`` were cut with
     cells: tuple[Cell, ...] | None = None  # precomputed (``with_cells``)
 
@@ -72,20 +75,14 @@ class Counts:
     def check(self) -> None:
         """ValueError unless the columns are consistent (a message from the scores topic may be anything)."""
         n = len(self.offset)
-        columns = [self.source, self.event_ms, self.series_at, *self.sets_at.values()]
-        if any(col.shape != (n,) for col in columns):
+        if any(col.shape != (n,) for col in (self.source, self.event_ms, self.series_at)):
             raise ValueError("columns of different lengths")
-        if set(self.sets_at) != set(self.set_keys) or set(self.units) != set(self.set_keys):
+        if not set(self.set_keys) == set(self.sets_at) == set(self.units) == set(self.widths):
             raise ValueError("label sets and probabilities of different dimensions")
         for name, top in (("source", len(self.sources)), ("series", len(self.series))):
             col = self.source if name == "source" else self.series_at
             if n and (col.min() < 0 or col.max() >= top):
                 raise ValueError(f"a {name} index out of range")
-        for dim, col in self.sets_at.items():
-            if n and (col.min() < 0 or col.max() >= len(self.set_keys[dim])):
-                raise ValueError(f"a {dim} label-set index out of range")
-            if self.units[dim].ndim != 2 or self.units[dim].shape[0] != n:
-                raise ValueError(f"{dim} probabilities are not one row a record")
         for sid in self.series:
             Series.from_id(sid)
         if self.cells is not None:
@@ -101,7 +98,7 @@ class Counts:
                 sets, units = cell.sets.get(dim, {}), cell.units.get(dim, ())
                 if sum(sets.values()) != cell.n or not set(sets) <= set(keys):
                     raise ValueError(f"a cell's {dim} label sets do not add up to its records")
-                if len(units) != self.units[dim].shape[1]:
+                if len(units) != self.widths[dim]:
                     raise ValueError(f"a cell's {dim} sums are not one a label")
 
     def observation(self, i: int) -> tuple[Observation, tuple[str, int]]:
@@ -183,5 +180,6 @@ class CountsBuilder:
             event_ms=cols[:, 2].copy(),
             series_at=cols[:, 3].copy(),
             sets_at={dim: np.array(v, dtype=np.int64) for dim, v in self.sets_at.items()},
-            units={dim: np.array(v, dtype=np.int64).reshape(len(v), -1) for dim, v in self.units.items()},
+            units=(units := {dim: np.array(v, dtype=np.int64).reshape(len(v), -1) for dim, v in self.units.items()}),
+            widths={dim: v.shape[1] for dim, v in units.items()},
         ).with_cells(bucket_ms)

@@ -31,7 +31,7 @@ before envelopes) are still read: they may wait in the topic at an upgrade.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +39,7 @@ import numpy as np
 import orjson
 from faust.utils import json as faust_json
 
-from streams.core.counts import Cell, Counts, CountsBuilder
+from streams.core.counts import UNITS, Cell, Counts, CountsBuilder
 from streams.core.subjects import ALL
 from streams.core.windows import Observation
 
@@ -48,7 +48,7 @@ MAX_ENVELOPE_BYTES = 512 * 1024  # bound per envelope; the broker's default mess
 MAX_ROWS = 65_535  # the index columns are 16-bit
 ROW_BYTES = 200  # a row's share of a header (columns and cells), an upper bound, for cutting
 COLUMNS = {"source": "<u2", "offset": "<i8", "event_ms": "<i8", "series": "<u2"}
-SETS, UNITS = "<u2", "<u4"  # label-set indexes; probabilities in 2**-20ths (at most 2**20)
+SET_TYPE, UNIT_TYPE = "<u2", "<u4"  # label-set indexes; probabilities in 2**-20ths (at most 2**20)
 
 
 def encode_json(value: Any) -> bytes:
@@ -72,8 +72,8 @@ def encode_counts(c: Counts, scores: list[bytes]) -> bytes:
         "cols": {
             "source": _b64(c.source, COLUMNS["source"]), "offset": _b64(c.offset, COLUMNS["offset"]),
             "event_ms": _b64(c.event_ms, COLUMNS["event_ms"]), "series": _b64(c.series_at, COLUMNS["series"]),
-            "sets": {d: _b64(v, SETS) for d, v in c.sets_at.items()},
-            "units": {d: _b64(v, UNITS) for d, v in c.units.items()},
+            "sets": {d: _b64(v, SET_TYPE) for d, v in c.sets_at.items()},
+            "units": {d: _b64(v, UNIT_TYPE) for d, v in c.units.items()},
         },
         "cells": [{"series": series_at[cell.series], "bucket": cell.bucket, "n": cell.n, "sets": cell.sets,
                    "units": {d: list(u) for d, u in cell.units.items()}, "last": cell.last} for cell in cells],
@@ -144,11 +144,21 @@ def decode_message(payload: bytes) -> dict[str, Any]:
     return msg
 
 
-def _column(data: str, dtype: str, n: int) -> np.ndarray:
+def _column(data: str, dtype: str, n: int, top: int | None = None) -> np.ndarray:
+    """A column decoded: ``n`` rows (of one value, or of as many as it holds), each under ``top``."""
     values = np.frombuffer(base64.b64decode(data, validate=True), dtype=dtype).astype(np.int64)
     if n == 0 or values.size % n:
         raise ValueError(f"a column of {values.size} values for {n} rows")
+    if top is not None and values.size and (values.min() < 0 or values.max() >= top):
+        raise ValueError("a column value out of range")
     return values if values.size == n else values.reshape(n, -1)
+
+
+def _values_in(data: str, size: int) -> int:
+    """How many values of ``size`` bytes a base64 column holds, without decoding it."""
+    if not isinstance(data, str) or len(data) % 4:
+        raise ValueError("a column is not base64")
+    return (len(data) * 3 // 4 - (len(data) - len(data.rstrip("=")))) // size
 
 
 def _names(value: Any) -> tuple[str, ...]:
@@ -157,9 +167,29 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+class _Lazy(Mapping[str, np.ndarray]):
+    """Columns by dimension, each decoded and checked on first use: only a
+    batch cut again (a late row) or added one row at a time reads them."""
+
+    def __init__(self, raw: dict[str, str], decode: Callable[[str, str], np.ndarray]) -> None:
+        self.raw, self.decode, self.done = raw, decode, {}
+
+    def __getitem__(self, dim: str) -> np.ndarray:
+        if dim not in self.done:
+            self.done[dim] = self.decode(dim, self.raw[dim])
+        return self.done[dim]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.raw)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+
 def counts_of(msg: dict[str, Any]) -> Counts:
     """The ``Counts`` of a version 2 envelope, checked (ValueError, KeyError or TypeError when malformed)."""
     n, cols, series = int(msg["n"]), msg["cols"], _names(msg["series"])
+    set_keys = {str(d): _names(keys) for d, keys in msg["sets"].items()}
     cells = tuple(
         Cell(series[int(cell["series"])], int(cell["bucket"]), int(cell["n"]),
              {str(d): {str(k): int(v) for k, v in sets.items()} for d, sets in cell["sets"].items()},
@@ -167,17 +197,26 @@ def counts_of(msg: dict[str, Any]) -> Counts:
              {str(s): int(o) for s, o in cell["last"].items()})
         for cell in msg["cells"]
     )
+    widths = {}
+    for dim, data in cols["units"].items():
+        values = _values_in(data, 4)
+        if n == 0 or values % n:
+            raise ValueError(f"{dim} probabilities are not one row a record")
+        widths[str(dim)] = values // n
     counts = Counts(
         subject=str(msg["topic_key"]),
         sources=_names(msg["sources"]),
         series=series,
-        set_keys={str(d): _names(keys) for d, keys in msg["sets"].items()},
+        set_keys=set_keys,
         source=_column(cols["source"], COLUMNS["source"], n),
         offset=_column(cols["offset"], COLUMNS["offset"], n),
         event_ms=_column(cols["event_ms"], COLUMNS["event_ms"], n),
         series_at=_column(cols["series"], COLUMNS["series"], n),
-        sets_at={str(d): _column(v, SETS, n) for d, v in cols["sets"].items()},
-        units={str(d): _column(v, UNITS, n).reshape(n, -1) for d, v in cols["units"].items()},
+        sets_at=_Lazy({str(d): v for d, v in cols["sets"].items()},
+                      lambda dim, data: _column(data, SET_TYPE, n, len(set_keys[dim])).reshape(n)),
+        units=_Lazy({str(d): v for d, v in cols["units"].items()},
+                    lambda dim, data: _column(data, UNIT_TYPE, n, UNITS + 1).reshape(n, widths[dim])),
+        widths=widths,
         bucket_ms=int(msg["bucket_ms"]) if msg.get("bucket_ms") is not None else None,
         cells=cells,
     )

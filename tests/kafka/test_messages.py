@@ -114,3 +114,13 @@ def test_envelopes_of_version_1_and_single_observations_still_read():
     (obs, origin), = observations_of(old)
     assert obs.subject == "economy" and origin == ("lm-responses/1", 3)
     assert [r["id"] for r in score_records(old)] == ["r3"]
+
+
+def test_a_column_read_only_when_needed_is_checked_when_read():
+    """The label sets and probabilities are decoded only for a batch cut again
+    or added row by row; a bad one is refused then, before anything is written."""
+    msg = _tampered(lambda m: m["cols"]["sets"].update(
+        emotion=base64.b64encode(np.array([0, 0, 0, 9], "<u2").tobytes()).decode()))
+    counts = counts_of(msg)
+    with pytest.raises(ValueError, match="out of range"):
+        counts.observation(0)
