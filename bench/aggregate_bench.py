@@ -49,6 +49,11 @@ from tests.kafka_support import Worker, isolated_settings  # noqa: E402
 SERIES = (Series("human", group="liberal"), Series("human", group="conservative"),
           Series("lm", model="m1", steering="default"), Series("lm", model="m1", steering="liberal"))
 T0 = 1_764_000_000_000
+# The product's defaults, not the test suite's (tests/kafka_support.TEST_ENV): with its 6 s session,
+# one batch of a large gap of version 1 envelopes held the loop past the session and the worker left.
+PRODUCTION = {"AFFECTWATCH_KAFKA_SESSION_TIMEOUT_SECONDS": "60", "AFFECTWATCH_KAFKA_HEARTBEAT_SECONDS": "3",
+              "AFFECTWATCH_FIGURES_INTERVAL_SECONDS": "5", "AFFECTWATCH_FIGURES_PERMUTATIONS": "300",
+              "AFFECTWATCH_FIGURES_MIN_SAMPLES": "30"}
 
 
 def chunks(n: int, size: int, seed: int = 7) -> Iterator[list[tuple[Observation, tuple[str, int]]]]:
@@ -111,7 +116,7 @@ def one_run(kafka: LocalKafka, payloads: list[bytes], rows_per: float, tmp: Path
     reader = KafkaConsumer(bootstrap_servers=kafka.bootstrap, group_id=s.kafka.app_id, enable_auto_commit=False,
                            **client_kwargs(s.kafka))
     worker = Worker(s, tmp / f"{tag}.log", tmp / f"state-{tag}",
-                    extra_env={"AFFECTWATCH_FIGURES_INTERVAL_SECONDS": "5"}).start()
+                    extra_env=PRODUCTION).start()
     try:
         polls = []
         deadline = time.monotonic() + 900
