@@ -39,7 +39,7 @@ import numpy as np
 import orjson
 from faust.utils import json as faust_json
 
-from streams.core.counts import UNITS, Cell, Counts, CountsBuilder
+from streams.core.counts import UNITS, Cell, Counts, CountsBuilder, to_units
 from streams.core.subjects import ALL
 from streams.core.windows import Observation
 
@@ -103,6 +103,8 @@ class EnvelopeWriter:
             score: bytes) -> None:
         """A record: in its own topic key's envelope with its score record, and in ``all`` without
         (``units``: its probabilities in units, else taken from ``obs``)."""
+        if units is None:  # once a record, for both envelopes
+            units = {dim: to_units(values) for dim, values in obs.probs.items()}
         self._put(obs.subject, obs, origin, units, score)
         if obs.subject != ALL:
             self._put(ALL, obs, origin, units, None)

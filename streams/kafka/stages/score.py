@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from models.classifier_process import ClassifierUnavailable
+from streams.core.counts import to_units
 from streams.core.pairing import Pairing, add_scored
 from streams.core.pipeline import source_origin
 from streams.core.records import DeadLetter, Parsed, internal_error
@@ -183,7 +184,8 @@ class ScoreStage:
                 origin = source_origin(parsed.source)
                 if origin is None:
                     raise ValueError("a record read from Kafka without its topic, partition and offset")
-                writer.add(scored.observation(), origin, None, record)
+                units = {"emotion": to_units(scored.emotion), "moral": to_units(scored.moral)}
+                writer.add(scored.observation(), origin, units, record)
             except Exception as exc:  # data must never stop a worker: this record's dead letter
                 batch.pending.append(await ctx.reject(internal_error(parsed, exc)))
                 continue
