@@ -113,9 +113,30 @@ class Counts:
                           int(self.event_ms[i]), labels, probs)
         return obs, (self.sources[int(self.source[i])], int(self.offset[i]))
 
+    def part(self, start: int, stop: int) -> Counts:
+        """Rows ``start:stop`` as a batch of their own: only the names they use, cells cut again."""
+        rows = slice(start, stop)
+        sources, source = _used(self.sources, self.source[rows])
+        series, series_at = _used(self.series, self.series_at[rows])
+        set_keys, sets_at = {}, {}
+        for dim, keys in self.set_keys.items():
+            set_keys[dim], sets_at[dim] = _used(keys, self.sets_at[dim][rows])
+        return replace(self, sources=sources, series=series, set_keys=set_keys, source=source,
+                       offset=self.offset[rows], event_ms=self.event_ms[rows], series_at=series_at,
+                       sets_at=sets_at, units={d: v[rows] for d, v in self.units.items()}
+                       ).with_cells(self.bucket_ms or 1)
+
     def with_cells(self, bucket_ms: int) -> Counts:
         """The same batch with its cells cut at ``bucket_ms``."""
         return replace(self, bucket_ms=bucket_ms, cells=cells_of(self, bucket_ms))
+
+
+def _used(names: tuple[str, ...], at: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
+    """The names a column points at, and the column pointing into them."""
+    used = np.unique(at)
+    remap = np.zeros(len(names), dtype=np.int64)
+    remap[used] = np.arange(len(used))
+    return tuple(names[int(u)] for u in used), remap[at]
 
 
 def cells_of(c: Counts, bucket_ms: int, keep: np.ndarray | None = None) -> tuple[Cell, ...]:

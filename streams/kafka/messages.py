@@ -46,7 +46,7 @@ from streams.core.windows import Observation
 ENVELOPE_VERSION = 2
 MAX_ENVELOPE_BYTES = 512 * 1024  # bound per envelope; the broker's default message limit is 1 MiB
 MAX_ROWS = 65_535  # the index columns are 16-bit
-ROW_BYTES = 200  # a row's share of a header (columns and cells), an upper bound, for cutting
+ROW_BYTES = 200  # a row's usual share of a header (columns and cells), for cutting; ``_parts`` makes sure
 COLUMNS = {"source": "<u2", "offset": "<i8", "event_ms": "<i8", "series": "<u2"}
 SET_TYPE, UNIT_TYPE = "<u2", "<u4"  # label-set indexes; probabilities in 2**-20ths (at most 2**20)
 
@@ -114,7 +114,7 @@ class EnvelopeWriter:
         grow = ROW_BYTES + (len(score) + 1 if score is not None else 0)
         at = self.open.get(key)
         if at is not None and (at.size + grow > MAX_ENVELOPE_BYTES or len(at.rows) >= MAX_ROWS):
-            self.done.append((key, self._close(at)))
+            self.done += self._close(key, at)
             at = None
         if at is None:
             at = self.open[key] = _Open(CountsBuilder(key))
@@ -123,14 +123,25 @@ class EnvelopeWriter:
             at.scores.append(score)
         at.size += grow
 
-    def _close(self, at: _Open) -> bytes:
-        return encode_counts(at.rows.build(self.bucket_ms), at.scores)
+    def _close(self, key: str, at: _Open) -> list[tuple[str, bytes]]:
+        return [(key, payload) for payload in _parts(at.rows.build(self.bucket_ms), at.scores)]
 
     def envelopes(self) -> list[tuple[str, bytes]]:
         """(topic key, envelope) of every row added, in the order they were cut."""
-        out = self.done + [(key, self._close(at)) for key, at in self.open.items()]
+        out = self.done + [env for key, at in self.open.items() for env in self._close(key, at)]
         self.done, self.open = [], {}
         return out
+
+
+def _parts(c: Counts, scores: list[bytes]) -> list[bytes]:
+    """The envelope of ``c``, halved until each part is under ``MAX_ENVELOPE_BYTES``
+    (``ROW_BYTES`` cuts most batches before; rows each in a cell of their own,
+    with long names, can pass it). One record alone may still pass it."""
+    payload = encode_counts(c, scores)
+    if len(payload) <= MAX_ENVELOPE_BYTES or len(c) < 2:
+        return [payload]
+    half = len(c) // 2
+    return _parts(c.part(0, half), scores[:half]) + _parts(c.part(half, len(c)), scores[half:])
 
 
 def decode_message(payload: bytes) -> dict[str, Any]:

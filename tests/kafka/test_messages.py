@@ -124,3 +124,18 @@ def test_a_column_read_only_when_needed_is_checked_when_read():
     counts = counts_of(msg)
     with pytest.raises(ValueError, match="out of range"):
         counts.observation(0)
+
+
+def test_rows_each_in_a_cell_of_its_own_are_still_cut_under_the_broker_limit():
+    """A sparse replay with long names: every row its own series and bucket, so each costs far more than usual."""
+    writer = EnvelopeWriter(BUCKET_MS)
+    long = "m" * 200
+    for i in range(2500):
+        obs = Observation(Series("lm", model=f"{long}{i}", steering="s" * 200), ALL, T0 + i * BUCKET_MS,
+                          {"emotion": ("anger", "joy"), "moral": ("care",)},
+                          {"emotion": quantized([0.5] * 11), "moral": quantized([0.1] * 6)})
+        writer.add(obs, (f"{'t' * 200}/{i % 7}", i), None, b"")
+    parts = [payload for _, payload in writer.envelopes()]
+    assert 1 < len(parts) <= 50 and all(len(p) <= MAX_ENVELOPE_BYTES for p in parts)  # halves keep only their names
+    counts = [counts_of(decode_message(p)) for p in parts]
+    assert sorted(int(o) for c in counts for o in c.offset) == list(range(2500))
