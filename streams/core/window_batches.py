@@ -63,6 +63,7 @@ def add_counts(w: Windows, c: Counts) -> Tally:
 
 
 def one_by_one(w: Windows, c: Counts) -> Tally:
+    """The batch's rows added one at a time (``Windows.add`` decides each)."""
     tally = Tally()
     for i in range(len(c)):
         obs, origin = c.observation(i)

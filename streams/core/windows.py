@@ -143,11 +143,11 @@ class Windows:
         return ms - ms % self.cfg.bucket_ms
 
     # -- updates -----------------------------------------------------------
-    def fresh(self, value: dict | None, origin: tuple[str, int] | None) -> bool:
+    def _fresh(self, value: dict | None, origin: tuple[str, int] | None) -> bool:
         """Whether a key has not yet taken the update from ``origin``."""
         return origin is None or value is None or value.get("hw", {}).get(origin[0], -1) < origin[1]
 
-    def put(self, key: str, value: dict, old: dict | None, origin: tuple[str, int] | None) -> None:
+    def _put(self, key: str, value: dict, old: dict | None, origin: tuple[str, int] | None) -> None:
         if origin is not None:
             value["hw"] = {**(old or {}).get("hw", {}), origin[0]: origin[1]}
         self.table[key] = value
@@ -162,7 +162,7 @@ class Windows:
         """
         wkey = f"w{SEP}{obs.subject}"
         wval = self.table.get(wkey)
-        if not self.fresh(wval, origin):
+        if not self._fresh(wval, origin):
             return True  # fully applied before a restart (the watermark is written last)
         # Lateness is judged against the slowest source partition, so that
         # partitions consumed at different paces (a replay at full speed) do
@@ -170,18 +170,18 @@ class Windows:
         sources = dict(wval.get("src", {})) if wval else {}
         src = origin[0] if origin else "-"
         low = min(sources.values()) if len(sources) >= self.cfg.expected_sources else None
-        horizon = self.horizon_of(wval)
+        horizon = self._horizon_of(wval)
         ok = (low is None or obs.event_ms >= low - self.cfg.lateness_ms) and (
             horizon is None or self.bucket_of(obs.event_ms) >= horizon
         )
         if not ok:
             key = SEP.join(("c", "late", obs.subject, obs.series.stream))
             old = self.table.get(key)
-            if self.fresh(old, origin):
-                self.put(key, {"n": int((old or {"n": 0})["n"]) + 1}, old, origin)
+            if self._fresh(old, origin):
+                self._put(key, {"n": int((old or {"n": 0})["n"]) + 1}, old, origin)
         else:
             key, old = self.slot(obs.subject, self.bucket_of(obs.event_ms), obs.series.id)
-            if self.fresh(old, origin):
+            if self._fresh(old, origin):
                 series = dict(old["series"]) if old else {}
                 dims = dict(series.get(obs.series.id, {}))
                 for dim, labels in obs.labels.items():
@@ -191,7 +191,7 @@ class Windows:
                     sets[sk] = sets.get(sk, 0) + 1
                     dims[dim] = {"sets": sets, "soft": add_soft(val["soft"], obs.probs[dim])}
                 series[obs.series.id] = dims
-                self.put(key, {"series": series}, old, origin)
+                self._put(key, {"series": series}, old, origin)
                 if old is None:
                     self.note_bucket_key(obs.subject, key, self.bucket_of(obs.event_ms))
         new_ms, sources, ahead = self._advance(wval, obs.event_ms, src)
@@ -199,7 +199,7 @@ class Windows:
         if ahead:
             value["ahead"] = ahead
         if origin is not None or wval is None or any(value.get(k) != wval.get(k) for k in ("ms", "src", "ahead")):
-            self.put(wkey, value, wval, origin)
+            self._put(wkey, value, wval, origin)
         return ok
 
     def slot(self, topic: str, bucket: int, sid: str) -> tuple[str, dict | None]:
@@ -219,9 +219,9 @@ class Windows:
         """Buckets before this can no longer be reached by any span, nor taken
         by any source partition: the slowest one once all have been seen, else
         the fastest (so that an idle partition cannot hold memory forever)."""
-        return self.horizon_of(self.table.get(f"w{SEP}{topic}"))
+        return self._horizon_of(self.table.get(f"w{SEP}{topic}"))
 
-    def horizon_of(self, w: dict | None) -> int | None:
+    def _horizon_of(self, w: dict | None) -> int | None:
         """``horizon()`` from a topic key's watermark value already read."""
         if w is None or w["ms"] is None:
             return None
