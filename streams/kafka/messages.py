@@ -157,13 +157,20 @@ def decode_message(payload: bytes) -> dict[str, Any]:
     return msg
 
 
+class MalformedEnvelope(ValueError):
+    """An envelope's column that does not hold what its header says (found when it is read)."""
+
+
 def _column(data: str, dtype: str, n: int, top: int | None = None) -> np.ndarray:
     """A column decoded: ``n`` rows (of one value, or of as many as it holds), each under ``top``."""
-    values = np.frombuffer(base64.b64decode(data, validate=True), dtype=dtype).astype(np.int64)
+    try:
+        values = np.frombuffer(base64.b64decode(data, validate=True), dtype=dtype).astype(np.int64)
+    except (ValueError, TypeError) as exc:  # binascii.Error is a ValueError
+        raise MalformedEnvelope(f"a column is not base64 of {dtype}: {exc}") from exc
     if n == 0 or values.size % n:
-        raise ValueError(f"a column of {values.size} values for {n} rows")
+        raise MalformedEnvelope(f"a column of {values.size} values for {n} rows")
     if top is not None and values.size and (values.min() < 0 or values.max() >= top):
-        raise ValueError("a column value out of range")
+        raise MalformedEnvelope("a column value out of range")
     return values if values.size == n else values.reshape(n, -1)
 
 

@@ -21,7 +21,7 @@ from streams.core.records import DeadLetter
 from streams.core.subjects import ALL
 from streams.kafka.batches import micro_batches
 from streams.kafka.gaps import GapFiller
-from streams.kafka.messages import ENVELOPE_VERSION, counts_of, decode_message
+from streams.kafka.messages import ENVELOPE_VERSION, MalformedEnvelope, counts_of, decode_message
 from streams.kafka.messages_v1 import observations_of
 from streams.kafka.stages.context import WorkerContext
 from streams.kafka.stages.idle_tail import IdleTail
@@ -91,9 +91,10 @@ class AggregateStage:
             if counts is not None:
                 try:
                     tally = ctx.core.aggregator.add_counts(counts)
-                except Exception as exc:  # never stop the worker on one envelope
-                    pending.append(await ctx.reject(DeadLetter(raw, src, f"internal_error:{type(exc).__name__}",
-                                                               str(exc)[:300])))
+                except Exception as exc:  # never stop the worker on one envelope (a bad column fails before any write)
+                    malformed = isinstance(exc, MalformedEnvelope)
+                    reason = "invalid_score" if malformed else f"internal_error:{type(exc).__name__}"
+                    pending.append(await ctx.reject(DeadLetter(raw, src, reason, str(exc)[:300])))
                     continue
                 if counts.subject != ALL:  # a record is counted once, in its own topic
                     for stream, n in tally.counted.items():

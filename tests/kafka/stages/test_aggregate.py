@@ -4,7 +4,11 @@ hostile envelopes dead-lettered, replays changing nothing (streams.kafka.stages.
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
+import json
+
+import numpy as np
 
 from streams.kafka.direct import Read
 from streams.kafka.messages import counts_of, decode_message
@@ -108,3 +112,24 @@ def test_envelopes_of_the_release_before_are_read_at_an_upgrade(settings, classi
         counted.append(sum(metric(ctx, "affectwatch_counted_records_total", stream=s) for s in ("human", "lm")))
     assert len(old) > 1 and tables[0] == tables[1]
     assert counted[0] == 60 and counted[1] == 60 + 15  # a replayed record is reported counted again, as before
+
+
+def test_a_column_that_lies_is_a_dead_letter_and_writes_nothing(settings, classifier):
+    """Its header reads well; its label sets point past their names, found when the rows are read
+    (a topic key's first envelope is added row by row: the skew guard holds its first records)."""
+    payload = scored_envelopes(settings, classifier)[0]
+    msg = decode_message(payload)
+    n = msg["n"]
+    msg["cols"]["sets"]["emotion"] = base64.b64encode(np.full(n, 999, "<u2").tobytes()).decode()
+    msg.pop("_scores", None)
+    ctx, io, _, windows = memory_context(settings, classifier)
+    stage = AggregateStage(ctx, gaps=None)  # type: ignore[arg-type]
+
+    async def go() -> None:
+        assert len(await stage.count([event("affect-scores", 0, 0, json.dumps(msg).encode())])) == 1
+        ctx.windows.flush(io.restore_current_event)
+
+    asyncio.run(go())
+    assert [d["reason"] for _, d in io.sent[DEAD_LETTERS]] == ["invalid_score"]
+    assert "out of range" in io.sent[DEAD_LETTERS][0][1]["detail"]
+    assert not any(k.startswith(("tb|", "w|")) for k in windows)
