@@ -210,6 +210,17 @@ def figure_diff(seen: dict[str, dict[str, list]], expected: dict[str, dict[str, 
     return f"{len(out)} rows differ (seen != expected):\n" + "\n".join(out[:limit])
 
 
+def counts_diff(seen: dict[str, dict[str, list]], expected: dict[str, dict[str, list]], window: str = "24h") -> str:
+    """Texts per topic key and series where two sets of figures differ (where records went)."""
+    def n_of(by_topic: dict) -> dict[tuple[str, str], int]:
+        return {(t, r["series"]): r["n"] for t, kinds in by_topic.items() for r in kinds.get("series", [])
+                if r["window"] == window and r["dimension"] == "emotion"}
+    a, b = n_of(seen), n_of(expected)
+    rows = [f"{t} {s}: {a.get((t, s))} != {b.get((t, s))}" for t, s in sorted(set(a) | set(b))
+            if a.get((t, s)) != b.get((t, s))]
+    return f"texts per topic key and series in {window} (seen != expected):\n" + "\n".join(rows)
+
+
 def total_n(by_topic: dict[str, dict[str, list]], window: str = "24h") -> int:
     return sum(r["n"] for r in by_topic.get("all", {}).get("series", [])
                if r["window"] == window and r["dimension"] == "emotion")

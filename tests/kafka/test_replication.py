@@ -18,7 +18,7 @@ from streams.kafka.io import TABLES, create_topics, partitions, plan, project_to
 from streams.kafka.localcluster import LocalKafkaCluster
 from streams.kafka.security import connected
 from tests.kafka.test_exactness import demo_inputs, embedded_figures, start
-from tests.kafka_support import Snapshots, Worker, figure_diff, isolated_settings, total_n
+from tests.kafka_support import Snapshots, Worker, counts_diff, figure_diff, isolated_settings, total_n
 
 pytestmark = pytest.mark.slow
 
@@ -133,7 +133,7 @@ def test_a_killed_leader_and_a_frozen_broker_lose_nothing(cluster, classifier, t
         seen = _wait(snaps, expected, workers, s, tmp_path, timeout=300)
         assert total_n(seen) == 1200, f"{total_n(seen)} of 1200 counted"
         late = {wid: snap.get("late") for wid, snap in snaps.latest.items()}
-        assert seen == expected, f"late: {late}\n" + figure_diff(seen, expected)
+        assert seen == expected, f"late: {late}\n" + counts_diff(seen, expected) + "\n" + figure_diff(seen, expected)
     finally:
         snaps.close()
         for w in workers:
