@@ -99,6 +99,12 @@ class WriteBack(MutableMapping[str, dict]):
             raise RuntimeError(f"{len(self._dirty)} unflushed writes")
         self._cache.clear()
 
+    def discard(self) -> None:
+        """Drops every unflushed write and cached value: what the table holds is read anew
+        (the writes were made for partitions this worker no longer owns)."""
+        self._dirty.clear()
+        self._cache.clear()
+
     def flush(self, before_write: Callable[[Any], None] = lambda token: None) -> int:
         """Writes every changed key once (watermarks last); returns how many.
         Without ``keep`` the cache is then forgotten, so that the next batch

@@ -308,8 +308,13 @@ class WorkerSettings(Group):
         "together, and every record waits for this before it is counted",
     )
     aggregate_batch_size: int = Field(
-        200, ge=1, le=100_000,
-        description="scores a worker aggregates before it waits for their table writes to reach the broker"
+        200, ge=1, le=100_000, description="score envelopes in one aggregation micro-batch at most"
+    )
+    windows_flush_seconds: float = Field(
+        2.0, ge=0, le=60,
+        description="how often a Kafka worker writes its changed windows to their table and changelog, then acks "
+        "the score envelopes they hold (each changed key is written once per flush); published figures lag the "
+        "counts by up to this much; 0: after every aggregation micro-batch",
     )
     figures_process: bool = Field(
         True, description="a Kafka worker computes its figures in a child process (its own GIL); false: in a thread"

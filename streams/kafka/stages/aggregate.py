@@ -1,30 +1,65 @@
 """The aggregate stage: score envelopes in, event-time windows updated.
 
-Envelopes are read in micro-batches (``streams.kafka.batches``), so that one
-wait for the changelog covers many of them and each changed key is written
-once per batch (``WriteBack``). An envelope's counts are added to our own
-windows in one step (``streams.core.window_batches``), exactly as its records
-one by one would be; the windows remember the last source offset they took
-per source partition, so a replayed envelope changes nothing twice. Envelopes
-of version 1 (one observation a record) are still read. A batch is acked
-only once its table writes are on the broker.
+Envelopes are read in micro-batches (``streams.kafka.batches``). An envelope's
+counts are added to our own windows in one step (``streams.core.window_batches``),
+exactly as its records one by one would be; the windows remember the last
+source offset they took per source partition, so a replayed envelope changes
+nothing twice. Envelopes of version 1 (one observation a record) are still read.
+
+The windows are written back on an interval, as Kafka Streams' record cache
+and commit interval do: the counted envelopes are *held* (``Held``) while
+their writes wait in the write-back cache, and every
+``worker.windows_flush_seconds`` each changed key is written once and the
+held envelopes are acked once those writes are on the broker. A bucket key
+then costs one changelog message per interval instead of one per batch. A
+held envelope is never acked before its writes, so a crash loses nothing
+that is not counted again. Holding is marked to faust as records in flight:
+a rebalance waits for the flush (flushed at once when one begins) rather
+than handing a partition over while this worker's writes to it are still on
+their way, which the next owner's restore would not see and a later one
+would take over the next owner's own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterable
+import logging
+import time
+from collections.abc import AsyncIterable, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from streams.core.records import DeadLetter
 from streams.core.subjects import ALL
-from streams.kafka.batches import micro_batches
+from streams.kafka.batches import ack_all, micro_batches
+from streams.kafka.commits import Ranges
 from streams.kafka.gaps import GapFiller
 from streams.kafka.messages import ENVELOPE_VERSION, MalformedEnvelope, counts_of, decode_message
 from streams.kafka.messages_v1 import observations_of
-from streams.kafka.stages.context import WorkerContext
+from streams.kafka.stages.context import Mark, WorkerContext
 from streams.kafka.stages.idle_tail import IdleTail
+
+log = logging.getLogger(__name__)
+MAX_DIRTY_KEYS = 5_000  # a flush is due sooner once this many keys wait (the cache keeps 10,000)
+
+
+@dataclass(eq=False)
+class Held:
+    """Envelopes counted in the windows whose writes wait for the next flush."""
+
+    generation: int  # the rebalance generation they were counted in
+    mark: Mark  # what a rebalance waits for until the flush
+    since: float  # monotonic time of the first
+    events: list[Any] = field(default_factory=list)  # every event counted (the writes' tokens point at them)
+    delivered: list[Any] = field(default_factory=list)  # faust's own events, acked through its stream
+    ranges: Ranges = field(default_factory=list)  # offsets read directly, all accounted for
+    pending: list[Any] = field(default_factory=list)  # deliveries of dead letters sent
+
+    def add(self, delivered: list[Any], events: list[Any], ranges: Ranges) -> None:
+        self.delivered += delivered
+        self.events += events
+        self.ranges += ranges
 
 
 class AggregateStage:
@@ -33,6 +68,8 @@ class AggregateStage:
         s = ctx.settings
         self.idle = IdleTail(ctx.io, {s.kafka.topic_scores}, gaps, s.worker.aggregate_within_seconds)
         self.indexed_in: int | None = None  # the rebalance generation the windows' key index was read in
+        self.held: Held | None = None
+        self.ack_delivered: Callable[[list[Any]], Awaitable[None]] = _ack_nothing
 
     async def run(self, stream: Any) -> None:
         """Takes micro-batches of the faust stream of scores until it stops."""
@@ -40,37 +77,91 @@ class AggregateStage:
         # A short wait: the envelopes of one score batch arrive together, so a
         # longer one mostly adds latency (0.2 s at a live rate, 2026-12-06).
         batches: AsyncIterable[list[Any]] = micro_batches(stream, s.worker.aggregate_batch_size,
-                                                          s.worker.aggregate_within_seconds, idle=True)
-        async for events in batches:
-            await self.take(events)
+                                                          s.worker.aggregate_within_seconds, auto_ack=False, idle=True)
+
+        async def ack_delivered(events: list[Any]) -> None:
+            await ack_all(stream, events)
+
+        self.ack_delivered = ack_delivered
+        try:
+            async for events in batches:
+                await self.take(events)
+        finally:
+            self.drop()  # stopping: what was held is counted again after the restart
 
     async def take(self, delivered: list[Any]) -> None:
         """One micro-batch: the events faust delivered, with any it skipped read
-        directly; counted, written, and acked once the writes are on the broker.
-        faust's own events are acked by ``micro_batches`` when the next batch is asked for."""
+        directly; counted and held, and flushed when a flush is due."""
         io = self.ctx.io
         generation = io.generation
         events = await self.gaps.fill(delivered, generation)
         events = await self.idle.check(bool(delivered)) + events
         ranges = self.gaps.take_ranges()
-        if not events:
+        if events:
+            await io.wait_restored()  # never update windows read from a half-restored table
+            self._follow_generation()
+            held = self.held = self.held or Held(io.generation, io.hold(len(events)), time.monotonic())
+            held.pending += await self.count(events)
+            held.add(delivered, events, ranges)
+        elif self.held is not None:
+            self.held.add(delivered, [], ranges)
+        else:
             io.ack(ranges, generation)  # offsets without records, if any
             self.ctx.liveness.moved("aggregate")
             return
-        await io.wait_restored()  # never update windows read from a half-restored table
-        if io.generation != self.indexed_in:
-            # A rebalance restores some keys and hides others: expiry and the cache read them anew.
+        if self._flush_due(idle=not events):
+            await self.flush()
+
+    def _follow_generation(self) -> None:
+        """After a rebalance the windows' key index and cache are read anew
+        (it restores some keys and hides others); writes held from before it
+        are dropped, as their envelopes are counted again by their owner now."""
+        generation = self.ctx.io.generation
+        if self.held is not None and self.held.generation != generation:
+            log.warning("a rebalance completed while %d score envelopes were held: dropped, to be counted again",
+                        len(self.held.events))
+            self.drop()
+        if generation != self.indexed_in:
             self.ctx.core.aggregator.windows.forget_keys()
             self.ctx.windows.forget()
-            self.indexed_in = io.generation
-        pending = await self.count(events)
-        self.ctx.lease.check()  # a worker paused past its session writes nothing from before
-        self.ctx.windows.flush(io.restore_current_event)  # each key to its own event's partition
-        await asyncio.gather(*pending)
-        await io.delivered("windows")
-        self.ctx.lease.check()
-        io.ack(ranges, generation)
+            self.indexed_in = generation
+
+    def _flush_due(self, idle: bool) -> bool:
+        held, io = self.held, self.ctx.io
+        if held is None:
+            return False
+        every = self.ctx.settings.worker.windows_flush_seconds
+        return (time.monotonic() - held.since >= every or self.ctx.windows.dirty >= MAX_DIRTY_KEYS
+                or io.should_stop or (idle and not io.settled()))  # a rebalance waits for the flush
+
+    async def flush(self) -> None:
+        """Writes every changed window key once and acks the held envelopes
+        once those writes (and their dead letters) are on the broker."""
+        held, self.held = self.held, None
+        if held is None:
+            return
+        io = self.ctx.io
+        try:
+            self.ctx.lease.check()  # a worker paused past its session writes nothing from before
+            self.ctx.windows.flush(io.restore_current_event)  # each key to its own event's partition
+            await asyncio.gather(*held.pending)
+            await io.delivered("windows")
+            self.ctx.lease.check()
+            if io.generation == held.generation:  # else their next owner counts them again
+                io.ack(held.ranges, held.generation)
+                await self.ack_delivered(held.delivered)
+        finally:
+            held.mark.release()
         self.ctx.liveness.moved("aggregate")
+
+    def drop(self) -> None:
+        """Forgets what is held: its writes are not made and its envelopes not acked."""
+        held, self.held = self.held, None
+        if held is not None:
+            self.ctx.windows.discard()
+            self.ctx.core.aggregator.windows.forget_keys()
+            self.indexed_in = None
+            held.mark.release()
 
     async def count(self, events: list[Any]) -> list[Any]:
         """Counts every envelope's records in the windows (cached: ``flush``
@@ -120,3 +211,7 @@ class AggregateStage:
             if obs.subject != ALL:  # a record is counted once, in its own topic
                 ctx.metrics.record_counted(obs.series.stream, counted)
         return pending
+
+
+async def _ack_nothing(events: list[Any]) -> None:
+    """Before ``run``: the unit tests hand events over themselves."""

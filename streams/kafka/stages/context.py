@@ -18,6 +18,7 @@ from aiokafka import TopicPartition
 from streams.core.records import DeadLetter
 from streams.kafka import faust_patches
 from streams.kafka.commits import Ranges, ack_ranges
+from streams.kafka.direct import InFlight
 from streams.kafka.restore import restore_pending, state_settled, wait_restored
 from streams.kafka.stages.liveness import Lease, Liveness
 from streams.kafka.writeback import WriteBack
@@ -27,6 +28,10 @@ from streams.wiring import Core
 
 # The channels a stage sends to (each a Kafka topic named in the settings).
 SCORES, DEAD_LETTERS, VIOLATIONS, SNAPSHOTS = "scores", "dead-letters", "violations", "snapshots"
+
+
+class Mark(Protocol):
+    def release(self) -> None: ...
 
 
 class WorkerIO(Protocol):
@@ -60,6 +65,10 @@ class WorkerIO(Protocol):
 
     def ack(self, ranges: Ranges, generation: int) -> None:
         """Marks offset ranges processed, so commits may pass them (not after a rebalance)."""
+        ...
+
+    def hold(self, records: int) -> Mark:
+        """A mark that a rebalance waits for until it is released: records taken and not settled."""
         ...
 
     async def delivered(self, table: str) -> None:
@@ -118,6 +127,9 @@ class FaustIO:
 
     def ack(self, ranges: Ranges, generation: int) -> None:
         ack_ranges(self.app, ranges, generation)
+
+    def hold(self, records: int) -> Mark:
+        return InFlight(self.app.consumer, records)
 
     async def delivered(self, table: str) -> None:
         await self.tables[table].delivered()

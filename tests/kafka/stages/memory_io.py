@@ -20,6 +20,14 @@ from streams.settings import Settings
 from streams.wiring import build_core
 
 
+class HeldMark:
+    def __init__(self, records: int) -> None:
+        self.records, self.released = records, False
+
+    def release(self) -> None:
+        self.released = True
+
+
 class MemoryIO:
     def __init__(self) -> None:
         self.sent: dict[str, list[tuple[bytes, Any]]] = defaultdict(list)
@@ -30,6 +38,7 @@ class MemoryIO:
         self.current: Any = None
         self.tables: dict[str, dict[str, bytes]] = defaultdict(dict)
         self.lags: dict[Any, int] = {}
+        self.marks: list[HeldMark] = []  # what a rebalance would wait for, and whether it was released
 
     def settled(self) -> bool:
         return self.is_settled
@@ -55,6 +64,11 @@ class MemoryIO:
 
     async def delivered(self, table: str) -> None:
         return None
+
+    def hold(self, records: int) -> HeldMark:
+        mark = HeldMark(records)
+        self.marks.append(mark)
+        return mark
 
     def set_current_event(self, event: Any) -> None:
         self.current = event

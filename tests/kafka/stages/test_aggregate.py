@@ -20,15 +20,18 @@ from tests.kafka.stages.memory_io import demo_lines, event, memory_context
 from tests.kafka.stages.test_score import POSTS, RESPONSES, metric
 
 
-def scored_envelopes(settings, classifier) -> list[bytes]:
+def scored_envelopes(settings, classifier, batches: int = 1) -> list[bytes]:
+    """The envelopes of 60 records scored in ``batches`` score batches."""
     ctx, io, _, _ = memory_context(settings, classifier)
     stage = ScoreStage(ctx, reader=None)  # type: ignore[arg-type]
     events = [event("posts", 0, i, line) for i, line in enumerate(demo_lines(POSTS, 30))]
     events += [event("lm-responses", 0, i, line) for i, line in enumerate(demo_lines(RESPONSES, 30))]
 
     async def go() -> None:
-        batch = await stage.start(Read(events, [], 1, None))
-        await stage.send(batch)
+        size = -(-len(events) // batches)
+        for k in range(0, len(events), size):
+            batch = await stage.start(Read(events[k : k + size], [], 1, None))
+            await stage.send(batch)
 
     asyncio.run(go())
     return [payload for _, payload in io.sent[SCORES]]
@@ -133,3 +136,106 @@ def test_a_column_that_lies_is_a_dead_letter_and_writes_nothing(settings, classi
     assert [d["reason"] for _, d in io.sent[DEAD_LETTERS]] == ["invalid_score"]
     assert "out of range" in io.sent[DEAD_LETTERS][0][1]["detail"]
     assert not any(k.startswith(("tb|", "w|")) for k in windows)
+
+
+class CountingTable(dict):
+    """The windows table, counting its writes (each one a changelog message on Kafka)."""
+
+    writes = 0
+
+    def __setitem__(self, key, value) -> None:
+        self.writes += 1
+        super().__setitem__(key, value)
+
+
+class NoGaps:
+    """A gap filler that finds nothing missing (the real one is tested against a broker)."""
+
+    def __init__(self) -> None:
+        self.ranges: list = []
+
+    async def fill(self, delivered, generation):
+        return list(delivered)
+
+    def take_ranges(self):
+        ranges, self.ranges = self.ranges, []
+        return ranges
+
+    async def end_offsets(self, tps):
+        return {}
+
+    async def fill_tail(self, tps, ends, generation):
+        return []
+
+
+def held_stage(settings, classifier, every: float):
+    s = settings.changed(worker__windows_flush_seconds=every)
+    ctx, io, _, _ = memory_context(s, classifier)
+    table = CountingTable()
+    ctx.windows.table = table
+    stage = AggregateStage(ctx, gaps=NoGaps())  # type: ignore[arg-type]
+    acked: list = []
+
+    async def ack_delivered(events) -> None:
+        acked.extend(events)
+
+    stage.ack_delivered = ack_delivered
+    return ctx, io, stage, table, acked
+
+
+def test_windows_are_written_once_a_flush_interval_and_envelopes_acked_after(settings, classifier):
+    envelopes = scored_envelopes(settings, classifier, batches=4)
+    events = [event("affect-scores", 0, i, payload) for i, payload in enumerate(envelopes)]
+    _, io, stage, table, acked = held_stage(settings, classifier, every=60)
+
+    async def go() -> None:
+        for e in events:  # one envelope a batch: each batch rewrites the same few keys
+            await stage.take([e])
+        assert not table and not acked and stage.held is not None
+        assert io.marks and not io.marks[0].released  # a rebalance would wait for the held envelopes
+        await stage.flush()
+
+    asyncio.run(go())
+    assert acked == events and io.marks[0].released and stage.held is None
+    assert table.writes == len(table)  # each changed key written once
+    _, _, stage_each, table_each, _ = held_stage(settings, classifier, every=0)
+
+    async def each() -> None:
+        for e in events:
+            await stage_each.take([e])
+
+    asyncio.run(each())
+    assert table_each == table  # the same windows as flushed after every batch
+    assert table_each.writes > table.writes
+
+
+def test_a_rebalance_flushes_at_once_and_one_that_passed_drops_what_was_held(settings, classifier):
+    envelopes = scored_envelopes(settings, classifier)
+    events = [event("affect-scores", 0, i, payload) for i, payload in enumerate(envelopes)]
+    _, io, stage, table, acked = held_stage(settings, classifier, every=60)
+    _, _, alone, expected, _ = held_stage(settings, classifier, every=0)
+
+    async def go() -> None:
+        await alone.take(events)
+        await stage.take(events[:2])
+        io.is_settled = False  # a rebalance began: it waits for the held envelopes
+        await stage.take([])
+        assert acked == events[:2] and table and stage.held is None
+        io.is_settled = True
+        await stage.take(events[2:4])
+        io.generation += 1  # it completed without this worker: its partitions may be another's now
+        await stage.take(events[4:])
+        assert io.marks[1].released
+        await stage.flush()
+
+    asyncio.run(go())
+    # The envelopes of the dropped writes are never acked: they are read again, and counted as new.
+    assert acked == events[:2] + events[4:]
+    await_again = events[2:4]
+
+    async def again() -> None:
+        await stage.take(await_again)
+        await stage.flush()
+
+    asyncio.run(again())
+    assert table == expected
