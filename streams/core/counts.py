@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -72,6 +73,11 @@ class Counts:
     def __len__(self) -> int:
         return len(self.offset)
 
+    @cached_property
+    def streams(self) -> np.ndarray:
+        """Each row's stream ("human", "lm"): a str array [n]."""
+        return np.array([Series.from_id(sid).stream for sid in self.series])[self.series_at]
+
     def check(self) -> None:
         """ValueError unless the columns are consistent (a message from the scores topic may be anything)."""
         n = len(self.offset)
@@ -83,8 +89,8 @@ class Counts:
             col = self.source if name == "source" else self.series_at
             if n and (col.min() < 0 or col.max() >= top):
                 raise ValueError(f"a {name} index out of range")
-        for sid in self.series:
-            Series.from_id(sid)
+        if self.streams.shape != (n,):  # every series id parses (Series.from_id raises otherwise)
+            raise ValueError("a series index column of another length")
         if self.cells is not None:
             self._check_cells(n)
 
@@ -114,7 +120,10 @@ class Counts:
         return obs, (self.sources[int(self.source[i])], int(self.offset[i]))
 
     def part(self, start: int, stop: int) -> Counts:
-        """Rows ``start:stop`` as a batch of their own: only the names they use, cells cut again."""
+        """Rows ``start:stop`` as a batch of their own: only the names they use, cells cut again
+        at the width this batch's were."""
+        if self.bucket_ms is None:
+            raise ValueError("a batch without cells has no bucket width to cut its part's at")
         rows = slice(start, stop)
         sources, source = _used(self.sources, self.source[rows])
         series, series_at = _used(self.series, self.series_at[rows])
@@ -124,7 +133,7 @@ class Counts:
         return replace(self, sources=sources, series=series, set_keys=set_keys, source=source,
                        offset=self.offset[rows], event_ms=self.event_ms[rows], series_at=series_at,
                        sets_at=sets_at, units={d: v[rows] for d, v in self.units.items()}
-                       ).with_cells(self.bucket_ms or 1)
+                       ).with_cells(self.bucket_ms)
 
     def with_cells(self, bucket_ms: int) -> Counts:
         """The same batch with its cells cut at ``bucket_ms``."""

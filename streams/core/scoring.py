@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from models.labels import EMOTIONS, MORALS
-from streams.core.counts import quantized
+from streams.core.counts import UNITS, to_units
 from streams.core.records import LMResponse, Parsed, Post
 from streams.core.windows import Observation, Series, clean_label
 
@@ -39,14 +39,19 @@ class Scored:
     def event_ms(self) -> int:
         return self.parsed.record.created_at
 
-    def observation(self) -> Observation:
+    def units(self) -> dict[str, np.ndarray]:
+        """The probabilities in whole 2**-20 units: sums are then exact in any order (streams.core.counts)."""
+        return {"emotion": to_units(self.emotion), "moral": to_units(self.moral)}
+
+    def observation(self, units: dict[str, np.ndarray] | None = None) -> Observation:
+        """What the windows count of this record (``units``: ``self.units()``, when already had)."""
+        units = self.units() if units is None else units
         return Observation(
             series=self.series,
             subject=self.subject,
             event_ms=self.event_ms,
             labels=self.labels,
-            # in whole 2**-20 units: sums are then exact in any order (streams.core.counts)
-            probs={"emotion": quantized(self.emotion), "moral": quantized(self.moral)},
+            probs={dim: tuple((u / UNITS).tolist()) for dim, u in units.items()},
         )
 
     def to_record(self) -> dict[str, Any]:

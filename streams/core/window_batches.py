@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from streams.core.counts import UNITS, Cell, Counts, cells_of
-from streams.core.observations import SEP, Series
+from streams.core.observations import SEP
 from streams.core.windows import Windows, add_soft
 
 LOW, HIGH = np.iinfo(np.int64).min, np.iinfo(np.int64).max
@@ -42,14 +42,15 @@ def add_counts(w: Windows, c: Counts) -> Tally:
         return Tally()
     wkey = f"w{SEP}{c.subject}"
     wval = w.table.get(wkey)
-    late = late_rows(w, c, wval)
+    spans = spans_of(c)
+    late = late_rows(w, c, wval, spans)
     if late is None:
         return one_by_one(w, c)
-    streams = np.array([Series.from_id(sid).stream for sid in c.series])[c.series_at]
+    streams = c.streams
     cells = (c.cells if c.cells is not None and c.bucket_ms == w.cfg.bucket_ms and not late.any()
              else cells_of(c, w.cfg.bucket_ms, ~late))
     late_keys = {SEP.join(("c", "late", c.subject, s)) for s in set(streams[late].tolist())}
-    if not _untouched(w, c, [wkey, *late_keys, *_bucket_keys(w, c.subject, cells)]):
+    if not _untouched(w, spans, [wkey, *late_keys, *_bucket_keys(w, c.subject, cells)]):
         return one_by_one(w, c)
     tally = Tally(Counter(streams[~late].tolist()), Counter(streams[late].tolist()))
     for stream, n in tally.late.items():
@@ -58,8 +59,32 @@ def add_counts(w: Windows, c: Counts) -> Tally:
         _put(w, key, {"n": int((old or {"n": 0})["n"]) + n}, old, _last_offsets(c, late & (streams == stream)))
     for cell in cells:
         _add_cell(w, c.subject, cell)
-    _advance(w, c, wkey, wval)
+    _advance(w, c, spans, wkey, wval)
     return tally
+
+
+@dataclass(frozen=True)
+class Span:
+    """One source partition's rows in a batch."""
+
+    name: str
+    rows: np.ndarray  # bool [n]
+    first: int  # its lowest offset
+    last: int  # its highest offset
+    newest_ms: int  # its newest event time
+    ascending: bool  # whether its offsets ascend in row order
+
+
+def spans_of(c: Counts) -> list[Span]:
+    """Every source partition the batch has rows of, summed up once."""
+    out = []
+    for j, name in enumerate(c.sources):
+        rows = c.source == j
+        offsets = c.offset[rows]
+        if len(offsets):
+            out.append(Span(name, rows, int(offsets.min()), int(offsets.max()), int(c.event_ms[rows].max()),
+                            bool(np.all(np.diff(offsets) > 0))))
+    return out
 
 
 def one_by_one(w: Windows, c: Counts) -> Tally:
@@ -71,17 +96,15 @@ def one_by_one(w: Windows, c: Counts) -> Tally:
     return tally
 
 
-def late_rows(w: Windows, c: Counts, wval: dict | None) -> np.ndarray | None:
+def late_rows(w: Windows, c: Counts, wval: dict | None, spans: list[Span]) -> np.ndarray | None:
     """Which rows ``Windows.add`` would judge late, one after the other; None
     when the skew guard could hold one or a source's offsets do not ascend."""
     cfg, t = w.cfg, c.event_ms
     wm0 = None if wval is None or wval["ms"] is None else int(wval["ms"])
     if cfg.skew_ms > 0 and (wm0 is None or int(t.max()) > wm0 + cfg.skew_ms):
         return None
-    for j in range(len(c.sources)):
-        offsets = c.offset[c.source == j]
-        if len(offsets) > 1 and not bool(np.all(np.diff(offsets) > 0)):
-            return None
+    if not all(span.ascending for span in spans):
+        return None
     n = len(t)
     known = {k: int(v) for k, v in (wval or {}).get("src", {}).items()}
     # A live batch is far newer than anything lateness judges against: no
@@ -91,11 +114,12 @@ def late_rows(w: Windows, c: Counts, wval: dict | None) -> np.ndarray | None:
     if oldest >= newest - cfg.lateness_ms and w.bucket_of(oldest) >= (
             w.bucket_of(newest) - cfg.longest_span_ms - cfg.lateness_ms):
         return np.zeros(n, dtype=bool)
-    names = sorted(set(known) | set(c.sources))
+    rows_of = {span.name: span.rows for span in spans}
+    names = sorted(set(known) | set(rows_of))
     before = np.empty((len(names), n), dtype=np.int64)  # a source's newest event time before each row
     seen = np.empty((len(names), n), dtype=bool)  # whether the source had been seen before each row
     for j, name in enumerate(names):
-        mine = c.source == c.sources.index(name) if name in c.sources else np.zeros(n, dtype=bool)
+        mine = rows_of[name] if name in rows_of else np.zeros(n, dtype=bool)
         newest = np.maximum.accumulate(np.where(mine, t, LOW))
         before[j] = np.concatenate(([LOW], newest[:-1]))
         seen[j] = np.concatenate(([False], np.logical_or.accumulate(mine)[:-1]))
@@ -127,13 +151,12 @@ def _bucket_keys(w: Windows, subject: str, cells: tuple[Cell, ...]) -> list[str]
     return keys
 
 
-def _untouched(w: Windows, c: Counts, keys: list[str]) -> bool:
+def _untouched(w: Windows, spans: list[Span], keys: list[str]) -> bool:
     """Whether none of ``keys`` took any row of the batch yet (each key
     remembers the last offset it took from each source partition)."""
-    first = {name: int(c.offset[c.source == j].min()) for j, name in enumerate(c.sources)}
     for key in keys:
         taken = (w.table.get(key) or {}).get("hw", {})
-        if any(taken.get(name, -1) >= offset for name, offset in first.items()):
+        if any(taken.get(span.name, -1) >= span.first for span in spans):
             return False
     return True
 
@@ -169,15 +192,14 @@ def _add_cell(w: Windows, subject: str, cell: Cell) -> None:
         w.note_bucket_key(subject, key, cell.bucket)
 
 
-def _advance(w: Windows, c: Counts, wkey: str, wval: dict | None) -> None:
+def _advance(w: Windows, c: Counts, spans: list[Span], wkey: str, wval: dict | None) -> None:
     """The watermark key after the batch: newest time, each source's newest, held times passed."""
     t = c.event_ms
     newest = int(t.max()) if wval is None or wval["ms"] is None else max(int(wval["ms"]), int(t.max()))
     sources = dict((wval or {}).get("src", {}))
-    for j, name in enumerate(c.sources):
-        mine = int(t[c.source == j].max())
-        sources[name] = max(int(sources.get(name, mine)), mine)
+    for span in spans:
+        sources[span.name] = max(int(sources.get(span.name, span.newest_ms)), span.newest_ms)
     value: dict = {"ms": newest, "src": sources}
     if ahead := [x for x in (wval or {}).get("ahead", []) if x > newest + w.cfg.skew_ms]:
         value["ahead"] = ahead
-    _put(w, wkey, value, wval, _last_offsets(c, np.ones(len(c), dtype=bool)))
+    _put(w, wkey, value, wval, {span.name: span.last for span in spans})

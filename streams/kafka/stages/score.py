@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from models.classifier_process import ClassifierUnavailable
-from streams.core.counts import to_units
 from streams.core.pairing import Pairing, add_scored
 from streams.core.pipeline import source_origin
 from streams.core.records import DeadLetter, Parsed, internal_error
@@ -173,7 +172,7 @@ class ScoreStage:
         if batch.classified is None:
             return
         ctx = self.ctx
-        writer = EnvelopeWriter(ctx.settings.windows.bucket_seconds * 1000)
+        writer = EnvelopeWriter(ctx.core.aggregator.windows.cfg.bucket_ms)
         for ev, parsed, outputs, i in await self._classified(batch):
             # The authors table writes to the changelog partition of the current
             # event: make it this record's event, not the batch's last.
@@ -184,8 +183,8 @@ class ScoreStage:
                 origin = source_origin(parsed.source)
                 if origin is None:
                     raise ValueError("a record read from Kafka without its topic, partition and offset")
-                units = {"emotion": to_units(scored.emotion), "moral": to_units(scored.moral)}
-                writer.add(scored.observation(), origin, units, record)
+                units = scored.units()  # once a record: its observation and both envelopes' columns
+                writer.add(scored.observation(units), origin, units, record)
             except Exception as exc:  # data must never stop a worker: this record's dead letter
                 batch.pending.append(await ctx.reject(internal_error(parsed, exc)))
                 continue
