@@ -41,6 +41,7 @@ from streams.kafka.stages.context import Mark, WorkerContext
 from streams.kafka.stages.idle_tail import IdleTail
 
 log = logging.getLogger(__name__)
+YIELD_SECONDS = 0.05  # longest the stage counts without letting the loop's other tasks run
 MAX_DIRTY_KEYS = 5_000  # a flush is due sooner once this many keys wait (the cache keeps 10,000)
 
 
@@ -167,7 +168,13 @@ class AggregateStage:
         """Counts every envelope's records in the windows (cached: ``flush``
         writes them); returns the deliveries of the dead letters sent."""
         ctx, pending = self.ctx, []
+        began = time.perf_counter()
         for event in events:
+            if time.perf_counter() - began > YIELD_SECONDS:
+                # A long gap read at once can hold thousands of envelopes: the loop's
+                # other tasks (heartbeats among them) run between slices of it.
+                await asyncio.sleep(0)
+                began = time.perf_counter()
             ctx.io.set_current_event(event)  # table writes go to this event's changelog partition
             msg = event.message
             src = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
