@@ -150,7 +150,10 @@ def _used(names: tuple[str, ...], at: np.ndarray) -> tuple[tuple[str, ...], np.n
 
 def cells_of(c: Counts, bucket_ms: int, keep: np.ndarray | None = None) -> tuple[Cell, ...]:
     """The cells of the rows ``keep`` selects (all by default), in the order
-    their first record came: a bucket key's slots fill in that order."""
+    their first record came: a bucket key's slots fill in that order.
+
+    Vectorized over the cells (a historic burst can hold a cell a record):
+    each sum is one numpy call for all cells, not one per cell."""
     rows = np.arange(len(c)) if keep is None else np.flatnonzero(keep)
     if not len(rows):
         return ()
@@ -158,19 +161,37 @@ def cells_of(c: Counts, bucket_ms: int, keep: np.ndarray | None = None) -> tuple
     pairs = np.stack([times - np.mod(times, bucket_ms), c.series_at[rows]], axis=1)
     groups, first, inverse = np.unique(pairs, axis=0, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
-    out = []
-    for g in np.argsort(first, kind="stable"):
-        members = rows[inverse == g]
-        sets, units = {}, {}
-        for dim, keys in c.set_keys.items():
-            found, counts = np.unique(c.sets_at[dim][members], return_counts=True)
-            sets[dim] = {keys[int(k)]: int(m) for k, m in zip(found, counts, strict=True)}
-            units[dim] = tuple(c.units[dim][members].sum(axis=0).tolist())
-        last = {}
-        for j in np.unique(c.source[members]):
-            last[c.sources[int(j)]] = int(c.offset[members][c.source[members] == j].max())
-        out.append(Cell(c.series[int(groups[g][1])], int(groups[g][0]), len(members), sets, units, last))
-    return tuple(out)
+    members = np.bincount(inverse, minlength=len(groups))
+    by_group = np.argsort(inverse, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(members)[:-1]))
+    units = {dim: np.add.reduceat(c.units[dim][rows][by_group], starts, axis=0) for dim in c.set_keys}
+    sets: list[dict[str, dict[str, int]]] = [{} for _ in groups]
+    for dim, keys in c.set_keys.items():
+        for g, key, n in _tally(inverse, c.sets_at[dim][rows], len(keys)):
+            sets[g].setdefault(dim, {})[keys[key]] = n
+    last: list[dict[str, int]] = [{} for _ in groups]
+    for g, j, offset in _maxima(inverse, c.source[rows], c.offset[rows], len(c.sources)):
+        last[g][c.sources[j]] = offset
+    return tuple(Cell(c.series[int(groups[g][1])], int(groups[g][0]), int(members[g]),
+                      {dim: sets[g].get(dim, {}) for dim in c.set_keys},
+                      {dim: tuple(u[g].tolist()) for dim, u in units.items()}, last[g])
+                 for g in np.argsort(first, kind="stable").tolist())
+
+
+def _tally(group: np.ndarray, value: np.ndarray, values: int) -> list[tuple[int, int, int]]:
+    """(group, value, rows) of every value that occurs in a group, by group then value."""
+    found, counts = np.unique(group * values + value, return_counts=True)
+    return list(zip((found // values).tolist(), (found % values).tolist(), counts.tolist(), strict=True))
+
+
+def _maxima(group: np.ndarray, source: np.ndarray, offset: np.ndarray, sources: int) -> list[tuple[int, int, int]]:
+    """(group, source, highest offset) of every source that occurs in a group."""
+    key = group * sources + source
+    order = np.lexsort((offset, key))
+    key, offset = key[order], offset[order]
+    ends = np.flatnonzero(np.append(key[1:] != key[:-1], True))
+    return list(zip((key[ends] // sources).tolist(), (key[ends] % sources).tolist(), offset[ends].tolist(),
+                    strict=True))
 
 
 @dataclass
