@@ -95,6 +95,7 @@ class AggregateStage:
         directly; counted and held, and flushed when a flush is due."""
         io = self.ctx.io
         generation = io.generation
+        self._follow_generation()
         events = await self.gaps.fill(delivered, generation)
         events = await self.idle.check(bool(delivered)) + events
         ranges = self.gaps.take_ranges()
@@ -138,10 +139,13 @@ class AggregateStage:
     async def flush(self) -> None:
         """Writes every changed window key once and acks the held envelopes
         once those writes (and their dead letters) are on the broker."""
-        held, self.held = self.held, None
+        held, io = self.held, self.ctx.io
         if held is None:
             return
-        io = self.ctx.io
+        if held.generation != io.generation:  # a rebalance went on without this worker: write nothing
+            self._follow_generation()
+            return
+        self.held = None
         try:
             self.ctx.lease.check()  # a worker paused past its session writes nothing from before
             self.ctx.windows.flush(io.restore_current_event)  # each key to its own event's partition
