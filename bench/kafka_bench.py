@@ -214,6 +214,27 @@ def messages_per_record(settings, records: int) -> dict[str, float]:
         c.close()
 
 
+def changelog_keys(settings) -> tuple[int, int]:
+    """Messages in the windows changelog so far, and how many distinct keys they wrote: each key
+    written once is the fewest messages any write-back could send for them."""
+    topic = f"{settings.kafka.app_id}-windows-changelog"
+    c = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap, enable_auto_commit=False,
+                      **client_kwargs(settings.kafka))
+    try:
+        tps = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic) or ()]
+        ends = c.end_offsets(tps)
+        c.assign(tps)
+        c.seek_to_beginning(*tps)
+        keys, messages = set(), 0
+        while any(c.position(tp) < ends[tp] for tp in tps):
+            for batch in c.poll(timeout_ms=1000).values():
+                messages += len(batch)
+                keys.update((m.partition, m.key) for m in batch)
+        return messages, len(keys)
+    finally:
+        c.close()
+
+
 def latency_run(settings, worker: Worker, records, rate: float, base: float, procs: dict[str, int]) -> dict:
     snaps = KafkaConsumer(settings.kafka.topic_snapshots, bootstrap_servers=settings.kafka.bootstrap,
                           auto_offset_reset="latest", group_id=None, **client_kwargs(settings.kafka))
@@ -234,6 +255,7 @@ def latency_run(settings, worker: Worker, records, rate: float, base: float, pro
     poller = threading.Thread(target=poll_counted, daemon=True)
     poller.start()
     start_ms = int(time.time() * 1000)
+    changelog0 = changelog_keys(settings)[0]
     cpu0, t0 = {name: cpu_seconds(pid) for name, pid in procs.items()}, time.time()
     sent = produce(settings, records, rate)
     cores = {name: (cpu_seconds(pid) - cpu0[name]) / (time.time() - t0) for name, pid in procs.items()}
@@ -257,6 +279,7 @@ def latency_run(settings, worker: Worker, records, rate: float, base: float, pro
     snaps.close()
     done.set()
     poller.join()
+    changelog = (changelog_keys(settings)[0] - changelog0) / len(records)
     refresh = {k: v - refresh0[k] for k, v in totals(worker, *REFRESH).items()}
     refreshes = refresh[REFRESH[1]]
     lat = _delays(sent, seen, base)
@@ -264,6 +287,7 @@ def latency_run(settings, worker: Worker, records, rate: float, base: float, pro
     return {"rate": rate, "records": len(records), "included": len(lat),
             "p50_s": _quantile(lat, 0.5), "p99_s": _quantile(lat, 0.99),
             "counted_p50_s": _quantile(counted, 0.5), "counted_p99_s": _quantile(counted, 0.99), "cores": cores,
+            "changelog": changelog,
             "refresh_s": refresh[REFRESH[0]] / refreshes if refreshes else float("nan"), "refreshes": refreshes}
 
 
@@ -333,6 +357,7 @@ def one_round(kafka: LocalKafka, args: argparse.Namespace, recs: list, clf: Clas
         first_counted = next(p[0] for p in polls if p[1] > 0) - t0
         used = {name: cpu_seconds(pid) - cpu0[name] for name, pid in procs.items()}
         messages = messages_per_record(s, len(batch))
+        keys = changelog_keys(s)[1] / len(batch)
         per_record_ms = {
             "broker": used["broker"] / len(batch) * 1000,
             "worker loop": used["worker"] / len(batch) * 1000,
@@ -366,7 +391,7 @@ def one_round(kafka: LocalKafka, args: argparse.Namespace, recs: list, clf: Clas
                 "alone_after": alone_after, "ratio": e2e / alone, "cores": cores,
                 "middle": middle, "first_counted_s": first_counted,
                 "per_record_ms": per_record_ms, "runs": runs, "scrape": scrape, "hwm": hwm, "records": len(batch),
-                "late": late, "messages": messages}
+                "late": late, "messages": messages, "keys": keys}
 
     finally:
         worker.stop()
@@ -415,10 +440,13 @@ def main() -> None:
                       f"timestamp -> figures p50 {run['p50_s']:.2f}s, p99 {run['p99_s']:.2f}s "
                       f"({run['included']} seen); timestamp -> counted p50 {run['counted_p50_s']:.2f}s, "
                       f"p99 {run['counted_p99_s']:.2f}s; figures refresh mean {run['refresh_s']:.2f}s "
-                      f"({run['refreshes']:.0f}); cores while producing: "
+                      f"({run['refreshes']:.0f}); windows changelog {run['changelog']:.3f} messages a record; "
+                      "cores while producing: "
                       + ", ".join(f"{name} {v:.2f}" for name, v in run["cores"].items()), flush=True)
             print("  messages written per input record: "
-                  + ", ".join(f"{name} {v:.2f}" for name, v in r["messages"].items()), flush=True)
+                  + ", ".join(f"{name} {v:.2f}" for name, v in r["messages"].items())
+                  + f" (distinct windows keys written: {r['keys']:.2f} a record, the fewest messages any "
+                  "write-back could send for the burst)", flush=True)
             print("  peak memory (VmHWM): " + ", ".join(f"{n} {v:.0f} MB" for n, v in r["hwm"].items())
                   + f"; /metrics scrape median {r['scrape']['ms']:.1f} ms, {r['scrape']['kb']:.0f} KB, "
                   f"{r['scrape']['series']} series", flush=True)
@@ -433,7 +461,12 @@ def main() -> None:
     for name in ("broker", "worker loop"):
         shares = [r["per_record_ms"][name] / r["per_record_ms"]["classifier"] for r in results]
         print(f"{name} CPU / classifier CPU:         " + _spread(shares))
+    print("windows changelog a record, burst:   " + _spread([r["messages"]["windows changelog"] for r in results],
+                                                              "{:.3f}")
+          + "; its distinct keys a record " + _spread([r["keys"] for r in results], "{:.3f}"))
     if not args.burst_only:
+        print("windows changelog a record, at 90%:  " + _spread([r["runs"][1]["changelog"] for r in results],
+                                                              "{:.3f}"))
         print("p99 timestamp -> figures at 90%:     " + _spread([r["runs"][1]["p99_s"] for r in results], "{:.2f}s"))
         print("p99 timestamp -> counted at 90%:     "
               + _spread([r["runs"][1]["counted_p99_s"] for r in results], "{:.2f}s"))
