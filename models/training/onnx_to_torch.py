@@ -24,7 +24,8 @@ from onnx import numpy_helper
 
 from models.datasets import MORALS6, read_goemotions
 from models.labels import MORALS_AFFECT1 as MORALS
-from models.training.train_affect2 import CHECKPOINT, Affect2Net, encoder_path
+from models.training.runs import CHECKPOINT
+from models.training.train_affect2 import Affect2Net, encoder_path
 
 
 def onnx_weights(path: Path) -> dict[str, np.ndarray]:

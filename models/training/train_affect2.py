@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import time
 from pathlib import Path
 
 import numpy as np
@@ -35,25 +34,7 @@ from transformers import AutoModel, AutoTokenizer
 from models.datasets import MORALS6, Example, SoftExample, read_goemotions, read_moral6, read_semeval_ec
 from models.labels import EMOTIONS
 from models.training.encoders import encoder_path
-
-CHECKPOINT = "checkpoint.pt"
-
-
-def layer_groups(encoder: nn.Module, lr: float, decay: float) -> list[dict]:
-    """Encoder parameters in groups with layer-wise learning-rate decay: the top layer at ``lr``, each
-    layer below at ``decay`` times the one above, the embeddings lowest (decay 1.0: one rate for all)."""
-    layers = encoder.config.num_hidden_layers
-    groups: dict[int, list[nn.Parameter]] = {}
-    for name, param in encoder.named_parameters():
-        parts = name.split(".")
-        if name.startswith("embeddings."):
-            depth = 0
-        elif parts[:2] == ["encoder", "layer"]:
-            depth = int(parts[2]) + 1
-        else:  # pooler, MPNet's shared relative attention bias
-            depth = layers
-        groups.setdefault(depth, []).append(param)
-    return [{"params": ps, "lr": lr * decay ** (layers - d)} for d, ps in sorted(groups.items())]
+from models.training.runs import Run
 
 
 class Affect2Net(nn.Module):
@@ -162,61 +143,16 @@ def train(args: argparse.Namespace) -> dict:
         else {}
     )
     steps = plan(args, emo, mor, go)
-    head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
-    opt = torch.optim.AdamW(
-        [*layer_groups(model.encoder, args.lr, args.layer_decay), {"params": head_params, "lr": args.head_lr}],
-        weight_decay=0.01,
-    )
-    total = len(steps)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, s / max(1, 0.06 * total)) * max(0.0, (total - s) / total)
-    )
-    position, log = 0, []
-    ckpt = out / CHECKPOINT
-    if args.init and not (args.resume and ckpt.exists()):
-        # a warm start takes only the weights; schedule and position start afresh
-        init = torch.load(Path(args.init).expanduser() / CHECKPOINT, map_location="cpu", weights_only=False)
-        model.load_state_dict(init["model"])
-        print(f"warm start from {args.init}", flush=True)
-    if args.resume and ckpt.exists():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        position, log = state["position"], state["log"]
-        torch.set_rng_state(state["torch_rng"])
-        print(f"resumed at step {position}/{total}", flush=True)
-
+    run = Run(out, model, len(steps), args.lr, args.layer_decay, args.head_lr,
+              {"args": vars(args), "go_labels": list(go_labels)})
+    run.start(args.resume, args.init)
     bce = nn.BCEWithLogitsLoss()
     moral_weight = torch.ones(len(MORALS6))
     moral_weight[MORALS6.index("purity")] = args.purity_weight
-
-    def save() -> None:
-        state = {
-            "model": model.state_dict(),
-            "opt": opt.state_dict(),
-            "sched": sched.state_dict(),
-            "position": position,
-            "log": log,
-            "torch_rng": torch.get_rng_state(),
-            "args": vars(args),
-            "total": total,
-            "go_labels": list(go_labels),
-        }
-        torch.save(state, out / (CHECKPOINT + ".tmp"))
-        (out / (CHECKPOINT + ".tmp")).replace(ckpt)  # a kill mid-write keeps the last checkpoint
-
-    started = last_save = time.time()
     model.train()
-    running: dict[str, list[float]] = {}
-    while position < total:
-        task, idx = steps[position]
-        if task == "emotion":
-            batch = [emo[i] for i in idx]
-        elif task == "moral":
-            batch = [mor[i] for i in idx]
-        else:
-            batch = [go[i] for i in idx]
+    while not run.done:
+        task, idx = steps[run.position]
+        batch = [(emo if task == "emotion" else mor if task == "moral" else go)[i] for i in idx]
         texts = [e.text for e in batch]
         pooled = model.pool(**tokenize(tok, texts, args.max_tokens))
         h = model.dropout(pooled)
@@ -236,33 +172,10 @@ def train(args: argparse.Namespace) -> dict:
             target = torch.tensor(np.stack([teacher[t] for t in texts]))
             emb = nn.functional.normalize(model.topic_head(pooled), dim=-1)
             loss = loss + args.topic_weight * (1 - (emb * target).sum(-1)).mean()
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        position += 1
-        running.setdefault(task, []).append(loss.item())
-        if position % 100 == 0:
-            means = {k: round(sum(v) / len(v), 4) for k, v in running.items()}
-            log.append({"step": position, "loss": means, "seconds": round(time.time() - started, 1)})
-            print(f"step {position}/{total} {means} {time.time() - started:.0f}s", flush=True)
-            running = {}
-        if time.time() - last_save > args.save_every * 60:
-            save()
-            last_save = time.time()
-        if time.time() - started > args.max_minutes * 60:
+        run.step(task, loss)
+        if run.time_up(args.save_every, args.max_minutes):
             break
-    save()
-    done = position >= total
-    if done:
-        model.encoder.save_pretrained(out / "encoder")
-        tok.save_pretrained(out / "encoder")
-        heads = {n: getattr(model, n).state_dict() for n in ("emotion_head", "moral_head", "topic_head")}
-        torch.save(heads, out / "heads.pt")
-        info = {"mode": "affect2", "steps": total, "args": vars(args), "log": log}
-        (out / "train_info.json").write_text(json.dumps(info, indent=2))
-    return {"position": position, "total": total, "done": done, "minutes": round((time.time() - started) / 60, 1)}
+    return run.finish(tok, {"mode": "affect2", "steps": run.total, "args": vars(args)})
 
 
 def main() -> None:
