@@ -1,9 +1,10 @@
 """Distillation for `affect-3` (issue 30; needs the `train` extra: torch), resumable across sessions.
 
-Teachers are finished runs of ``train_affect2`` (``encoder/`` and ``heads.pt``):
-one or more for emotions and one or more for morals (several are averaged: an
-ensemble). Each labels every text of the distillation corpus with its heads'
-probabilities, once (cached in the run's folder). The corpus is the labelled
+Teachers are finished runs of ``train_affect2`` (``encoder/`` and ``heads.pt``)
+or shipped releases (a folder with ``meta.json`` and its graphs): one or more
+for emotions and one or more for morals (several are averaged: an ensemble).
+Each labels every text of the distillation corpus with its probabilities, once
+(cached in the run's folder). The corpus is the labelled
 training texts (SemEval-2018 E-c train, MFTC + MFRC train) and further
 in-domain texts without labels (P-Stance's training tweets, GoEmotions'
 training comments, the persona statements), with every E-c dev and moral dev
@@ -92,11 +93,27 @@ def teacher_targets(runs: list[str], texts: list[str], out: Path) -> tuple[np.nd
         if cache.exists() and (data := np.load(cache, allow_pickle=False))["texts"].tolist() == texts:
             e, m = data["emotion"], data["moral"]
         else:
-            e, m = heads_probs(path, texts)
+            e, m = heads_probs(path, texts) if (path / "heads.pt").exists() else graph_probs(path, texts)
             np.savez(cache, texts=np.array(texts), emotion=e, moral=m, teacher=str(path))
         emo.append(e)
         mor.append(m)
     return np.mean(emo, axis=0), np.mean(mor, axis=0)
+
+
+def graph_probs(folder: Path, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """A shipped release as a teacher (``models/artifacts`` is affect-1, ``models/affect-2``): its
+    graph's probabilities through the run-time classifier, fp32 where the folder has it. A moral
+    label the graph does not measure (affect-1's purity) comes out 0."""
+    from models.classifier import Classifier
+
+    variant = "fp32" if (folder / "affect-fp32.onnx").exists() else "int8"
+    emo, mor = [], []
+    clf = Classifier(variant=variant, artifacts=folder)
+    for i in range(0, len(texts), 256):
+        e, m, *_ = clf.predict(texts[i : i + 256])
+        emo.append(e)
+        mor.append(m)
+    return np.concatenate(emo), np.concatenate(mor)
 
 
 def plan(texts: list[Text], epochs: int, batch_size: int, bucket: int, seed: int) -> list[list[int]]:
