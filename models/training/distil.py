@@ -97,7 +97,17 @@ def teacher_targets(runs: list[str], texts: list[str], out: Path) -> tuple[np.nd
             np.savez(cache, texts=np.array(texts), emotion=e, moral=m, teacher=str(path))
         emo.append(e)
         mor.append(m)
-    return np.mean(emo, axis=0), np.mean(mor, axis=0)
+    return np.mean(emo, axis=0), moral_mean(mor)
+
+
+def moral_mean(teachers: list[np.ndarray]) -> np.ndarray:
+    """The teachers' mean moral probabilities; purity over the teachers that measure it (a release
+    that does not, affect-1, gives it 0 everywhere and would halve it)."""
+    out = np.mean(teachers, axis=0)
+    j = MORALS6.index("purity")
+    if measured := [m[:, j] for m in teachers if m[:, j].any()]:
+        out[:, j] = np.mean(measured, axis=0)
+    return out
 
 
 def graph_probs(folder: Path, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
