@@ -39,7 +39,7 @@ from models.datasets import MORALS6, read_goemotions, read_moral6, read_semeval_
 from models.labels import EMOTIONS
 from models.training.encoders import encoder_path
 from models.training.evaluate_affect2 import heads_probs
-from models.training.runs import Run
+from models.training.runs import Run, add_run_arguments
 from models.training.train_affect2 import Affect2Net, label_correlation_loss, teacher_embeddings, tokenize
 
 
@@ -223,8 +223,7 @@ def train(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--resume", action="store_true")
+    add_run_arguments(ap)
     ap.add_argument("--emotion-teacher", action="append", required=True, help="a finished run; repeat for an ensemble")
     ap.add_argument("--moral-teacher", action="append", required=True, help="a finished run; repeat for an ensemble")
     ap.add_argument("--encoder", choices=("minilm", "mpnet"), default="minilm", help="the student's encoder")
@@ -239,13 +238,6 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--bucket", type=int, default=50)
     ap.add_argument("--max-tokens", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=5e-5)
-    ap.add_argument("--layer-decay", type=float, default=1.0)
-    ap.add_argument("--head-lr", type=float, default=1e-3)
-    ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--save-every", type=float, default=10.0, help="minutes between checkpoints")
-    ap.add_argument("--max-minutes", type=float, default=85.0, help="stop (with a checkpoint) after this long")
     print(json.dumps(train(ap.parse_args()), indent=2))
 
 

@@ -11,6 +11,7 @@ evaluation steps read: ``encoder/`` (weights and tokenizer), ``heads.pt`` and
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
@@ -38,6 +39,20 @@ def layer_groups(encoder: nn.Module, lr: float, decay: float) -> list[dict]:
             depth = layers
         groups.setdefault(depth, []).append(param)
     return [{"params": ps, "lr": lr * decay ** (layers - d)} for d, ps in sorted(groups.items())]
+
+
+def add_run_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options every run takes: where it goes, resuming, rates, seed, threads and time."""
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--layer-decay", type=float, default=1.0,
+                    help="layer-wise learning-rate decay (1.0: one rate for the whole encoder)")
+    ap.add_argument("--head-lr", type=float, default=1e-3)
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--save-every", type=float, default=10.0, help="minutes between checkpoints")
+    ap.add_argument("--max-minutes", type=float, default=85.0, help="stop (with a checkpoint) after this long")
 
 
 class Run:

