@@ -214,9 +214,9 @@ def messages_per_record(settings, records: int) -> dict[str, float]:
         c.close()
 
 
-def changelog_keys(settings) -> tuple[int, int]:
-    """Messages in the windows changelog so far, and how many distinct keys they wrote: each key
-    written once is the fewest messages any write-back could send for them."""
+def changelog_keys(settings) -> int:
+    """Distinct keys the windows changelog holds so far: each key written once is the fewest
+    messages any write-back could send for them."""
     topic = f"{settings.kafka.app_id}-windows-changelog"
     c = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap, enable_auto_commit=False,
                       **client_kwargs(settings.kafka))
@@ -225,12 +225,11 @@ def changelog_keys(settings) -> tuple[int, int]:
         ends = c.end_offsets(tps)
         c.assign(tps)
         c.seek_to_beginning(*tps)
-        keys, messages = set(), 0
+        keys = set()
         while any(c.position(tp) < ends[tp] for tp in tps):
             for batch in c.poll(timeout_ms=1000).values():
-                messages += len(batch)
                 keys.update((m.partition, m.key) for m in batch)
-        return messages, len(keys)
+        return len(keys)
     finally:
         c.close()
 
@@ -255,7 +254,7 @@ def latency_run(settings, worker: Worker, records, rate: float, base: float, pro
     poller = threading.Thread(target=poll_counted, daemon=True)
     poller.start()
     start_ms = int(time.time() * 1000)
-    changelog0 = changelog_keys(settings)[0]
+    changelog0 = messages_per_record(settings, 1)["windows changelog"]  # end offsets: messages so far
     cpu0, t0 = {name: cpu_seconds(pid) for name, pid in procs.items()}, time.time()
     sent = produce(settings, records, rate)
     cores = {name: (cpu_seconds(pid) - cpu0[name]) / (time.time() - t0) for name, pid in procs.items()}
@@ -279,7 +278,7 @@ def latency_run(settings, worker: Worker, records, rate: float, base: float, pro
     snaps.close()
     done.set()
     poller.join()
-    changelog = (changelog_keys(settings)[0] - changelog0) / len(records)
+    changelog = (messages_per_record(settings, 1)["windows changelog"] - changelog0) / len(records)
     refresh = {k: v - refresh0[k] for k, v in totals(worker, *REFRESH).items()}
     refreshes = refresh[REFRESH[1]]
     lat = _delays(sent, seen, base)
@@ -357,7 +356,7 @@ def one_round(kafka: LocalKafka, args: argparse.Namespace, recs: list, clf: Clas
         first_counted = next(p[0] for p in polls if p[1] > 0) - t0
         used = {name: cpu_seconds(pid) - cpu0[name] for name, pid in procs.items()}
         messages = messages_per_record(s, len(batch))
-        keys = changelog_keys(s)[1] / len(batch)
+        keys = changelog_keys(s) / len(batch)
         per_record_ms = {
             "broker": used["broker"] / len(batch) * 1000,
             "worker loop": used["worker"] / len(batch) * 1000,

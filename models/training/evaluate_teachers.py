@@ -21,7 +21,8 @@ from models.training.evaluate_affect2 import dev_figures, dev_texts, heads_probs
 def probs(teacher: Path, emo_texts: list[str], mor_texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """A teacher's emotion probabilities of E-c dev and moral probabilities of moral dev."""
     run = heads_probs if (teacher / "heads.pt").exists() else graph_probs
-    return run(teacher, emo_texts)[0], run(teacher, mor_texts)[1]
+    emo, mor = run(teacher, emo_texts + mor_texts)  # one load of the teacher for both sets
+    return emo[: len(emo_texts)], mor[len(emo_texts) :]
 
 
 def main() -> None:
